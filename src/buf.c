@@ -1,0 +1,94 @@
+/* buf.c — growable, always NUL-terminated byte buffer (rebind idiom). */
+#include "incidentd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct buf *
+buf_new(size_t hint)
+{
+	struct buf *b = xmalloc(sizeof(*b) + hint + 1);
+
+	b->len = 0;
+	b->cap = hint;
+	b->data[0] = '\0';
+	return b;
+}
+
+static struct buf *
+buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need = b->len + extra;
+
+	if (need <= b->cap)
+		return b;
+	while (b->cap < need)
+		b->cap = b->cap ? b->cap * 2 : 64;
+	return xrealloc(b, sizeof(*b) + b->cap + 1);
+}
+
+struct buf *
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	b = buf_reserve(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return b;
+}
+
+struct buf *
+buf_puts(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+struct buf *
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return b;
+	b = buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return b;
+}
+
+/* Escapes the five characters that matter in HTML text and attributes. */
+struct buf *
+buf_html_escape(struct buf *b, const char *s)
+{
+	const char *run = s;
+
+	for (; *s != '\0'; s++) {
+		const char *rep;
+
+		switch (*s) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: continue;
+		}
+		b = buf_append(b, run, (size_t)(s - run));
+		b = buf_puts(b, rep);
+		run = s + 1;
+	}
+	return buf_append(b, run, (size_t)(s - run));
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b);
+}

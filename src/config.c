@@ -1,0 +1,259 @@
+/* config.c — the configuration table: one row per key, its type, default and
+ * whether SIGHUP reloads it.  File lines are "key = value"; INCIDENTD_<KEY>
+ * environment variables override the file. */
+#include "incidentd.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum config_type { CT_STRING, CT_INT, CT_INT64, CT_OCTAL, CT_DURATION, CT_LOGLEVEL };
+
+struct config_key {
+	const char *name;
+	enum config_type type;
+	size_t offset;
+	int64_t min, max;
+	const char *def;
+	int reloadable;
+};
+
+#define OFF(field) offsetof(struct config, field)
+
+static const struct config_key config_keys[] = {
+	{"listen", CT_STRING, OFF(listen), 0, 0, "/tmp/incidentd.sock", 0},
+	{"socket_mode", CT_OCTAL, OFF(socket_mode), 0, 0777, "0660", 0},
+	{"workers", CT_INT, OFF(workers), 1, 256, "4", 1},
+	{"max_requests", CT_INT, OFF(max_requests), 1, 1000000000, "10000", 1},
+	{"database", CT_STRING, OFF(database), 0, 0, "dbname=incidentd", 1},
+	{"redis", CT_STRING, OFF(redis), 0, 0, "127.0.0.1:6379", 1},
+	{"public_base_url", CT_STRING, OFF(public_base_url), 0, 0, "http://127.0.0.1:8080", 1},
+	{"sla_urgent", CT_DURATION, OFF(sla_target[PRIORITY_URGENT]), 1, 0, "1h", 1},
+	{"sla_high", CT_DURATION, OFF(sla_target[PRIORITY_HIGH]), 1, 0, "4h", 1},
+	{"sla_normal", CT_DURATION, OFF(sla_target[PRIORITY_NORMAL]), 1, 0, "24h", 1},
+	{"sla_low", CT_DURATION, OFF(sla_target[PRIORITY_LOW]), 1, 0, "72h", 1},
+	{"sql_dir", CT_STRING, OFF(sql_dir), 0, 0, SQLDIR, 1},
+	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", 1},
+	{"shutdown_timeout", CT_INT, OFF(shutdown_timeout), 1, 3600, "10", 1},
+	{"sse_listen", CT_STRING, OFF(sse_listen), 0, 0, "127.0.0.1:8081", 0},
+	{"heartbeat", CT_INT, OFF(heartbeat), 1, 3600, "15", 1},
+	{"max_connections", CT_INT, OFF(max_connections), 1, 1000000, "10000", 1},
+	{"client_buffer_cap", CT_INT64, OFF(client_buffer_cap), 1024, INT64_MAX, "262144", 1},
+	{"event_retention_days", CT_INT, OFF(event_retention_days), 1, 36500, "30", 1},
+};
+
+#define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+int64_t
+config_parse_duration(const char *s)
+{
+	char *end;
+	long long v;
+	int64_t unit = 1;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		switch (*end) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		default: return -1;
+		}
+		if (end[1] != '\0')
+			return -1;
+	}
+	if (v > INT64_MAX / unit / 4)
+		return -1;
+	return (int64_t)v * unit;
+}
+
+static const struct config_key *
+config_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+/* Stores value into the field the key names, checking its type and range. */
+static int
+config_store(struct config *cfg, const struct config_key *k, const char *value, char *err,
+             size_t errlen)
+{
+	char *field = (char *)cfg + k->offset;
+	int64_t n;
+	char *end;
+
+	switch (k->type) {
+	case CT_STRING:
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case CT_INT:
+		if (parse_int64(value, k->min, k->max, &n) != 0)
+			break;
+		*(int *)field = (int)n;
+		return 0;
+	case CT_INT64:
+		if (parse_int64(value, k->min, k->max, &n) != 0)
+			break;
+		*(int64_t *)field = n;
+		return 0;
+	case CT_OCTAL:
+		errno = 0;
+		n = strtol(value, &end, 8);
+		if (errno != 0 || *value == '\0' || *end != '\0' || n < k->min || n > k->max)
+			break;
+		*(int *)field = (int)n;
+		return 0;
+	case CT_DURATION:
+		n = config_parse_duration(value);
+		if (n < k->min)
+			break;
+		*(int64_t *)field = n;
+		return 0;
+	case CT_LOGLEVEL:
+		if (log_level_parse(value, (enum log_level *)field) != 0)
+			break;
+		return 0;
+	}
+	snprintf(err, errlen, "invalid value for %s: \"%s\"", k->name, value);
+	return -1;
+}
+
+int
+config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct config_key *k = config_find(key);
+
+	if (k == NULL) {
+		snprintf(err, errlen, "unknown configuration key \"%s\"", key);
+		return -1;
+	}
+	return config_store(cfg, k, value, err, errlen);
+}
+
+void
+config_defaults(struct config *cfg)
+{
+	char err[256];
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < NKEYS; i++)
+		if (config_store(cfg, &config_keys[i], config_keys[i].def, err, sizeof(err)) != 0)
+			fatal("bad built-in default: %s", err);
+}
+
+static char *
+trim_in_place(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+static int
+config_load_line(struct config *cfg, char *line, const char *path, int lineno, char *err,
+                 size_t errlen)
+{
+	char *eq, *key, *value;
+	char msg[256];
+
+	line = trim_in_place(line);
+	if (*line == '\0' || *line == '#')
+		return 0;
+	eq = strchr(line, '=');
+	if (eq == NULL) {
+		snprintf(err, errlen, "%s:%d: expected \"key = value\"", path, lineno);
+		return -1;
+	}
+	*eq = '\0';
+	key = trim_in_place(line);
+	value = trim_in_place(eq + 1);
+	if (config_set(cfg, key, value, msg, sizeof(msg)) != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0, rc = 0;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && getline(&line, &cap, f) >= 0)
+		rc = config_load_line(cfg, line, path, ++lineno, err, errlen);
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static int
+config_load_env(struct config *cfg, char *err, size_t errlen)
+{
+	char envname[64], msg[256];
+	size_t i, j;
+
+	for (i = 0; i < NKEYS; i++) {
+		const char *value;
+
+		snprintf(envname, sizeof(envname), "INCIDENTD_%s", config_keys[i].name);
+		for (j = 0; envname[j] != '\0'; j++)
+			envname[j] = (char)toupper((unsigned char)envname[j]);
+		value = getenv(envname);
+		if (value == NULL)
+			continue;
+		if (config_store(cfg, &config_keys[i], value, msg, sizeof(msg)) != 0) {
+			snprintf(err, errlen, "%s: %s", envname, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	if (path != NULL && config_load_file(cfg, path, err, errlen) != 0)
+		return -1;
+	return config_load_env(cfg, err, errlen);
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (config_keys[i].type == CT_STRING) {
+			char **field = (char **)((char *)cfg + config_keys[i].offset);
+			free(*field);
+			*field = NULL;
+		}
+	}
+}

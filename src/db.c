@@ -1,0 +1,310 @@
+/* db.c — one libpq connection per process.  Every statement incidentd runs is
+ * in the table below, prepared once per connection; SQLSTATEs map to HTTP
+ * statuses in one place.  A broken connection is re-opened on next use. */
+#include "incidentd.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct statement {
+	enum stmt_id id;
+	const char *sql;
+};
+
+/* Columns written by insert and update, in incident_write_params() order. */
+#define INCIDENT_WRITE_SET \
+	"title = $1, description = $2, status = $3, priority = $4, severity = $5, " \
+	"source = $6, source_ref = $7, lat = $8, lng = $9, location_name = $10, " \
+	"impact_description = $11, assigned_to = $12, tags = $13::jsonb, " \
+	"affected_services = $14::jsonb, sla_due_at = to_timestamp($15), customer_token = $16, " \
+	"started_at = to_timestamp($17), acknowledged_at = to_timestamp($18), " \
+	"resolved_at = to_timestamp($19), created_by = $20, created_at = to_timestamp($21), " \
+	"updated_at = to_timestamp($22)"
+
+#define LIST_FILTER \
+	"WHERE org_id = $1 " \
+	"AND ($2::text IS NULL OR status = ANY (string_to_array($2, ','))) " \
+	"AND ($3::text IS NULL OR priority = ANY (string_to_array($3, ','))) " \
+	"AND ($4::text IS NULL OR severity = ANY (string_to_array($4, ','))) " \
+	"AND ($5::text IS NULL OR source = ANY (string_to_array($5, ','))) " \
+	"AND ($6::text IS NULL OR tags @> jsonb_build_array($6::text)) "
+
+static const struct statement statements[STMT_COUNT] = {
+	{STMT_AUTH_KEY,
+	 "SELECT id, org_id, role, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"},
+	{STMT_INCIDENT_INSERT,
+	 "INSERT INTO incidents (title, description, status, priority, severity, source, "
+	 "source_ref, lat, lng, location_name, impact_description, assigned_to, tags, "
+	 "affected_services, sla_due_at, customer_token, started_at, acknowledged_at, "
+	 "resolved_at, created_by, created_at, updated_at, org_id) VALUES ($1, $2, $3, $4, $5, "
+	 "$6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, to_timestamp($15), $16, "
+	 "to_timestamp($17), to_timestamp($18), to_timestamp($19), $20, to_timestamp($21), "
+	 "to_timestamp($22), $23) RETURNING id"},
+	{STMT_INCIDENT_GET,
+	 "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE id = $1 AND org_id = $2"},
+	{STMT_INCIDENT_EXISTS, "SELECT 1 FROM incidents WHERE id = $1 AND org_id = $2"},
+	{STMT_INCIDENT_GET_FOR_UPDATE,
+	 "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE id = $1 AND org_id = $2 FOR UPDATE"},
+	{STMT_INCIDENT_UPDATE,
+	 "UPDATE incidents SET " INCIDENT_WRITE_SET " WHERE id = $23 AND org_id = $24"},
+	{STMT_INCIDENT_TOUCH,
+	 "UPDATE incidents SET updated_at = greatest(updated_at, to_timestamp($3)) "
+	 "WHERE id = $1 AND org_id = $2 RETURNING id"},
+	{STMT_INCIDENT_DELETE,
+	 "DELETE FROM incidents WHERE id = $1 AND org_id = $2 RETURNING id"},
+	{STMT_INCIDENT_LIST,
+	 "SELECT " INCIDENT_COLUMNS ", count(*) OVER () FROM incidents " LIST_FILTER
+	 "ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"},
+	{STMT_INCIDENT_COUNT, "SELECT count(*) FROM incidents " LIST_FILTER},
+	{STMT_REPLY_INSERT,
+	 "INSERT INTO replies (incident_id, org_id, body, internal, status, author, created_at) "
+	 "VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7)) RETURNING " REPLY_COLUMNS},
+	{STMT_REPLY_LIST,
+	 "SELECT " REPLY_COLUMNS ", count(*) OVER () FROM replies "
+	 "WHERE incident_id = $1 AND org_id = $2 ORDER BY id LIMIT $3 OFFSET $4"},
+	{STMT_EVENT_APPEND,
+	 /* The org row lock taken here is held to COMMIT, so seq order is commit order. */
+	 "WITH s AS (UPDATE orgs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq) "
+	 "INSERT INTO events (org_id, seq, type, incident_id, payload, created_at) "
+	 "SELECT $1, s.event_seq, $2, $3, $4::json, to_timestamp($5) FROM s RETURNING seq"},
+	{STMT_STATUS_BY_TOKEN,
+	 "SELECT id, title, status, extract(epoch from updated_at)::bigint FROM incidents "
+	 "WHERE customer_token = $1"},
+	{STMT_STATUS_REPLIES,
+	 "SELECT body, status, extract(epoch from created_at)::bigint FROM replies "
+	 "WHERE incident_id = $1 AND NOT internal ORDER BY id LIMIT 1000"},
+	{STMT_PING, "SELECT 1"},
+};
+
+struct db {
+	PGconn *conn;
+	char *conninfo;
+	int in_tx;
+	int last_status;
+	char last_error[512];
+};
+
+static void
+db_set_error(struct db *db, int status, const char *msg)
+{
+	size_t n;
+
+	db->last_status = status;
+	snprintf(db->last_error, sizeof(db->last_error), "%s", msg != NULL ? msg : "unknown");
+	n = strlen(db->last_error);
+	while (n > 0 && (db->last_error[n - 1] == '\n' || db->last_error[n - 1] == ' '))
+		db->last_error[--n] = '\0';
+}
+
+/* The one SQLSTATE → HTTP status mapping. */
+static int
+status_for_sqlstate(const char *state)
+{
+	if (state == NULL)
+		return 503; /* no SQLSTATE: the connection failed */
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+	    strncmp(state, "53", 2) == 0 || strcmp(state, "40001") == 0 ||
+	    strcmp(state, "40P01") == 0)
+		return 503;
+	if (strcmp(state, "23505") == 0)
+		return 409;
+	return 500;
+}
+
+static int
+db_prepare_all(struct db *db)
+{
+	char name[16];
+	int i;
+
+	for (i = 0; i < STMT_COUNT; i++) {
+		PGresult *res;
+
+		snprintf(name, sizeof(name), "s%d", i);
+		res = PQprepare(db->conn, name, statements[i].sql, 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			db_set_error(db, status_for_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+			             PQresultErrorMessage(res));
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+static int
+db_connect(struct db *db)
+{
+	/* conninfo comes last so its own connect_timeout wins over ours. */
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {"3", "incidentd", db->conninfo, NULL};
+
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	db->in_tx = 0;
+	db->conn = PQconnectdbParams(keys, vals, 1);
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+		db_set_error(db, 503, db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		return -1;
+	}
+	return db_prepare_all(db);
+}
+
+struct db *
+db_open(const char *conninfo)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+
+	db->conninfo = xstrdup(conninfo);
+	if (db_connect(db) != 0)
+		log_warn(NULL, "msg=\"database not reachable yet\" error=\"%s\"", db->last_error);
+	return db;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	free(db->conninfo);
+	free(db);
+}
+
+int
+db_ok(struct db *db)
+{
+	return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
+}
+
+int
+db_ensure(struct db *db)
+{
+	if (db_ok(db))
+		return 0;
+	return db_connect(db);
+}
+
+static int
+result_ok(PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* Runs a statement (prepared id, or plain sql when id < 0); a statement
+ * outside a transaction that fails on a dead connection is retried once on
+ * a fresh one, so a PostgreSQL restart costs no request. */
+static PGresult *
+db_run(struct db *db, int id, const char *sql, int nparams, const char *const *params)
+{
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		PGresult *res;
+		char name[16];
+
+		if (!db->in_tx && db_ensure(db) != 0)
+			return NULL;
+		if (id >= 0) {
+			snprintf(name, sizeof(name), "s%d", id);
+			res = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+		} else {
+			res = PQexec(db->conn, sql);
+		}
+		if (res != NULL && result_ok(res))
+			return res;
+		db_set_error(db,
+		             res ? status_for_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : 503,
+		             res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+		PQclear(res);
+		if (db->in_tx || PQstatus(db->conn) == CONNECTION_OK)
+			return NULL;
+	}
+	return NULL;
+}
+
+PGresult *
+db_exec(struct db *db, enum stmt_id id, int nparams, const char *const *params)
+{
+	return db_run(db, (int)id, NULL, nparams, params);
+}
+
+static int
+db_simple(struct db *db, const char *sql)
+{
+	PGresult *res = db_run(db, -1, sql, 0, NULL);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_begin(struct db *db)
+{
+	if (db_simple(db, "BEGIN") != 0)
+		return -1;
+	db->in_tx = 1;
+	return 0;
+}
+
+int
+db_commit(struct db *db)
+{
+	int rc = db_simple(db, "COMMIT");
+
+	db->in_tx = 0;
+	return rc;
+}
+
+void
+db_rollback(struct db *db)
+{
+	if (!db->in_tx)
+		return;
+	if (db_ok(db) && db_simple(db, "ROLLBACK") != 0)
+		log_warn(NULL, "msg=\"rollback failed\" error=\"%s\"", db->last_error);
+	db->in_tx = 0;
+}
+
+int
+db_last_status(struct db *db)
+{
+	return db->last_status ? db->last_status : 500;
+}
+
+const char *
+db_last_error(struct db *db)
+{
+	return db->last_error;
+}
+
+const char *
+db_statement_sql(enum stmt_id id)
+{
+	return statements[id].sql;
+}
+
+void
+request_fail_db(struct request *req)
+{
+	struct db *db = req->worker->db;
+	int status = db_last_status(db);
+
+	db_rollback(db);
+	log_error(req->request_id, "msg=\"database error\" status=%d error=\"%s\"", status,
+	          db_last_error(db));
+	if (status == 503)
+		request_fail(req, 503, "database_unavailable", "The database is unavailable; retry later");
+	else if (status == 409)
+		request_fail(req, 409, "conflict", "The request conflicts with a concurrent change; retry");
+	else
+		request_fail(req, 500, "internal_error", "Internal error");
+}

@@ -1,0 +1,348 @@
+/* incidentctl.c — the admin CLI: migrations, organisations, API keys.
+ * Subcommands are a table {words, usage, fn}. */
+#include "incidentd.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define API_KEY_BYTES 32 /* 256 random bits */
+
+struct ctl {
+	struct config cfg;
+	PGconn *conn;
+};
+
+struct command {
+	const char *noun;
+	const char *verb; /* NULL: the noun alone is the command */
+	const char *usage;
+	int (*fn)(struct ctl *ctl, int argc, char **argv);
+};
+
+static int cmd_migrate(struct ctl *, int, char **);
+static int cmd_org_create(struct ctl *, int, char **);
+static int cmd_org_list(struct ctl *, int, char **);
+static int cmd_key_create(struct ctl *, int, char **);
+static int cmd_key_list(struct ctl *, int, char **);
+static int cmd_key_revoke(struct ctl *, int, char **);
+
+static const struct command commands[] = {
+	{"migrate", NULL, "migrate", cmd_migrate},
+	{"org", "create", "org create NAME", cmd_org_create},
+	{"org", "list", "org list", cmd_org_list},
+	{"key", "create", "key create --org NAME --role read|write|admin [--name LABEL]",
+	 cmd_key_create},
+	{"key", "list", "key list --org NAME", cmd_key_list},
+	{"key", "revoke", "key revoke ID", cmd_key_revoke},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(void)
+{
+	size_t i;
+
+	fprintf(stderr, "usage: incidentctl [-c config-file] COMMAND\ncommands:\n");
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(stderr, "  %s\n", commands[i].usage);
+	exit(2);
+}
+
+static void
+usage_of(const struct command *c)
+{
+	fprintf(stderr, "usage: incidentctl [-c config-file] %s\n", c->usage);
+	exit(2);
+}
+
+static int
+ctl_connect(struct ctl *ctl)
+{
+	ctl->conn = PQconnectdb(ctl->cfg.database);
+	if (PQstatus(ctl->conn) != CONNECTION_OK) {
+		fprintf(stderr, "incidentctl: cannot connect to the database: %s",
+		        PQerrorMessage(ctl->conn));
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs a parameterised statement; prints the error and returns NULL on failure. */
+static PGresult *
+ctl_query(struct ctl *ctl, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = PQexecParams(ctl->conn, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		fprintf(stderr, "incidentctl: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static int
+cmd_migrate(struct ctl *ctl, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		return 2;
+	return migrate_run(ctl->cfg.database, ctl->cfg.sql_dir, 1) == 0 ? 0 : 1;
+}
+
+static int
+cmd_org_create(struct ctl *ctl, int argc, char **argv)
+{
+	const char *params[1];
+	PGresult *res;
+
+	if (argc != 1)
+		return 2;
+	if (*argv[0] == '\0' || strlen(argv[0]) > 200) {
+		fprintf(stderr, "incidentctl: an organisation name is 1 to 200 characters\n");
+		return 1;
+	}
+	params[0] = argv[0];
+	if (ctl_connect(ctl) != 0)
+		return 1;
+	res = ctl_query(ctl,
+	                "INSERT INTO orgs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
+	                1, params);
+	if (res == NULL)
+		return 1;
+	if (PQntuples(res) != 1) {
+		fprintf(stderr, "incidentctl: organisation \"%s\" already exists\n", argv[0]);
+		PQclear(res);
+		return 1;
+	}
+	printf("%s\n", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static int
+cmd_org_list(struct ctl *ctl, int argc, char **argv)
+{
+	PGresult *res;
+	int i;
+
+	(void)argv;
+	if (argc != 0)
+		return 2;
+	if (ctl_connect(ctl) != 0 ||
+	    (res = ctl_query(ctl, "SELECT id, name FROM orgs ORDER BY id", 0, NULL)) == NULL)
+		return 1;
+	for (i = 0; i < PQntuples(res); i++)
+		printf("%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+	PQclear(res);
+	return 0;
+}
+
+/* Parses "--flag value" pairs into the given slots; 0 on success. */
+static int
+parse_flags(int argc, char **argv, const char *const *names, const char **values, size_t n)
+{
+	int i;
+	size_t j;
+
+	for (i = 0; i < argc; i += 2) {
+		for (j = 0; j < n; j++)
+			if (strcmp(argv[i], names[j]) == 0)
+				break;
+		if (j == n || i + 1 >= argc)
+			return -1;
+		values[j] = argv[i + 1];
+	}
+	return 0;
+}
+
+/* The org's id as text into out; prints why not and returns -1. */
+static int
+org_id_by_name(struct ctl *ctl, const char *name, char *out, size_t outlen)
+{
+	const char *params[1] = {name};
+	PGresult *res = ctl_query(ctl, "SELECT id FROM orgs WHERE name = $1", 1, params);
+
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		fprintf(stderr, "incidentctl: no organisation named \"%s\"\n", name);
+		PQclear(res);
+		return -1;
+	}
+	snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static int
+cmd_key_create(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const names[] = {"--org", "--role", "--name"};
+	const char *values[3] = {NULL, NULL, NULL};
+	char org_id[24], hash[65];
+	const char *params[4];
+	enum role role;
+	char *token, *key;
+	PGresult *res;
+
+	if (parse_flags(argc, argv, names, values, 3) != 0 || values[0] == NULL || values[1] == NULL)
+		return 2;
+	if (role_parse(values[1], &role) != 0) {
+		fprintf(stderr, "incidentctl: role must be read, write or admin\n");
+		return 2;
+	}
+	if (values[2] != NULL && (*values[2] == '\0' || strlen(values[2]) > 200)) {
+		fprintf(stderr, "incidentctl: a key name is 1 to 200 characters\n");
+		return 1;
+	}
+	if (ctl_connect(ctl) != 0 || org_id_by_name(ctl, values[0], org_id, sizeof(org_id)) != 0)
+		return 1;
+	token = random_token(API_KEY_BYTES);
+	if (token == NULL) {
+		fprintf(stderr, "incidentctl: no random bytes available\n");
+		return 1;
+	}
+	key = xprintf("ik_%s", token);
+	free(token);
+	if (sha256_hex(key, strlen(key), hash) != 0) {
+		free(key);
+		return 1;
+	}
+	params[0] = org_id;
+	params[1] = hash;
+	params[2] = role_name(role);
+	params[3] = values[2] != NULL ? values[2] : role_name(role);
+	res = ctl_query(ctl,
+	                "INSERT INTO api_keys (org_id, key_hash, role, name) VALUES ($1, $2, $3, $4)",
+	                4, params);
+	if (res == NULL) {
+		free(key);
+		return 1;
+	}
+	PQclear(res);
+	printf("%s\n", key); /* shown once; only the hash is stored */
+	free(key);
+	return 0;
+}
+
+static int
+cmd_key_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const names[] = {"--org"};
+	const char *values[1] = {NULL};
+	char org_id[24];
+	const char *params[1] = {org_id};
+	PGresult *res;
+	int i;
+
+	if (parse_flags(argc, argv, names, values, 1) != 0 || values[0] == NULL)
+		return 2;
+	if (ctl_connect(ctl) != 0 || org_id_by_name(ctl, values[0], org_id, sizeof(org_id)) != 0)
+		return 1;
+	res = ctl_query(ctl,
+	                "SELECT id, role, name, "
+	                "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+	                "coalesce(to_char(revoked_at AT TIME ZONE 'UTC', "
+	                "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-') "
+	                "FROM api_keys WHERE org_id = $1 ORDER BY id",
+	                1, params);
+	if (res == NULL)
+		return 1;
+	printf("id\trole\tname\tcreated_at\trevoked_at\n");
+	for (i = 0; i < PQntuples(res); i++)
+		printf("%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+	PQclear(res);
+	return 0;
+}
+
+static int
+cmd_key_revoke(struct ctl *ctl, int argc, char **argv)
+{
+	const char *params[1];
+	int64_t id;
+	PGresult *res;
+	int revoked;
+
+	if (argc != 1)
+		return 2;
+	if (parse_int64(argv[0], 1, INT64_MAX, &id) != 0) {
+		fprintf(stderr, "incidentctl: a key id is a positive integer\n");
+		return 2;
+	}
+	params[0] = argv[0];
+	if (ctl_connect(ctl) != 0 ||
+	    (res = ctl_query(ctl,
+	                     "UPDATE api_keys SET revoked_at = now() "
+	                     "WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+	                     1, params)) == NULL)
+		return 1;
+	revoked = PQntuples(res) == 1;
+	PQclear(res);
+	if (!revoked) {
+		fprintf(stderr, "incidentctl: no active key with id %s\n", argv[0]);
+		return 1;
+	}
+	printf("revoked key %s\n", argv[0]);
+	return 0;
+}
+
+static const struct command *
+command_find(int argc, char **argv, int *consumed)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].noun, argv[0]) != 0)
+			continue;
+		if (commands[i].verb == NULL) {
+			*consumed = 1;
+			return &commands[i];
+		}
+		if (argc > 1 && strcmp(commands[i].verb, argv[1]) == 0) {
+			*consumed = 2;
+			return &commands[i];
+		}
+	}
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl ctl;
+	const char *path = NULL;
+	const struct command *c;
+	char err[512];
+	int opt, consumed = 0, rc;
+
+	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1 || (c = command_find(argc, argv, &consumed)) == NULL)
+		usage();
+	memset(&ctl, 0, sizeof(ctl));
+	config_defaults(&ctl.cfg);
+	if (config_load(&ctl.cfg, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "incidentctl: %s\n", err);
+		return 1;
+	}
+	rc = c->fn(&ctl, argc - consumed, argv + consumed);
+	if (ctl.conn != NULL)
+		PQfinish(ctl.conn);
+	config_free(&ctl.cfg);
+	if (rc == 2)
+		usage_of(c);
+	return rc;
+}

@@ -1,0 +1,322 @@
+/* json.c — request bodies become a small tree built on yajl's callback parser
+ * (so nesting depth is bounded and string lengths survive embedded NULs);
+ * responses are written with yajl_gen through the jgen_* helpers. */
+#include "incidentd.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+struct builder {
+	struct jval *root;
+	struct jval *stack[JSON_MAX_DEPTH];
+	int depth;
+	char *key;      /* pending object key, owned until attached */
+	size_t keylen;
+	int too_deep;
+	int bad_number;
+};
+
+static struct jval *
+jval_new(enum jtype t)
+{
+	struct jval *v = xcalloc(1, sizeof(*v));
+
+	v->type = t;
+	return v;
+}
+
+/* Attaches v to the current container (or makes it the root); takes ownership. */
+static int
+attach(struct builder *b, struct jval *v)
+{
+	struct jval *top;
+
+	if (b->depth == 0) {
+		b->root = v;
+		return 1;
+	}
+	top = b->stack[b->depth - 1];
+	if (top->type == J_ARRAY) {
+		top->u.arr.items = xrealloc(top->u.arr.items,
+		                            (top->u.arr.n + 1) * sizeof(*top->u.arr.items));
+		top->u.arr.items[top->u.arr.n++] = v;
+		return 1;
+	}
+	top->u.obj.keys = xrealloc(top->u.obj.keys, (top->u.obj.n + 1) * sizeof(char *));
+	top->u.obj.keylens = xrealloc(top->u.obj.keylens, (top->u.obj.n + 1) * sizeof(size_t));
+	top->u.obj.vals = xrealloc(top->u.obj.vals, (top->u.obj.n + 1) * sizeof(struct jval *));
+	top->u.obj.keys[top->u.obj.n] = b->key;
+	top->u.obj.keylens[top->u.obj.n] = b->keylen;
+	top->u.obj.vals[top->u.obj.n++] = v;
+	b->key = NULL;
+	return 1;
+}
+
+static int
+on_null(void *ctx)
+{
+	return attach(ctx, jval_new(J_NULL));
+}
+
+static int
+on_boolean(void *ctx, int boolean)
+{
+	struct jval *v = jval_new(J_BOOL);
+
+	v->u.boolean = boolean != 0;
+	return attach(ctx, v);
+}
+
+static int
+on_number(void *ctx, const char *s, size_t len)
+{
+	struct builder *b = ctx;
+	char tmp[64];
+	struct jval *v;
+	double d;
+
+	if (len >= sizeof(tmp)) {
+		b->bad_number = 1;
+		return 0;
+	}
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	d = strtod(tmp, NULL);
+	if (!isfinite(d)) {
+		b->bad_number = 1;
+		return 0;
+	}
+	v = jval_new(J_NUMBER);
+	v->u.number = d;
+	return attach(b, v);
+}
+
+static int
+on_string(void *ctx, const unsigned char *s, size_t len)
+{
+	struct jval *v = jval_new(J_STRING);
+
+	v->u.str.s = xstrndup((const char *)s, len);
+	v->u.str.len = len;
+	return attach(ctx, v);
+}
+
+static int
+open_container(struct builder *b, enum jtype t)
+{
+	struct jval *v;
+
+	if (b->depth >= JSON_MAX_DEPTH) {
+		b->too_deep = 1;
+		return 0;
+	}
+	v = jval_new(t);
+	attach(b, v);
+	b->stack[b->depth++] = v;
+	return 1;
+}
+
+static int
+on_start_map(void *ctx)
+{
+	return open_container(ctx, J_OBJECT);
+}
+
+static int
+on_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct builder *b = ctx;
+
+	free(b->key);
+	b->key = xstrndup((const char *)key, len);
+	b->keylen = len;
+	return 1;
+}
+
+static int
+on_end(void *ctx)
+{
+	struct builder *b = ctx;
+
+	b->depth--;
+	return 1;
+}
+
+static int
+on_start_array(void *ctx)
+{
+	return open_container(ctx, J_ARRAY);
+}
+
+static const yajl_callbacks tree_callbacks = {
+	on_null, on_boolean, NULL, NULL, on_number, on_string,
+	on_start_map, on_map_key, on_end, on_start_array, on_end,
+};
+
+struct jval *
+json_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+	struct builder b;
+	yajl_handle h;
+	yajl_status st;
+
+	memset(&b, 0, sizeof(b));
+	h = yajl_alloc(&tree_callbacks, NULL, &b);
+	if (h == NULL)
+		fatal("out of memory allocating a JSON parser");
+	st = yajl_parse(h, (const unsigned char *)text, len);
+	if (st == yajl_status_ok)
+		st = yajl_complete_parse(h);
+	if (st != yajl_status_ok) {
+		if (b.too_deep)
+			snprintf(err, errlen, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
+		else if (b.bad_number)
+			snprintf(err, errlen, "number out of range");
+		else {
+			unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
+			snprintf(err, errlen, "%s", msg ? (const char *)msg : "malformed JSON");
+			yajl_free_error(h, msg);
+		}
+		json_free(b.root);
+		free(b.key);
+		yajl_free(h);
+		return NULL;
+	}
+	yajl_free(h);
+	free(b.key);
+	if (b.root == NULL)
+		snprintf(err, errlen, "empty body");
+	return b.root;
+}
+
+void
+json_free(struct jval *v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	switch (v->type) {
+	case J_STRING:
+		free(v->u.str.s);
+		break;
+	case J_ARRAY:
+		for (i = 0; i < v->u.arr.n; i++)
+			json_free(v->u.arr.items[i]);
+		free(v->u.arr.items);
+		break;
+	case J_OBJECT:
+		for (i = 0; i < v->u.obj.n; i++) {
+			free(v->u.obj.keys[i]);
+			json_free(v->u.obj.vals[i]);
+		}
+		free(v->u.obj.keys);
+		free(v->u.obj.keylens);
+		free(v->u.obj.vals);
+		break;
+	default:
+		break;
+	}
+	free(v);
+}
+
+const char *
+json_type_name(enum jtype t)
+{
+	static const char *const names[] = {"null", "boolean", "number", "string", "array",
+	                                    "object"};
+	return names[t];
+}
+
+yajl_gen
+json_gen_new(void)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+
+	if (g == NULL)
+		fatal("out of memory allocating a JSON generator");
+	return g;
+}
+
+void
+jgen_key(yajl_gen g, const char *k)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+}
+
+void
+jgen_str(yajl_gen g, const char *s)
+{
+	if (s == NULL)
+		yajl_gen_null(g);
+	else
+		yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+void
+jgen_int(yajl_gen g, int64_t n)
+{
+	yajl_gen_integer(g, (long long)n);
+}
+
+void
+jgen_bool(yajl_gen g, int b)
+{
+	yajl_gen_bool(g, b);
+}
+
+void
+jgen_null(yajl_gen g)
+{
+	yajl_gen_null(g);
+}
+
+void
+jgen_time(yajl_gen g, int64_t t)
+{
+	char text[TIME_TEXT_LEN];
+
+	if (t == TIME_NONE) {
+		yajl_gen_null(g);
+		return;
+	}
+	time_format(t, text);
+	jgen_str(g, text);
+}
+
+/* Shortest text that reads back as the same double ("35.4676", not
+ * yajl's "%.20g" digits). */
+void
+jgen_double(yajl_gen g, double d)
+{
+	char text[32];
+	int prec;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(text, sizeof(text), "%.*g", prec, d);
+		if (strtod(text, NULL) == d)
+			break;
+	}
+	yajl_gen_number(g, text, strlen(text));
+}
+
+char *
+jgen_finish(yajl_gen g, size_t *len)
+{
+	const unsigned char *out;
+	size_t n;
+	char *copy;
+
+	if (yajl_gen_get_buf(g, &out, &n) != yajl_gen_status_ok) {
+		out = (const unsigned char *)"";
+		n = 0;
+	}
+	copy = xstrndup((const char *)out, n);
+	if (len != NULL)
+		*len = n;
+	return copy;
+}

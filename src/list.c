@@ -1,0 +1,239 @@
+/* list.c — GET /v1/tickets: query-string parsing (libevent does the
+ * decoding) and the newest-first page with total and has_more. */
+#include "incidentd.h"
+
+#include <sys/queue.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_LIMIT 100
+#define PAGE_MAX 10000000
+#define TAG_MAX_CHARS 64
+
+struct enum_param {
+	const char *name;
+	size_t offset;
+	const char *const *values;
+};
+
+static const struct enum_param enum_params[] = {
+	{"status", offsetof(struct list_query, status), incident_statuses},
+	{"priority", offsetof(struct list_query, priority), incident_priorities},
+	{"severity", offsetof(struct list_query, severity), incident_severities},
+	{"source", offsetof(struct list_query, source), incident_sources},
+};
+
+#define NENUM_PARAMS (sizeof(enum_params) / sizeof(enum_params[0]))
+
+/* Appends each comma-separated value, canonicalised, to *slot. */
+static void
+parse_enum_list(char **slot, const struct enum_param *p, const char *value, struct errors *e)
+{
+	struct buf *b = buf_new(64);
+	const char *s = value;
+
+	if (*slot != NULL)
+		b = buf_puts(b, *slot);
+	for (;;) {
+		size_t len = strcspn(s, ",");
+		const char *v = p->values == incident_severities ? severity_canonical(s, len)
+		                                                 : enum_lookup(p->values, s, len);
+		if (v == NULL) {
+			param_error(e, "invalid_value", p->name, "%s has an unknown value \"%.*s\"", p->name,
+			            (int)(len < 64 ? len : 64), s);
+			break;
+		}
+		b = buf_printf(b, "%s%s", b->len ? "," : "", v);
+		if (s[len] == '\0')
+			break;
+		s += len + 1;
+	}
+	free(*slot);
+	*slot = xstrdup(b->data);
+	buf_free(b);
+}
+
+static int64_t
+parse_bounded(const char *name, const char *value, int64_t min, int64_t max, struct errors *e)
+{
+	int64_t n;
+
+	if (parse_int64(value, INT64_MIN, INT64_MAX, &n) != 0) {
+		param_error(e, "invalid_value", name, "%s must be an integer", name);
+		return -1;
+	}
+	if (n < min || n > max) {
+		param_error(e, "out_of_range", name, "%s must be between %lld and %lld", name,
+		            (long long)min, (long long)max);
+		return -1;
+	}
+	return n;
+}
+
+static void
+parse_tag(struct list_query *q, const char *value, struct errors *e)
+{
+	size_t len = strlen(value);
+
+	if (len == 0 || utf8_chars(value, len) > TAG_MAX_CHARS) {
+		param_error(e, "invalid_value", "tag", "tag must be 1 to %d characters", TAG_MAX_CHARS);
+		return;
+	}
+	free(q->tag);
+	q->tag = xstrdup(value);
+}
+
+static const struct enum_param *
+enum_param_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NENUM_PARAMS; i++)
+		if (strcmp(enum_params[i].name, name) == 0)
+			return &enum_params[i];
+	return NULL;
+}
+
+void
+list_query_parse(struct list_query *q, const char *query, int with_filters,
+                 int64_t default_limit, int64_t max_limit, struct errors *e)
+{
+	struct evkeyvalq kv;
+	struct evkeyval *it;
+	int64_t page = -1, offset = -1;
+
+	memset(q, 0, sizeof(*q));
+	q->limit = default_limit;
+	TAILQ_INIT(&kv);
+	if (query != NULL && *query != '\0' && evhttp_parse_query_str(query, &kv) != 0) {
+		param_error(e, "invalid_value", "query", "the query string is malformed");
+		return;
+	}
+	TAILQ_FOREACH(it, &kv, next) {
+		const struct enum_param *ep = with_filters ? enum_param_find(it->key) : NULL;
+
+		if (ep != NULL)
+			parse_enum_list((char **)((char *)q + ep->offset), ep, it->value, e);
+		else if (with_filters && strcmp(it->key, "tag") == 0)
+			parse_tag(q, it->value, e);
+		else if (strcmp(it->key, "limit") == 0)
+			q->limit = parse_bounded("limit", it->value, 1, max_limit, e);
+		else if (strcmp(it->key, "page") == 0)
+			page = parse_bounded("page", it->value, 1, PAGE_MAX, e);
+		else if (strcmp(it->key, "offset") == 0)
+			offset = parse_bounded("offset", it->value, 0, PAGE_MAX * LIST_MAX_LIMIT, e);
+		else
+			param_error(e, "unknown_field", it->key, "unknown query parameter \"%.64s\"", it->key);
+	}
+	evhttp_clear_headers(&kv);
+	if (page > 0 && offset >= 0)
+		param_error(e, "invalid_value", "offset", "give page or offset, not both");
+	else if (page > 0 && q->limit > 0)
+		q->offset = (page - 1) * q->limit;
+	else if (offset >= 0)
+		q->offset = offset;
+}
+
+void
+list_query_free(struct list_query *q)
+{
+	free(q->status);
+	free(q->priority);
+	free(q->severity);
+	free(q->source);
+	free(q->tag);
+	memset(q, 0, sizeof(*q));
+}
+
+/* total from the window column, or a count when the page is past the end. */
+static int
+list_total(struct request *req, const PGresult *res, const char *const *params, int64_t *total)
+{
+	PGresult *count;
+
+	if (PQntuples(res) > 0) {
+		*total = strtoll(PQgetvalue(res, 0, INCIDENT_NCOLUMNS), NULL, 10);
+		return 0;
+	}
+	count = db_exec(req->worker->db, STMT_INCIDENT_COUNT, 6, params);
+	if (count == NULL)
+		return -1;
+	*total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
+	PQclear(count);
+	return 0;
+}
+
+static void
+list_respond(struct request *req, const PGresult *res, const struct list_query *q,
+             int64_t total)
+{
+	yajl_gen g = json_gen_new();
+	int i, n = PQntuples(res);
+
+	yajl_gen_map_open(g);
+	jgen_key(g, "tickets");
+	yajl_gen_array_open(g);
+	for (i = 0; i < n; i++) {
+		struct incident inc;
+
+		if (incident_from_row(&inc, res, i) != 0)
+			continue;
+		incident_render(g, &inc, req->now, req->worker->cfg);
+		incident_free(&inc);
+	}
+	yajl_gen_array_close(g);
+	jgen_key(g, "total");
+	jgen_int(g, total);
+	jgen_key(g, "limit");
+	jgen_int(g, q->limit);
+	jgen_key(g, "page");
+	jgen_int(g, q->offset / q->limit + 1);
+	jgen_key(g, "offset");
+	jgen_int(g, q->offset);
+	jgen_key(g, "has_more");
+	jgen_bool(g, q->offset + n < total);
+	yajl_gen_map_close(g);
+	request_respond_json(req, 200, g);
+	yajl_gen_free(g);
+}
+
+void
+incident_list(struct request *req)
+{
+	struct list_query q;
+	char org[24], lim[24], off[24];
+	const char *params[8];
+	PGresult *res;
+	int64_t total;
+
+	list_query_parse(&q, req->query, 1, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, &req->errors);
+	if (req->errors.n > 0) {
+		request_fail_validation(req);
+		list_query_free(&q);
+		return;
+	}
+	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
+	snprintf(lim, sizeof(lim), "%lld", (long long)q.limit);
+	snprintf(off, sizeof(off), "%lld", (long long)q.offset);
+	params[0] = org;
+	params[1] = q.status;
+	params[2] = q.priority;
+	params[3] = q.severity;
+	params[4] = q.source;
+	params[5] = q.tag;
+	params[6] = lim;
+	params[7] = off;
+	res = db_exec(req->worker->db, STMT_INCIDENT_LIST, 8, params);
+	if (res == NULL || list_total(req, res, params, &total) != 0)
+		request_fail_db(req);
+	else
+		list_respond(req, res, &q, total);
+	PQclear(res);
+	list_query_free(&q);
+}

@@ -1,0 +1,282 @@
+/* master.c — the incidentd master: opens the FastCGI socket, forks the
+ * workers, restarts any that die, replaces them on SIGHUP and drains them on
+ * SIGTERM.  Signal handlers only set flags; this loop does the work. */
+#include "incidentd.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 1024
+#define RESPAWN_HOLDOFF_SEC 1 /* a worker that dies this young is restarted after a pause */
+
+static volatile sig_atomic_t got_stop, got_reload, got_child;
+
+static void
+master_on_signal(int sig)
+{
+	if (sig == SIGTERM || sig == SIGINT)
+		got_stop = 1;
+	else if (sig == SIGHUP)
+		got_reload = 1;
+	else if (sig == SIGCHLD)
+		got_child = 1;
+}
+
+struct child {
+	pid_t pid;
+	int generation;
+	time_t started;
+};
+
+struct master {
+	struct config *cfg;
+	const char *config_path;
+	int listen_fd;
+	int generation;
+	struct child *children;
+	size_t nchildren;
+	time_t respawn_after;
+};
+
+static int
+master_open_socket(const struct config *cfg)
+{
+	int fd;
+
+	/* a socket file left by a crashed master would make bind fail */
+	if (unlink(cfg->listen) != 0 && errno != ENOENT)
+		fatal("cannot remove stale socket %s: %s", cfg->listen, strerror(errno));
+	fd = FCGX_OpenSocket(cfg->listen, LISTEN_BACKLOG);
+	if (fd < 0)
+		fatal("cannot listen on %s", cfg->listen);
+	if (chmod(cfg->listen, (mode_t)cfg->socket_mode) != 0)
+		fatal("cannot chmod %s: %s", cfg->listen, strerror(errno));
+	return fd;
+}
+
+static void
+master_spawn(struct master *m, struct child *slot)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error(NULL, "msg=\"fork failed\" error=\"%s\"", strerror(errno));
+		slot->pid = 0;
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGCHLD, SIG_DFL);
+		_exit(worker_run(m->cfg, m->listen_fd));
+	}
+	slot->pid = pid;
+	slot->generation = m->generation;
+	slot->started = time(NULL);
+	log_debug(NULL, "msg=\"worker started\" pid=%ld", (long)pid);
+}
+
+/* Brings the current generation up to cfg->workers live workers. */
+static void
+master_fill(struct master *m)
+{
+	size_t i, live = 0;
+
+	if (time(NULL) < m->respawn_after)
+		return;
+	for (i = 0; i < m->nchildren; i++)
+		if (m->children[i].pid > 0 && m->children[i].generation == m->generation)
+			live++;
+	for (i = 0; live < (size_t)m->cfg->workers; i++) {
+		if (i == m->nchildren) {
+			m->children = xrealloc(m->children, (m->nchildren + 1) * sizeof(struct child));
+			m->children[m->nchildren++].pid = 0;
+		}
+		if (m->children[i].pid == 0) {
+			master_spawn(m, &m->children[i]);
+			if (m->children[i].pid == 0)
+				return;
+			live++;
+		}
+	}
+}
+
+static void
+master_log_exit(pid_t pid, int status)
+{
+	if (WIFSIGNALED(status))
+		log_warn(NULL, "msg=\"worker %ld killed by signal %d\"", (long)pid, WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0)
+		log_warn(NULL, "msg=\"worker %ld exited with status %d\"", (long)pid,
+		         WEXITSTATUS(status));
+	else
+		log_debug(NULL, "msg=\"worker %ld exited\"", (long)pid);
+}
+
+static void
+master_reap(struct master *m)
+{
+	pid_t pid;
+	int status;
+	size_t i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		master_log_exit(pid, status);
+		for (i = 0; i < m->nchildren; i++) {
+			if (m->children[i].pid != pid)
+				continue;
+			m->children[i].pid = 0;
+			if (time(NULL) - m->children[i].started < RESPAWN_HOLDOFF_SEC &&
+			    (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+				m->respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
+		}
+	}
+}
+
+static void
+master_signal_children(struct master *m, int sig, int only_old_generation)
+{
+	size_t i;
+
+	for (i = 0; i < m->nchildren; i++) {
+		if (m->children[i].pid <= 0)
+			continue;
+		if (only_old_generation && m->children[i].generation == m->generation)
+			continue;
+		kill(m->children[i].pid, sig);
+	}
+}
+
+static size_t
+master_live(const struct master *m)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->nchildren; i++)
+		if (m->children[i].pid > 0)
+			n++;
+	return n;
+}
+
+/* SIGHUP: new configuration (socket settings excepted), new workers. */
+static void
+master_reload(struct master *m)
+{
+	struct config *next = xmalloc(sizeof(*next));
+	char err[512];
+
+	config_defaults(next);
+	if (config_load(next, m->config_path, err, sizeof(err)) != 0) {
+		log_error(NULL, "msg=\"reload failed; keeping the running configuration\" error=\"%s\"",
+		          err);
+		config_free(next);
+		free(next);
+		return;
+	}
+	if (strcmp(next->listen, m->cfg->listen) != 0)
+		log_warn(NULL, "msg=\"listen changes need a restart\"");
+	free(next->listen);
+	next->listen = xstrdup(m->cfg->listen);
+	log_threshold = next->log_level;
+	/* retiring workers hold their own copy (fork), so the master's can go */
+	config_free(m->cfg);
+	free(m->cfg);
+	m->cfg = next;
+	m->generation++;
+	master_signal_children(m, SIGTERM, 1);
+	log_info(NULL, "msg=\"configuration reloaded; replacing workers\"");
+}
+
+/* Waits up to one second for a signal, with signals unblocked only here. */
+static void
+master_wait(const sigset_t *unblocked)
+{
+	struct timespec tick = {1, 0};
+
+	if (!got_stop && !got_reload && !got_child)
+		pselect(0, NULL, NULL, NULL, &tick, unblocked);
+}
+
+/* First SIGTERM: workers finish their request and exit; after
+ * shutdown_timeout (or a second SIGTERM) the rest are killed. */
+static void
+master_drain(struct master *m, const sigset_t *unblocked)
+{
+	time_t deadline = time(NULL) + m->cfg->shutdown_timeout;
+
+	log_info(NULL, "msg=\"stopping; draining %zu workers\"", master_live(m));
+	got_stop = 0;
+	while (master_live(m) > 0) {
+		/* repeated: a worker signalled just before it entered accept() waits there */
+		master_signal_children(m, SIGTERM, 0);
+		master_wait(unblocked);
+		got_child = 0;
+		master_reap(m);
+		if (got_stop || time(NULL) >= deadline) {
+			log_warn(NULL, "msg=\"killing workers that did not stop\"");
+			master_signal_children(m, SIGKILL, 0);
+			got_stop = 0;
+		}
+	}
+}
+
+int
+master_run(struct config *cfg, const char *config_path)
+{
+	struct master m;
+	struct sigaction sa;
+	sigset_t blocked, unblocked;
+
+	memset(&m, 0, sizeof(m));
+	m.cfg = cfg;
+	m.config_path = config_path;
+	m.listen_fd = master_open_socket(cfg);
+
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGINT);
+	sigaddset(&blocked, SIGHUP);
+	sigaddset(&blocked, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &blocked, &unblocked);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = master_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info(NULL, "msg=\"incidentd started\" listen=%s workers=%d", cfg->listen, cfg->workers);
+	while (!got_stop) {
+		master_fill(&m);
+		master_wait(&unblocked);
+		if (got_child) {
+			got_child = 0;
+			master_reap(&m);
+		}
+		if (got_reload) {
+			got_reload = 0;
+			master_reload(&m);
+		}
+	}
+	master_drain(&m, &unblocked);
+	close(m.listen_fd);
+	unlink(m.cfg->listen);
+	free(m.children);
+	log_info(NULL, "msg=\"incidentd stopped\"");
+	config_free(m.cfg);
+	free(m.cfg);
+	return 0;
+}

@@ -1,0 +1,131 @@
+/* publish.c — a synchronous hiredis connection used only for PUBLISH after
+ * COMMIT.  Redis being down must not slow requests down: after a failure we
+ * wait a second before trying to reconnect, and every command has a short
+ * timeout.  The event is in PostgreSQL either way; streams catch up. */
+#include "incidentd.h"
+
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define RETRY_AFTER_SEC 1
+
+struct publisher {
+	char *host;
+	int port;
+	char *unix_path;
+	redisContext *ctx;
+	time_t down_since; /* 0 while connected or never tried */
+};
+
+struct publisher *
+publisher_new(const char *address)
+{
+	struct publisher *p = xcalloc(1, sizeof(*p));
+	const char *colon;
+	int64_t port;
+
+	if (strncmp(address, "unix:", 5) == 0) {
+		p->unix_path = xstrdup(address + 5);
+		return p;
+	}
+	colon = strrchr(address, ':');
+	if (colon == NULL || parse_int64(colon + 1, 1, 65535, &port) != 0) {
+		p->host = xstrdup(address);
+		p->port = 6379;
+	} else {
+		p->host = xstrndup(address, (size_t)(colon - address));
+		p->port = (int)port;
+	}
+	return p;
+}
+
+static void
+publisher_drop(struct publisher *p)
+{
+	if (p->ctx != NULL)
+		redisFree(p->ctx);
+	p->ctx = NULL;
+	p->down_since = time(NULL);
+}
+
+static int
+publisher_connect(struct publisher *p, const char *request_id)
+{
+	struct timeval tv = {0, 300 * 1000};
+
+	if (p->ctx != NULL)
+		return 0;
+	if (p->down_since != 0 && time(NULL) - p->down_since < RETRY_AFTER_SEC)
+		return -1;
+	if (p->unix_path != NULL)
+		p->ctx = redisConnectUnixWithTimeout(p->unix_path, tv);
+	else
+		p->ctx = redisConnectWithTimeout(p->host, p->port, tv);
+	if (p->ctx == NULL || p->ctx->err || redisSetTimeout(p->ctx, tv) != REDIS_OK) {
+		log_warn(request_id, "msg=\"redis unavailable\" error=\"%s\"",
+		         p->ctx ? p->ctx->errstr : "out of memory");
+		publisher_drop(p);
+		return -1;
+	}
+	p->down_since = 0;
+	return 0;
+}
+
+/* Runs one command; the reply is checked and freed here. */
+static int
+publisher_command(struct publisher *p, const char *request_id, int argc, const char **argv,
+                  const size_t *argvlen)
+{
+	redisReply *reply;
+	int ok;
+
+	if (publisher_connect(p, request_id) != 0)
+		return -1;
+	reply = redisCommandArgv(p->ctx, argc, argv, argvlen);
+	if (reply == NULL) {
+		log_warn(request_id, "msg=\"redis command failed\" error=\"%s\"", p->ctx->errstr);
+		publisher_drop(p);
+		return -1;
+	}
+	ok = reply->type != REDIS_REPLY_ERROR;
+	if (!ok)
+		log_warn(request_id, "msg=\"redis error\" error=\"%s\"", reply->str);
+	freeReplyObject(reply);
+	return ok ? 0 : -1;
+}
+
+int
+publisher_publish(struct publisher *p, const char *channel, const char *msg, size_t len,
+                  const char *request_id)
+{
+	const char *argv[3] = {"PUBLISH", channel, msg};
+	size_t argvlen[3] = {7, strlen(channel), len};
+
+	return publisher_command(p, request_id, 3, argv, argvlen);
+}
+
+int
+publisher_ping(struct publisher *p)
+{
+	const char *argv[1] = {"PING"};
+	size_t argvlen[1] = {4};
+
+	/* a health check should see a recovered Redis at once */
+	p->down_since = 0;
+	return publisher_command(p, NULL, 1, argv, argvlen);
+}
+
+void
+publisher_free(struct publisher *p)
+{
+	if (p == NULL)
+		return;
+	if (p->ctx != NULL)
+		redisFree(p->ctx);
+	free(p->host);
+	free(p->unix_path);
+	free(p);
+}
