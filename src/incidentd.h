@@ -8,6 +8,8 @@
 #ifndef INCIDENTD_H
 #define INCIDENTD_H
 
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -178,8 +178,13 @@ json_parse(const char *text, size_t len, char *err, size_t errlen)
 			snprintf(err, errlen, "number out of range");
 		else {
 			unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
+			size_t n;
+
 			snprintf(err, errlen, "%s", msg ? (const char *)msg : "malformed JSON");
 			yajl_free_error(h, msg);
+			n = strlen(err); /* yajl ends its messages with a newline */
+			while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+				err[--n] = '\0';
 		}
 		json_free(b.root);
 		free(b.key);

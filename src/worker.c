@@ -124,11 +124,18 @@ static void
 worker_write_response(struct request *req, FCGX_Request *fr)
 {
 	int head_only = strcmp(req->method, "HEAD") == 0;
+	char head[256];
+	int n;
 
-	FCGX_FPrintF(fr->out, "Status: %d %s\r\n", req->status, reason_phrase(req->status));
-	if (req->content_type != NULL)
-		FCGX_FPrintF(fr->out, "Content-Type: %s\r\n", req->content_type);
-	FCGX_FPrintF(fr->out, "Content-Length: %zu\r\n", req->out_len);
+	/* formatted here: libfcgi's own printf lacks modifiers such as %zu */
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Length: %zu\r\n", req->status,
+	             reason_phrase(req->status), req->out_len);
+	FCGX_PutStr(head, n, fr->out);
+	if (req->content_type != NULL) {
+		FCGX_PutS("Content-Type: ", fr->out);
+		FCGX_PutS(req->content_type, fr->out);
+		FCGX_PutS("\r\n", fr->out);
+	}
 	if (req->headers != NULL)
 		FCGX_PutStr(req->headers->data, (int)req->headers->len, fr->out);
 	FCGX_PutS("\r\n", fr->out);
