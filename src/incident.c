@@ -313,6 +313,21 @@ incident_update_write(struct request *req, const struct incident *old, struct in
 	return rc;
 }
 
+/* Field rules checked before the lookup, so a bad body is 422 whether or not
+ * the incident exists; rules spanning fields need the stored incident. */
+static int
+incident_body_invalid(struct request *req, const struct jval *body)
+{
+	struct incident_input in = {0, NULL, 0};
+	struct incident scratch;
+
+	incident_init_defaults(&scratch);
+	incident_apply_body(&scratch, &in, body, 1, &req->errors);
+	incident_free(&scratch);
+	free(in.message);
+	return req->errors.n > 0;
+}
+
 void
 incident_update(struct request *req)
 {
@@ -323,6 +338,11 @@ incident_update(struct request *req)
 
 	if (body == NULL)
 		return;
+	if (incident_body_invalid(req, body)) {
+		request_fail_validation(req);
+		json_free(body);
+		return;
+	}
 	if (db_begin(req->worker->db) != 0) {
 		request_fail_db(req);
 		json_free(body);

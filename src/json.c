@@ -18,6 +18,7 @@ struct builder {
 	size_t keylen;
 	int too_deep;
 	int bad_number;
+	int bad_utf8;
 };
 
 static struct jval *
@@ -98,7 +99,14 @@ on_number(void *ctx, const char *s, size_t len)
 static int
 on_string(void *ctx, const unsigned char *s, size_t len)
 {
-	struct jval *v = jval_new(J_STRING);
+	struct builder *b = ctx;
+	struct jval *v;
+
+	if (!utf8_valid((const char *)s, len)) {
+		b->bad_utf8 = 1;
+		return 0;
+	}
+	v = jval_new(J_STRING);
 
 	v->u.str.s = xstrndup((const char *)s, len);
 	v->u.str.len = len;
@@ -131,6 +139,10 @@ on_map_key(void *ctx, const unsigned char *key, size_t len)
 {
 	struct builder *b = ctx;
 
+	if (!utf8_valid((const char *)key, len)) {
+		b->bad_utf8 = 1;
+		return 0;
+	}
 	free(b->key);
 	b->key = xstrndup((const char *)key, len);
 	b->keylen = len;
@@ -157,6 +169,57 @@ static const yajl_callbacks tree_callbacks = {
 	on_start_map, on_map_key, on_end, on_start_array, on_end,
 };
 
+static int
+hex4(const char *p, const char *end, unsigned *out)
+{
+	unsigned v = 0;
+	int i;
+
+	if (end - p < 4)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		char c = p[i];
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* yajl turns an unpaired \uD800-\uDFFF escape into '?' silently; refuse
+ * those instead.  Backslashes only occur inside strings in valid JSON, and
+ * each escape is skipped whole, so "\\ud800" is not mistaken for one. */
+static int
+surrogates_paired(const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	unsigned u, lo;
+
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL && end - p >= 2) {
+		if (p[1] != 'u' || hex4(p + 2, end, &u) != 0) {
+			p += 2;
+			continue;
+		}
+		p += 6;
+		if (u >= 0xDC00 && u <= 0xDFFF)
+			return 0;
+		if (u < 0xD800 || u > 0xDBFF)
+			continue;
+		if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, end, &lo) != 0 ||
+		    lo < 0xDC00 || lo > 0xDFFF)
+			return 0;
+		p += 6;
+	}
+	return 1;
+}
+
 struct jval *
 json_parse(const char *text, size_t len, char *err, size_t errlen)
 {
@@ -164,6 +227,10 @@ json_parse(const char *text, size_t len, char *err, size_t errlen)
 	yajl_handle h;
 	yajl_status st;
 
+	if (!surrogates_paired(text, len)) {
+		snprintf(err, errlen, "unpaired UTF-16 surrogate escape in a string");
+		return NULL;
+	}
 	memset(&b, 0, sizeof(b));
 	h = yajl_alloc(&tree_callbacks, NULL, &b);
 	if (h == NULL)
@@ -176,6 +243,8 @@ json_parse(const char *text, size_t len, char *err, size_t errlen)
 			snprintf(err, errlen, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
 		else if (b.bad_number)
 			snprintf(err, errlen, "number out of range");
+		else if (b.bad_utf8)
+			snprintf(err, errlen, "string is not valid UTF-8");
 		else {
 			unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
 			size_t n;

@@ -1,4 +1,5 @@
-/* utf8.c — lengths count code points; input was already validated by yajl. */
+/* utf8.c — strict UTF-8 validation (yajl lets overlong forms, surrogates and
+ * code points past U+10FFFF through) and lengths in code points. */
 #include "incidentd.h"
 
 size_t
@@ -29,4 +30,42 @@ text_trim(const char *s, size_t len, size_t *outlen)
 		len--;
 	*outlen = len;
 	return s;
+}
+
+/* RFC 3629: shortest form only, no surrogates, nothing above U+10FFFF. */
+int
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned char c = *p++;
+		unsigned char lo = 0x80, hi = 0xBF;
+		int more;
+
+		if (c < 0x80)
+			continue;
+		if (c >= 0xC2 && c <= 0xDF)
+			more = 1;
+		else if (c >= 0xE0 && c <= 0xEF)
+			more = 2;
+		else if (c >= 0xF0 && c <= 0xF4)
+			more = 3;
+		else
+			return 0;
+		if (c == 0xE0)
+			lo = 0xA0; /* overlong */
+		else if (c == 0xED)
+			hi = 0x9F; /* surrogates */
+		else if (c == 0xF0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xF4)
+			hi = 0x8F; /* above U+10FFFF */
+		if (end - p < more || *p < lo || *p > hi)
+			return 0;
+		for (p++, more--; more > 0; more--, p++)
+			if (*p < 0x80 || *p > 0xBF)
+				return 0;
+	}
+	return 1;
 }

@@ -57,7 +57,7 @@ static const struct field_rule rules[F_COUNT] = {
 
 /* Assigned by the server: naming them in a body is an error, not a no-op. */
 static const char *const read_only_fields[] = {
-	"id", "Id", "org_id", "sla_due_at", "sla_breached", "sla_status", "customer_token",
+	"id", "Id", "sla_due_at", "sla_breached", "sla_status", "customer_token",
 	"customer_status_url", "created_by", "created_at", "updated_at", NULL};
 
 const char *
@@ -343,6 +343,18 @@ incident_apply_body(struct incident *inc, struct incident_input *in, const struc
 	}
 }
 
+/* Whether an error about this field is already reported. */
+static int
+errors_name(const struct errors *e, const char *field)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (e->items[i].source_name != NULL && strcmp(e->items[i].source_name, field) == 0)
+			return 1;
+	return 0;
+}
+
 /* Derived timestamps, the SLA due time and the checks spanning fields. */
 void
 incident_apply_lifecycle(struct incident *inc, const struct incident *old,
@@ -370,7 +382,7 @@ incident_apply_lifecycle(struct incident *inc, const struct incident *old,
 	if (!resolved && inc->resolved_at != TIME_NONE)
 		field_error(e, "invalid_value", "resolved_at",
 		            "resolved_at can only be set when status is resolved, postmortem or closed");
-	if (inc->lat.set != inc->lng.set)
+	if (inc->lat.set != inc->lng.set && !errors_name(e, "lat") && !errors_name(e, "lng"))
 		field_error(e, "invalid_value", inc->lat.set ? "lng" : "lat",
 		            "lat and lng must be given together");
 	if ((old == NULL || strcmp(old->priority, inc->priority) != 0) &&

@@ -1,0 +1,121 @@
+#!/usr/bin/perl
+# The public status page: no key, escaped HTML with strict headers, the JSON
+# variant with exactly its keys, only public timeline entries.
+use strict;
+use warnings;
+use utf8;
+use lib 't/lib';
+use Test::More;
+use HTTP::Tiny;
+use JSON::PP ();
+use Encode qw(decode_utf8);
+use IncidentdTest;
+use OpenAPICheck;
+
+my $s = IncidentdTest->new;
+my $W = $s->key('write');
+my $http = HTTP::Tiny->new(timeout => 15);
+my $CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+sub call {
+  my ($method, $path, $body) = @_;
+  my $r = $s->req($method, $path, key => $W, defined $body ? (body => $body) : ());
+  response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
+  return $r;
+}
+# A public request: no key, only the given headers.
+sub public {
+  my ($path, %h) = @_;
+  my $r = $http->request(GET => $s->url . $path, { headers => \%h });
+  $r->{json} = eval { JSON::PP->new->utf8->decode($r->{content}) };
+  $r->{text} = eval { decode_utf8($r->{content}) } // '';
+  response_ok($r, 'GET', $path, "GET $path -> $r->{status} per openapi.json");
+  return $r;
+}
+
+my $title = q{<script>alert("x")</script> & 'quotes' — Ünïcode};
+my $inc = call(POST => '/v1/tickets', { title => $title, description => 'SECRET-DESCRIPTION', priority => 'urgent',
+  location_name => 'SECRET-LOCATION', assigned_to => 'SECRET-ASSIGNEE', impact_description => 'SECRET-IMPACT',
+  lat => 1.5, lng => 2.5, source_ref => 'SECRET-REF', tags => ['SECRET-TAG'] })->{json};
+my $token = $inc->{customer_token};
+my $path = "/incidents/status/$token";
+is(call(PATCH => "/v1/tickets/$inc->{id}", { status => 'investigating', message => 'We are <b>on it</b>.' })->{status}, 200, 'timeline entry');
+is(call(POST => "/v1/tickets/$inc->{id}/replies", { body => 'SECRET-INTERNAL-NOTE', internal => JSON::PP::true })->{status}, 201, 'internal reply');
+is(call(POST => "/v1/tickets/$inc->{id}/replies", { body => 'Public update & more.' })->{status}, 201, 'public reply');
+is(call(PATCH => "/v1/tickets/$inc->{id}", { priority => 'low' })->{status}, 200, 'a change without timeline entry');
+
+# --- HTML ----------------------------------------------------------------------------------------------
+my $h = public($path, Accept => 'text/html');
+is($h->{status}, 200, 'HTML page 200 without a key');
+like($h->{headers}{'content-type'} // '', qr{^text/html(;|$)}, 'Content-Type text/html');
+is($h->{headers}{'cache-control'}, 'no-store', 'Cache-Control: no-store');
+is($h->{headers}{'content-security-policy'}, $CSP, 'the exact CSP of DESIGN §6');
+is($h->{headers}{'x-content-type-options'}, 'nosniff', 'X-Content-Type-Options: nosniff');
+is($h->{headers}{'referrer-policy'}, 'no-referrer', 'Referrer-Policy: no-referrer');
+my $html = $h->{text};
+unlike($html, qr/<script>alert/, 'the title is not injected as markup');
+like($html, qr/&lt;script&gt;alert\((&quot;|&#34;|&#x22;|")x(&quot;|&#34;|&#x22;|")\)&lt;\/script&gt; &amp; (&#39;|&#x27;|&apos;|')quotes(&#39;|&#x27;|&apos;|') — Ünïcode/,
+     'the title is shown, HTML-escaped');
+like($html, qr/We are &lt;b&gt;on it&lt;\/b&gt;\./, 'public timeline message shown escaped');
+like($html, qr/Public update &amp; more\./, 'public reply shown escaped');
+like($html, qr/investigating/i, 'the status is shown');
+unlike($html, qr/SECRET-/, 'no description, location, assignee, impact, tags, source_ref or internal reply');
+unlike($html, qr/<script(?![^>]*\bsrc=)[^>]*>/i, 'no inline script');
+unlike($html, qr/<style|\sstyle=|\son[a-z]+=/i, 'no inline style or event handler attribute');
+my ($css) = $html =~ m{<link[^>]+href="([^"]+\.css)"};
+if (defined $css) {
+  my $c = public($css =~ m{^/} ? $css : "/incidents/$css");
+  is($c->{status}, 200, "stylesheet $css served");
+  like($c->{headers}{'content-type'} // '', qr{^text/css}, 'stylesheet is text/css');
+} else {
+  fail('the page links its stylesheet');
+}
+my $d = public($path);
+is($d->{status}, 200, 'no Accept header: 200');
+like($d->{headers}{'content-type'} // '', qr{^text/html}, 'no Accept header: HTML');
+
+# --- JSON ----------------------------------------------------------------------------------------------
+my $j = public($path, Accept => 'application/json');
+is($j->{status}, 200, 'JSON 200 without a key');
+like($j->{headers}{'content-type'} // '', qr{^application/json}, 'Content-Type application/json');
+is($j->{headers}{'cache-control'}, 'no-store', 'JSON also no-store');
+my $doc = $j->{json} || {};
+is_deeply([sort keys %$doc], [qw(replies status title updated_at)], 'exactly title, status, updated_at, replies');
+is($doc->{title}, $title, 'title as stored (JSON needs no HTML escaping)');
+is($doc->{status}, 'investigating', 'status');
+my $now = call(GET => "/v1/tickets/$inc->{id}")->{json};
+is($doc->{updated_at}, $now->{updated_at}, 'updated_at of the incident');
+is_deeply([map { [sort keys %$_] } @{ $doc->{replies} || [] }], [map { [qw(body created_at status)] } 1 .. 2],
+          'replies carry exactly body, status, created_at');
+is_deeply([map { [$_->{status}, $_->{body}] } @{ $doc->{replies} || [] }],
+          [['investigating', 'We are <b>on it</b>.'], [undef, 'Public update & more.']],
+          'only public entries, oldest first; the internal reply is absent');
+unlike($j->{content}, qr/SECRET-|\Q$W\E|"id"|"author"|"internal"/, 'nothing private in the JSON');
+my $both = public($path, Accept => 'text/html;q=0.9, application/json');
+like($both->{headers}{'content-type'} // '', qr{^application/json}, 'an Accept that contains application/json gets JSON');
+
+# The page follows changes.
+call(PATCH => "/v1/tickets/$inc->{id}", { status => 'resolved' });
+my $after = public($path, Accept => 'application/json')->{json} || {};
+is($after->{status}, 'resolved', 'status change visible');
+is(scalar @{ $after->{replies} || [] }, 3, 'the status change without message adds a public entry');
+is_deeply([@{ $after->{replies}[-1] || {} }{qw(status body)}], ['resolved', undef], '... with body null');
+
+# --- unknown, malformed and deleted tokens ------------------------------------------------------------
+for my $bad ('/incidents/status/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '/incidents/status/' . substr($token, 0, -1),
+             '/incidents/status/' . $token . 'x', '/incidents/status/..%2F..%2Fetc%2Fpasswd', '/incidents/status/a.b') {
+  for my $accept ('application/json', 'text/html') {
+    my $r = public($bad, Accept => $accept);
+    is($r->{status}, 404, "$bad ($accept): 404");
+    is(($r->{json} || {})->{errors}[0]{code}, 'not_found', '... the error envelope');
+  }
+}
+my $other = $s->new_org('status-b-' . $$);
+my $oi = $s->req(POST => '/v1/tickets', key => $other->{keys}{write}, body => { title => 'B page' })->{json};
+is(public("/incidents/status/$oi->{customer_token}", Accept => 'application/json')->{json}{title}, 'B page',
+   "any organisation's token works without a key");
+is(call(DELETE => "/v1/tickets/$inc->{id}")->{status}, 204, 'delete the incident');
+is(public($path, Accept => 'application/json')->{status}, 404, 'a deleted incident has no page');
+
+$s->finish;
+done_testing;
