@@ -26,7 +26,9 @@ static const struct status_type status_types[] = {
 	{422, "validation_error", "invalid_value", "The request failed validation"},
 	{429, "rate_limit_error", "rate_limited", "Too many requests"},
 	{500, "internal_error", "internal_error", "Internal error"},
+	{502, "service_unavailable_error", "bad_gateway", "The upstream is unavailable"},
 	{503, "service_unavailable_error", "service_unavailable", "Service unavailable"},
+	{504, "service_unavailable_error", "gateway_timeout", "The upstream timed out"},
 };
 
 static const struct status_type *
@@ -37,7 +39,8 @@ status_type_find(int status)
 	for (i = 0; i < sizeof(status_types) / sizeof(status_types[0]); i++)
 		if (status_types[i].status == status)
 			return &status_types[i];
-	return status >= 500 ? &status_types[10] : &status_types[0];
+	/* an unlisted status renders as the generic one of its class */
+	return status_type_find(status >= 500 ? 500 : 400);
 }
 
 const char *

@@ -98,6 +98,7 @@ int time_parse(const char *s, size_t len, int64_t *out);
 /* ---- utf8.c ---- */
 size_t utf8_chars(const char *s, size_t len);
 int utf8_valid(const char *s, size_t len);
+size_t utf8_cut(const char *s, size_t len, size_t max);
 /* Returns the span of s without leading/trailing ASCII whitespace. */
 const char *text_trim(const char *s, size_t len, size_t *outlen);
 

@@ -370,10 +370,15 @@ jgen_double(yajl_gen g, double d)
 	char text[32];
 	int prec;
 
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(text, sizeof(text), "%.*g", prec, d);
-		if (strtod(text, NULL) == d)
-			break;
+	if (d == trunc(d) && fabs(d) < 1e15) {
+		/* whole numbers as integers: 90, not %g's 9e+01 */
+		snprintf(text, sizeof(text), "%.0f", d);
+	} else {
+		for (prec = 1; prec <= 17; prec++) {
+			snprintf(text, sizeof(text), "%.*g", prec, d);
+			if (strtod(text, NULL) == d)
+				break;
+		}
 	}
 	yajl_gen_number(g, text, strlen(text));
 }

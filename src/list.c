@@ -46,7 +46,7 @@ parse_enum_list(char **slot, const struct enum_param *p, const char *value, stru
 		                                                 : enum_lookup(p->values, s, len);
 		if (v == NULL) {
 			param_error(e, "invalid_value", p->name, "%s has an unknown value \"%.*s\"", p->name,
-			            (int)(len < 64 ? len : 64), s);
+			            (int)utf8_cut(s, len, 64), s);
 			break;
 		}
 		b = buf_printf(b, "%s%s", b->len ? "," : "", v);
@@ -89,6 +89,33 @@ parse_tag(struct list_query *q, const char *value, struct errors *e)
 	q->tag = xstrdup(value);
 }
 
+/* A %00 decodes to a NUL that would silently cut its value short: report
+ * each parameter holding one, by its decoded name. */
+static void
+report_nul_params(const char *query, struct errors *e)
+{
+	const char *seg = query;
+
+	while (seg != NULL && *seg != '\0') {
+		size_t len = strcspn(seg, "&");
+		const char *nul = strstr(seg, "%00");
+
+		if (nul != NULL && (size_t)(nul - seg) < len) {
+			size_t keylen = strcspn(seg, "=&");
+			char *raw = xstrndup(seg, keylen);
+			char *key = evhttp_uridecode(raw, 1, NULL);
+
+			if (key != NULL && strlen(key) > 0 && utf8_valid(key, strlen(key)))
+				param_error(e, "invalid_value", key, "%.64s must not contain NUL", key);
+			else
+				param_error(e, "invalid_value", "query", "the query must not contain NUL");
+			free(key);
+			free(raw);
+		}
+		seg = seg[len] == '&' ? seg + len + 1 : NULL;
+	}
+}
+
 static const struct enum_param *
 enum_param_find(const char *name)
 {
@@ -115,10 +142,16 @@ list_query_parse(struct list_query *q, const char *query, int with_filters,
 		param_error(e, "invalid_value", "query", "the query string is malformed");
 		return;
 	}
+	report_nul_params(query, e);
 	TAILQ_FOREACH(it, &kv, next) {
 		const struct enum_param *ep = with_filters ? enum_param_find(it->key) : NULL;
 
-		if (ep != NULL)
+		/* decoded text is echoed in errors and sent to PostgreSQL: UTF-8 only */
+		if (!utf8_valid(it->key, strlen(it->key)))
+			param_error(e, "invalid_value", "query", "query parameter names must be valid UTF-8");
+		else if (!utf8_valid(it->value, strlen(it->value)))
+			param_error(e, "invalid_value", it->key, "%.64s must be valid UTF-8", it->key);
+		else if (ep != NULL)
 			parse_enum_list((char **)((char *)q + ep->offset), ep, it->value, e);
 		else if (with_filters && strcmp(it->key, "tag") == 0)
 			parse_tag(q, it->value, e);

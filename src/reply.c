@@ -55,7 +55,7 @@ reply_validate(const struct jval *obj, struct reply_input *in, struct errors *e)
 				field_error(e, "invalid_value", "internal", "internal must be true or false");
 		} else {
 			char shown[80];
-			snprintf(shown, sizeof(shown), "%.64s", key);
+			snprintf(shown, sizeof(shown), "%.*s", (int)utf8_cut(key, strlen(key), 64), key);
 			field_error(e, "unknown_field", shown, "unknown field \"%s\"", shown);
 		}
 	}

@@ -69,3 +69,15 @@ utf8_valid(const char *s, size_t len)
 	}
 	return 1;
 }
+
+/* Bytes of s (valid UTF-8) that fit in max bytes without splitting a
+ * character: for echoing user text in bounded error messages. */
+size_t
+utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}

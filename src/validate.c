@@ -337,7 +337,7 @@ incident_apply_body(struct incident *inc, struct incident_input *in, const struc
 		} else {
 			/* the name is echoed back: cap it so the envelope stays bounded */
 			char shown[80];
-			snprintf(shown, sizeof(shown), "%.*s", (int)(keylen < 64 ? keylen : 64), key);
+			snprintf(shown, sizeof(shown), "%.*s", (int)utf8_cut(key, keylen, 64), key);
 			field_error(e, "unknown_field", shown, "unknown field \"%s\"", shown);
 		}
 	}

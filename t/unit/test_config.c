@@ -1,0 +1,382 @@
+/* test_config.c — defaults, config_set per key type, durations, config files
+ * and INCIDENTD_* environment overrides. */
+#include "tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Every key with a valid non-default value. */
+static const struct {
+	const char *key;
+	const char *value;
+} all_keys[] = {
+	{"listen", "/tmp/x.sock"},      {"socket_mode", "0600"},
+	{"workers", "2"},               {"max_requests", "500"},
+	{"database", "dbname=x"},       {"redis", "127.0.0.1:1"},
+	{"public_base_url", "http://x"}, {"sla_urgent", "1m"},
+	{"sla_high", "2m"},             {"sla_normal", "3m"},
+	{"sla_low", "4m"},              {"sql_dir", "/x/sql"},
+	{"log_level", "warn"},          {"shutdown_timeout", "5"},
+	{"sse_listen", "127.0.0.1:9"},  {"heartbeat", "20"},
+	{"max_connections", "100"},     {"client_buffer_cap", "4096"},
+	{"event_retention_days", "7"},
+};
+
+#define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
+
+/* The tests own the environment: no INCIDENTD_<KEY> from the caller. */
+static void
+env_clear(void)
+{
+	char name[64];
+	size_t i, j;
+
+	for (i = 0; i < NKEYS; i++) {
+		snprintf(name, sizeof(name), "INCIDENTD_%s", all_keys[i].key);
+		for (j = 0; name[j] != '\0'; j++)
+			if (name[j] >= 'a' && name[j] <= 'z')
+				name[j] = (char)(name[j] - 'a' + 'A');
+		unsetenv(name);
+	}
+}
+
+static void
+test_defaults(void)
+{
+	struct config cfg;
+	size_t n;
+
+	config_defaults(&cfg);
+	is_str(cfg.listen, "/tmp/incidentd.sock", "listen");
+	is_int(cfg.socket_mode, 0660, "socket_mode 0660");
+	is_int(cfg.workers, 4, "workers");
+	is_int(cfg.max_requests, 10000, "max_requests");
+	is_str(cfg.database, "dbname=incidentd", "database");
+	is_str(cfg.redis, "127.0.0.1:6379", "redis");
+	is_str(cfg.public_base_url, "http://127.0.0.1:8080", "public_base_url");
+	is_int(cfg.sla_target[PRIORITY_URGENT], 3600, "sla_urgent 1h");
+	is_int(cfg.sla_target[PRIORITY_HIGH], 4 * 3600, "sla_high 4h");
+	is_int(cfg.sla_target[PRIORITY_NORMAL], 24 * 3600, "sla_normal 24h");
+	is_int(cfg.sla_target[PRIORITY_LOW], 72 * 3600, "sla_low 72h");
+	n = cfg.sql_dir != NULL ? strlen(cfg.sql_dir) : 0;
+	ok(n > 4 && strcmp(cfg.sql_dir + n - 4, "/sql") == 0, "sql_dir is $(pkgdatadir)/sql (%s)",
+	   cfg.sql_dir ? cfg.sql_dir : "NULL");
+	is_int(cfg.log_level, LOG_INFO, "log_level info");
+	is_int(cfg.shutdown_timeout, 10, "shutdown_timeout");
+	is_str(cfg.sse_listen, "127.0.0.1:8081", "sse_listen");
+	is_int(cfg.heartbeat, 15, "heartbeat");
+	is_int(cfg.max_connections, 10000, "max_connections");
+	is_int(cfg.client_buffer_cap, 262144, "client_buffer_cap");
+	is_int(cfg.event_retention_days, 30, "event_retention_days");
+	config_free(&cfg);
+	ok(cfg.listen == NULL && cfg.database == NULL && cfg.sql_dir == NULL,
+	   "config_free clears the strings");
+	config_free(&cfg);
+	ok(1, "config_free twice is harmless");
+}
+
+static int
+set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	return config_set(cfg, key, value, err, errlen);
+}
+
+/* key = value is rejected and leaves the int field at before. */
+static void
+int_rejected(struct config *cfg, const char *key, const char *value, const int *field)
+{
+	char err[256];
+	int before = *field;
+
+	ok(set(cfg, key, value, err, sizeof(err)) == -1, "%s = \"%s\" rejected", key, value);
+	ok(strstr(err, key) != NULL, "message names %s (%s)", key, err);
+	is_int(*field, before, "%s unchanged", key);
+}
+
+static void
+test_set(void)
+{
+	struct config cfg;
+	char err[256];
+	size_t i;
+
+	config_defaults(&cfg);
+	for (i = 0; i < NKEYS; i++)
+		ok(set(&cfg, all_keys[i].key, all_keys[i].value, err, sizeof(err)) == 0,
+		   "config_set %s = %s (%s)", all_keys[i].key, all_keys[i].value, err);
+	ok(strcmp(cfg.listen, "/tmp/x.sock") == 0 && cfg.socket_mode == 0600 && cfg.workers == 2 &&
+	       cfg.max_requests == 500 && strcmp(cfg.database, "dbname=x") == 0 &&
+	       strcmp(cfg.redis, "127.0.0.1:1") == 0 && strcmp(cfg.public_base_url, "http://x") == 0,
+	   "first seven keys stored");
+	ok(cfg.sla_target[PRIORITY_URGENT] == 60 && cfg.sla_target[PRIORITY_HIGH] == 120 &&
+	       cfg.sla_target[PRIORITY_NORMAL] == 180 && cfg.sla_target[PRIORITY_LOW] == 240,
+	   "each SLA key sets its own priority");
+	ok(strcmp(cfg.sql_dir, "/x/sql") == 0 && cfg.log_level == LOG_WARN &&
+	       cfg.shutdown_timeout == 5 && strcmp(cfg.sse_listen, "127.0.0.1:9") == 0 &&
+	       cfg.heartbeat == 20 && cfg.max_connections == 100 && cfg.client_buffer_cap == 4096 &&
+	       cfg.event_retention_days == 7,
+	   "remaining keys stored");
+
+	ok(set(&cfg, "bogus", "1", err, sizeof(err)) == -1, "unknown key rejected");
+	is_str(err, "unknown configuration key \"bogus\"", "unknown key message");
+	ok(set(&cfg, "Workers", "1", err, sizeof(err)) == -1, "keys are case-sensitive");
+
+	ok(set(&cfg, "listen", "/run/incidentd/fcgi.sock", err, sizeof(err)) == 0 &&
+	       strcmp(cfg.listen, "/run/incidentd/fcgi.sock") == 0,
+	   "string key replaced");
+	ok(set(&cfg, "workers", "256", err, sizeof(err)) == 0 && cfg.workers == 256, "workers 256");
+	ok(set(&cfg, "workers", "1", err, sizeof(err)) == 0 && cfg.workers == 1, "workers 1");
+	int_rejected(&cfg, "workers", "0", &cfg.workers);
+	int_rejected(&cfg, "workers", "257", &cfg.workers);
+	int_rejected(&cfg, "workers", "abc", &cfg.workers);
+	int_rejected(&cfg, "workers", "4x", &cfg.workers);
+	int_rejected(&cfg, "workers", "", &cfg.workers);
+	int_rejected(&cfg, "workers", "-1", &cfg.workers);
+	int_rejected(&cfg, "workers", " 4", &cfg.workers);
+	int_rejected(&cfg, "workers", "99999999999999999999", &cfg.workers);
+	ok(set(&cfg, "workers", "abc", err, sizeof(err)) == -1, "bad int rejected");
+	is_str(err, "invalid value for workers: \"abc\"", "bad value message");
+	int_rejected(&cfg, "shutdown_timeout", "3601", &cfg.shutdown_timeout);
+	int_rejected(&cfg, "event_retention_days", "0", &cfg.event_retention_days);
+
+	ok(set(&cfg, "socket_mode", "0666", err, sizeof(err)) == 0 && cfg.socket_mode == 0666,
+	   "socket_mode 0666");
+	ok(set(&cfg, "socket_mode", "600", err, sizeof(err)) == 0 && cfg.socket_mode == 0600,
+	   "socket_mode 600 is octal too");
+	ok(set(&cfg, "socket_mode", "0777", err, sizeof(err)) == 0 && cfg.socket_mode == 0777,
+	   "socket_mode 0777");
+	int_rejected(&cfg, "socket_mode", "0888", &cfg.socket_mode);
+	int_rejected(&cfg, "socket_mode", "0660x", &cfg.socket_mode);
+	int_rejected(&cfg, "socket_mode", "1000", &cfg.socket_mode);
+	int_rejected(&cfg, "socket_mode", "-1", &cfg.socket_mode);
+	int_rejected(&cfg, "socket_mode", "", &cfg.socket_mode);
+
+	ok(set(&cfg, "client_buffer_cap", "1024", err, sizeof(err)) == 0 &&
+	       cfg.client_buffer_cap == 1024,
+	   "client_buffer_cap minimum");
+	ok(set(&cfg, "client_buffer_cap", "9223372036854775807", err, sizeof(err)) == 0 &&
+	       cfg.client_buffer_cap == INT64_MAX,
+	   "client_buffer_cap int64 max");
+	ok(set(&cfg, "client_buffer_cap", "1023", err, sizeof(err)) == -1, "below 1024 rejected");
+	ok(set(&cfg, "client_buffer_cap", "9223372036854775808", err, sizeof(err)) == -1,
+	   "int64 overflow rejected");
+
+	ok(set(&cfg, "log_level", "debug", err, sizeof(err)) == 0 && cfg.log_level == LOG_DEBUG,
+	   "log_level debug");
+	ok(set(&cfg, "log_level", "error", err, sizeof(err)) == 0 && cfg.log_level == LOG_ERROR,
+	   "log_level error");
+	ok(set(&cfg, "log_level", "verbose", err, sizeof(err)) == -1 && cfg.log_level == LOG_ERROR,
+	   "log_level verbose rejected, unchanged");
+	ok(set(&cfg, "log_level", "INFO", err, sizeof(err)) == -1, "log levels are lowercase");
+	config_free(&cfg);
+}
+
+static void
+duration_set(const char *value, int64_t expected)
+{
+	struct config cfg;
+	char err[256];
+
+	config_defaults(&cfg);
+	if (expected < 0) {
+		ok(set(&cfg, "sla_urgent", value, err, sizeof(err)) == -1 &&
+		       cfg.sla_target[PRIORITY_URGENT] == 3600,
+		   "sla_urgent = \"%s\" rejected (%s)", value, err);
+	} else {
+		ok(set(&cfg, "sla_urgent", value, err, sizeof(err)) == 0, "sla_urgent = \"%s\"", value);
+		is_int(cfg.sla_target[PRIORITY_URGENT], expected, "sla_urgent \"%s\" seconds", value);
+	}
+	config_free(&cfg);
+}
+
+static void
+test_durations(void)
+{
+	is_int(config_parse_duration("90"), 90, "\"90\" is seconds");
+	is_int(config_parse_duration("90s"), 90, "\"90s\"");
+	is_int(config_parse_duration("30m"), 1800, "\"30m\"");
+	is_int(config_parse_duration("4h"), 14400, "\"4h\"");
+	is_int(config_parse_duration("3d"), 259200, "\"3d\"");
+	is_int(config_parse_duration("0"), 0, "\"0\" parses (callers set minimums)");
+	is_int(config_parse_duration("4x"), -1, "\"4x\" malformed");
+	is_int(config_parse_duration(""), -1, "\"\" malformed");
+	is_int(config_parse_duration("-1"), -1, "\"-1\" malformed");
+	is_int(config_parse_duration("+5"), -1, "\"+5\" malformed");
+	is_int(config_parse_duration(" 5"), -1, "leading space malformed");
+	is_int(config_parse_duration("5 "), -1, "trailing space malformed");
+	is_int(config_parse_duration("h"), -1, "unit without number");
+	is_int(config_parse_duration("1h30m"), -1, "compound durations are not supported");
+	is_int(config_parse_duration("4H"), -1, "units are lowercase");
+	is_int(config_parse_duration("99999999999999999999"), -1, "overflowing number");
+	is_int(config_parse_duration("9999999999999999d"), -1, "overflowing product");
+	is_int(config_parse_duration(NULL), -1, "NULL malformed");
+
+	duration_set("90", 90);
+	duration_set("90s", 90);
+	duration_set("30m", 1800);
+	duration_set("4h", 14400);
+	duration_set("3d", 259200);
+	duration_set("4x", -1);
+	duration_set("", -1);
+	duration_set("-1", -1);
+	duration_set("0", -1);
+	duration_set("0h", -1);
+}
+
+/* Writes text to a new temporary file; returns its path (caller unlinks, frees). */
+static char *
+temp_file(const char *text)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path = xprintf("%s/incidentd-unit-XXXXXX", dir != NULL && *dir ? dir : "/tmp");
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+		fatal("cannot write a temporary config file %s", path);
+	return path;
+}
+
+/* Loads text as a config file onto defaults; returns config_load's result. */
+static int
+load_text(struct config *cfg, const char *text, char *err, size_t errlen, char **pathp)
+{
+	char *path = temp_file(text);
+	int rc;
+
+	config_defaults(cfg);
+	err[0] = '\0';
+	rc = config_load(cfg, path, err, errlen);
+	unlink(path);
+	if (pathp != NULL)
+		*pathp = path;
+	else
+		free(path);
+	return rc;
+}
+
+/* The file fails with "path:line: detail". */
+static void
+load_fails(const char *text, int line, const char *detail, const char *desc)
+{
+	struct config cfg;
+	char err[512], *path, *expected;
+
+	ok(load_text(&cfg, text, err, sizeof(err), &path) == -1, "%s: load fails", desc);
+	expected = xprintf("%s:%d: %s", path, line, detail);
+	is_str(err, expected, "%s: message names file:line", desc);
+	free(expected);
+	free(path);
+	config_free(&cfg);
+}
+
+static void
+test_load(void)
+{
+	struct config cfg;
+	char err[512];
+
+	ok(load_text(&cfg,
+	             "# incidentd test configuration\n"
+	             "\n"
+	             "workers = 7\n"
+	             "   listen=/tmp/unit.sock   \n"
+	             "\t# indented comment = ignored\n"
+	             "sla_high = 2h\n"
+	             "database = host=/tmp dbname=unit\n"
+	             "log_level = debug\r\n"
+	             "workers = 3\n"
+	             "public_base_url = https://status.example.com",
+	             err, sizeof(err), NULL) == 0,
+	   "config file loads (%s)", err);
+	is_int(cfg.workers, 3, "a later line wins");
+	is_str(cfg.listen, "/tmp/unit.sock", "key and value trimmed, spaces around = optional");
+	is_int(cfg.sla_target[PRIORITY_HIGH], 7200, "duration from the file");
+	is_str(cfg.database, "host=/tmp dbname=unit", "value may contain =");
+	is_int(cfg.log_level, LOG_DEBUG, "CRLF line ending tolerated");
+	is_str(cfg.public_base_url, "https://status.example.com", "last line without newline");
+	is_str(cfg.redis, "127.0.0.1:6379", "keys not in the file keep defaults");
+	config_free(&cfg);
+
+	ok(load_text(&cfg, "", err, sizeof(err), NULL) == 0 && cfg.workers == 4,
+	   "an empty file is the defaults");
+	config_free(&cfg);
+
+	load_fails("# ok\n\nworkers 7\n", 3, "expected \"key = value\"", "line without =");
+	load_fails("workers = 2\nworkers = many\n", 2, "invalid value for workers: \"many\"",
+	           "bad value");
+	load_fails("bogus = 1\n", 1, "unknown configuration key \"bogus\"", "unknown key");
+	load_fails("\n\n\n\nsla_low = 4x\n", 5, "invalid value for sla_low: \"4x\"", "bad duration");
+	load_fails("socket_mode = 0999\n", 1, "invalid value for socket_mode: \"0999\"",
+	           "bad octal");
+
+	config_defaults(&cfg);
+	ok(config_load(&cfg, "/nonexistent/incidentd.conf", err, sizeof(err)) == -1,
+	   "missing file fails");
+	ok(strstr(err, "/nonexistent/incidentd.conf") != NULL, "message names the file (%s)", err);
+	config_free(&cfg);
+}
+
+static void
+test_env(void)
+{
+	struct config cfg;
+	char err[512];
+
+	config_defaults(&cfg);
+	ok(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.workers == 4,
+	   "no file, no environment: defaults");
+	config_free(&cfg);
+
+	setenv("INCIDENTD_WORKERS", "9", 1);
+	setenv("INCIDENTD_SLA_URGENT", "15m", 1);
+	setenv("INCIDENTD_PUBLIC_BASE_URL", "https://env.example.com", 1);
+	setenv("INCIDENTD_BUILD", "/not/a/config/key", 1);
+	ok(load_text(&cfg, "workers = 3\nsla_urgent = 2h\nredis = unix:/tmp/r.sock\n", err,
+	             sizeof(err), NULL) == 0,
+	   "file plus environment loads (%s)", err);
+	is_int(cfg.workers, 9, "INCIDENTD_WORKERS overrides the file");
+	is_int(cfg.sla_target[PRIORITY_URGENT], 900, "INCIDENTD_SLA_URGENT overrides the file");
+	is_str(cfg.public_base_url, "https://env.example.com", "INCIDENTD_PUBLIC_BASE_URL applies");
+	is_str(cfg.redis, "unix:/tmp/r.sock", "file value kept when no env");
+	config_free(&cfg);
+
+	config_defaults(&cfg);
+	ok(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.workers == 9,
+	   "environment applies without a file");
+	config_free(&cfg);
+
+	setenv("INCIDENTD_WORKERS", "zero", 1);
+	config_defaults(&cfg);
+	ok(config_load(&cfg, NULL, err, sizeof(err)) == -1, "bad environment value fails");
+	is_str(err, "INCIDENTD_WORKERS: invalid value for workers: \"zero\"",
+	       "message names the variable");
+	config_free(&cfg);
+
+	unsetenv("INCIDENTD_BUILD");
+	env_clear();
+	config_defaults(&cfg);
+	ok(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.workers == 4 &&
+	       cfg.sla_target[PRIORITY_URGENT] == 3600,
+	   "after unsetenv: defaults again");
+	config_free(&cfg);
+}
+
+void
+test_config(void)
+{
+	char *saved_build = getenv("INCIDENTD_BUILD") ? xstrdup(getenv("INCIDENTD_BUILD")) : NULL;
+
+	env_clear();
+	test_defaults();
+	test_set();
+	test_durations();
+	test_load();
+	test_env();
+	if (saved_build != NULL)
+		setenv("INCIDENTD_BUILD", saved_build, 1);
+	free(saved_build);
+}

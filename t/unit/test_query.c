@@ -1,0 +1,250 @@
+/* test_query.c — list_query_parse: filters, paging, errors with
+ * source.parameter; list_query_free. */
+#include "tap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_LIMIT 50
+#define MAX_LIMIT 100
+
+struct parsed {
+	struct list_query q;
+	struct errors e;
+	char errs[1024];
+};
+
+static void
+parse_with(struct parsed *p, const char *query, int with_filters, int64_t def, int64_t max)
+{
+	memset(p, 0, sizeof(*p));
+	list_query_parse(&p->q, query, with_filters, def, max, &p->e);
+	errors_summary(&p->e, p->errs, sizeof(p->errs));
+}
+
+static void
+parse(struct parsed *p, const char *query)
+{
+	parse_with(p, query, 1, DEFAULT_LIMIT, MAX_LIMIT);
+}
+
+static void
+parsed_free(struct parsed *p)
+{
+	list_query_free(&p->q);
+	errors_clear(&p->e);
+}
+
+/* query's errors as "code@parameter ..." ("" when accepted). */
+static void
+query_errors(const char *query, int with_filters, const char *expected)
+{
+	struct parsed p;
+
+	parse_with(&p, query, with_filters, DEFAULT_LIMIT, MAX_LIMIT);
+	is_str(p.errs, expected, "?%s%s", query, with_filters ? "" : " (no filters)");
+	parsed_free(&p);
+}
+
+/* One filter's canonical value for query. */
+static void
+filter_is(const char *query, const char *name, const char *expected)
+{
+	struct parsed p;
+	const char *got;
+
+	parse(&p, query);
+	got = strcmp(name, "status") == 0     ? p.q.status
+	      : strcmp(name, "priority") == 0 ? p.q.priority
+	      : strcmp(name, "severity") == 0 ? p.q.severity
+	      : strcmp(name, "source") == 0   ? p.q.source
+	                                      : p.q.tag;
+	is_str(p.errs, "", "?%s accepted", query);
+	is_str(got, expected, "?%s: %s", query, name);
+	parsed_free(&p);
+}
+
+static void
+paging_is(const char *query, int64_t limit, int64_t offset)
+{
+	struct parsed p;
+
+	parse(&p, query);
+	is_str(p.errs, "", "?%s accepted", query);
+	ok(p.q.limit == limit && p.q.offset == offset, "?%s: limit %lld offset %lld (got %lld %lld)",
+	   query, (long long)limit, (long long)offset, (long long)p.q.limit, (long long)p.q.offset);
+	parsed_free(&p);
+}
+
+/* An error message echoing a bad value must stay valid UTF-8 (JSON text). */
+static void
+messages_valid_utf8(const char *query)
+{
+	struct parsed p;
+
+	parse(&p, query);
+	is_int(p.e.n, 1, "?%.40s... is one error", query);
+	ok(p.e.n == 1 && utf8_valid(p.e.items[0].message, strlen(p.e.items[0].message)),
+	   "?%.40s...: message is valid UTF-8", query);
+	parsed_free(&p);
+}
+
+static void
+test_empty(void)
+{
+	struct parsed p;
+
+	parse(&p, NULL);
+	is_str(p.errs, "", "no query string");
+	ok(p.q.status == NULL && p.q.priority == NULL && p.q.severity == NULL &&
+	       p.q.source == NULL && p.q.tag == NULL,
+	   "no filters");
+	ok(p.q.limit == DEFAULT_LIMIT && p.q.offset == 0, "default limit, offset 0");
+	parsed_free(&p);
+	paging_is("", DEFAULT_LIMIT, 0);
+}
+
+static void
+test_filters(void)
+{
+	struct parsed p;
+	char *encoded, *decoded, *query;
+
+	filter_is("status=open", "status", "open");
+	filter_is("status=open,resolved&status=closed", "status", "open,resolved,closed");
+	filter_is("status=open%2Cresolved", "status", "open,resolved");
+	filter_is("priority=urgent,high", "priority", "urgent,high");
+	filter_is("severity=major,minor,critical", "severity", "high,low,critical");
+	filter_is("severity=maintenance&severity=minor", "severity", "maintenance,low");
+	filter_is("source=email,alert", "source", "email,alert");
+	filter_is("tag=db", "tag", "db");
+	filter_is("tag=a%20b", "tag", "a b");
+	filter_is("tag=on+call", "tag", "on call");
+	filter_is("tag=c%2B%2B", "tag", "c++");
+	filter_is("tag=caf%C3%A9", "tag", "caf\xc3\xa9");
+	filter_is("tag=%2C%26%3D", "tag", ",&=");
+
+	query_errors("status=bogus", 1, "invalid_value@status");
+	query_errors("status=open,bogus", 1, "invalid_value@status");
+	query_errors("status=", 1, "invalid_value@status");
+	query_errors("status=open,", 1, "invalid_value@status");
+	query_errors("status=Open", 1, "invalid_value@status");
+	query_errors("priority=critical", 1, "invalid_value@priority");
+	query_errors("severity=MAJOR", 1, "invalid_value@severity");
+	query_errors("source=sms", 1, "invalid_value@source");
+	query_errors("tag=", 1, "invalid_value@tag");
+	parse(&p, "status=open&status=bogus");
+	ok(p.e.n == 1 && strstr(p.e.items[0].message, "bogus") != NULL,
+	   "message names the bad value (%s)", p.e.n ? p.e.items[0].message : "");
+	ok(p.e.n == 1 && strcmp(p.e.items[0].source_kind, "parameter") == 0,
+	   "source is a parameter");
+	parsed_free(&p);
+
+	encoded = str_repeat("%C3%A9", 64);
+	decoded = str_repeat("\xc3\xa9", 64);
+	query = xprintf("tag=%s", encoded);
+	filter_is(query, "tag", decoded);
+	free(query);
+	free(encoded);
+	free(decoded);
+	/* decoded bytes reach PostgreSQL (invalid UTF-8: SQLSTATE 22021, a 500) */
+	query_errors("tag=%FF", 1, "invalid_value@tag");
+	query_errors("tag=%C0%AF", 1, "invalid_value@tag");
+	query_errors("tag=a%00b", 1, "invalid_value@tag");
+	messages_valid_utf8("status=%FF");
+	encoded = wrap("status=a", "%C3%A9", 40, "");
+	messages_valid_utf8(encoded);
+	free(encoded);
+
+	encoded = str_repeat("x", 65);
+	query = xprintf("tag=%s", encoded);
+	query_errors(query, 1, "invalid_value@tag");
+	free(query);
+	free(encoded);
+}
+
+static void
+test_paging(void)
+{
+	paging_is("limit=1", 1, 0);
+	paging_is("limit=100", 100, 0);
+	paging_is("offset=7", DEFAULT_LIMIT, 7);
+	paging_is("offset=0", DEFAULT_LIMIT, 0);
+	paging_is("page=1", DEFAULT_LIMIT, 0);
+	paging_is("page=2", DEFAULT_LIMIT, DEFAULT_LIMIT);
+	paging_is("page=3&limit=20", 20, 40);
+	paging_is("limit=20&page=3", 20, 40);
+	paging_is("limit=10&offset=35", 10, 35);
+
+	query_errors("limit=0", 1, "out_of_range@limit");
+	query_errors("limit=101", 1, "out_of_range@limit");
+	query_errors("limit=-5", 1, "out_of_range@limit");
+	query_errors("limit=abc", 1, "invalid_value@limit");
+	query_errors("limit=", 1, "invalid_value@limit");
+	query_errors("limit=1.5", 1, "invalid_value@limit");
+	query_errors("limit=99999999999999999999", 1, "invalid_value@limit");
+	query_errors("page=0", 1, "out_of_range@page");
+	query_errors("page=-1", 1, "out_of_range@page");
+	query_errors("page=x", 1, "invalid_value@page");
+	query_errors("page=10000001", 1, "out_of_range@page");
+	query_errors("offset=-1", 1, "out_of_range@offset");
+	query_errors("offset=x", 1, "invalid_value@offset");
+	query_errors("page=2&offset=5", 1, "invalid_value@offset");
+	query_errors("offset=0&page=1", 1, "invalid_value@offset");
+}
+
+static void
+test_unknown(void)
+{
+	struct parsed p;
+
+	query_errors("foo=1", 1, "unknown_field@foo");
+	query_errors("Status=open", 1, "unknown_field@Status");
+	query_errors("status=bogus&limit=0&foo=1", 1,
+	             "invalid_value@status out_of_range@limit unknown_field@foo");
+	query_errors("status=open", 0, "unknown_field@status");
+	query_errors("tag=db", 0, "unknown_field@tag");
+	query_errors("limit=10&offset=5", 0, "");
+	query_errors("limit", 1, "invalid_value@query");
+
+	parse_with(&p, "limit=1000", 0, 100, 1000);
+	ok(p.errs[0] == '\0' && p.q.limit == 1000, "replies: limit up to 1000");
+	parsed_free(&p);
+	parse_with(&p, NULL, 0, 100, 1000);
+	is_int(p.q.limit, 100, "replies: default limit 100");
+	parsed_free(&p);
+	parse_with(&p, "limit=1001", 0, 100, 1000);
+	is_str(p.errs, "out_of_range@limit", "replies: limit 1001");
+	parsed_free(&p);
+
+	/* q (full text) and after (keyset cursor) arrive with a later issue;
+	 * until then they are unknown parameters, never silently ignored */
+	query_errors("q=disk", 1, "unknown_field@q");
+	query_errors("after=abc", 1, "unknown_field@after");
+}
+
+static void
+test_free(void)
+{
+	struct parsed p;
+
+	parse(&p, "status=open&priority=low&severity=high&source=api&tag=x");
+	is_str(p.errs, "", "every filter at once");
+	list_query_free(&p.q);
+	ok(p.q.status == NULL && p.q.priority == NULL && p.q.severity == NULL &&
+	       p.q.source == NULL && p.q.tag == NULL && p.q.limit == 0,
+	   "list_query_free frees and clears");
+	list_query_free(&p.q);
+	ok(1, "list_query_free twice is harmless");
+	errors_clear(&p.e);
+}
+
+void
+test_query(void)
+{
+	test_empty();
+	test_filters();
+	test_paging();
+	test_unknown();
+	test_free();
+}
