@@ -74,7 +74,8 @@ CREATE TABLE events (
     incident_id  bigint,
     -- json, not jsonb: replay sends exactly the text that was published live
     payload      json NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
+    at           timestamptz NOT NULL,               -- the event's time, as published
+    created_at   timestamptz NOT NULL DEFAULT now(), -- when it was logged: retention
     PRIMARY KEY (org_id, seq)
 );
 CREATE INDEX events_created ON events (created_at);

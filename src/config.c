@@ -37,7 +37,7 @@ static const struct config_key config_keys[] = {
 	{"sql_dir", CT_STRING, OFF(sql_dir), 0, 0, SQLDIR, 1},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", 1},
 	{"shutdown_timeout", CT_INT, OFF(shutdown_timeout), 1, 3600, "10", 1},
-	{"sse_listen", CT_STRING, OFF(sse_listen), 0, 0, "127.0.0.1:8081", 0},
+	{"sse_listen", CT_STRING, OFF(sse_listen), 0, 0, "", 0}, /* empty: no streams */
 	{"heartbeat", CT_INT, OFF(heartbeat), 1, 3600, "15", 1},
 	{"max_connections", CT_INT, OFF(max_connections), 1, 1000000, "10000", 1},
 	{"client_buffer_cap", CT_INT64, OFF(client_buffer_cap), 1024, INT64_MAX, "262144", 1},

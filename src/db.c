@@ -67,7 +67,7 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_EVENT_APPEND,
 	 /* The org row lock taken here is held to COMMIT, so seq order is commit order. */
 	 "WITH s AS (UPDATE orgs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq) "
-	 "INSERT INTO events (org_id, seq, type, incident_id, payload, created_at) "
+	 "INSERT INTO events (org_id, seq, type, incident_id, payload, at) "
 	 "SELECT $1, s.event_seq, $2, $3, $4::json, to_timestamp($5) FROM s RETURNING seq"},
 	{STMT_STATUS_BY_TOKEN,
 	 "SELECT id, title, status, extract(epoch from updated_at)::bigint FROM incidents "
@@ -150,7 +150,13 @@ db_connect(struct db *db)
 		db_set_error(db, 503, db->conn ? PQerrorMessage(db->conn) : "out of memory");
 		return -1;
 	}
-	return db_prepare_all(db);
+	if (db_prepare_all(db) != 0) {
+		/* half-prepared is unusable: start over on the next request */
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 struct db *

@@ -1,6 +1,8 @@
 /* master.c — the incidentd master: opens the FastCGI socket, forks the
- * workers, restarts any that die, replaces them on SIGHUP and drains them on
- * SIGTERM.  Signal handlers only set flags; this loop does the work. */
+ * workers and starts the stream process (incidentd-sse), restarts any child
+ * that dies, replaces the workers on SIGHUP (passing it on to incidentd-sse)
+ * and drains everything on SIGTERM.  Signal handlers only set flags; this
+ * loop does the work. */
 #include "incidentd.h"
 
 #include <errno.h>
@@ -45,6 +47,9 @@ struct master {
 	struct child *children;
 	size_t nchildren;
 	time_t respawn_after;
+	char *sse_program;
+	struct child sse;
+	time_t sse_respawn_after;
 };
 
 static int
@@ -87,6 +92,55 @@ master_spawn(struct master *m, struct child *slot)
 	log_debug(NULL, "msg=\"worker started\" pid=%ld", (long)pid);
 }
 
+/* incidentd-sse lives next to incidentd (same build, same install dir). */
+static char *
+sse_program_path(void)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return xstrdup("incidentd-sse");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash != NULL)
+		slash[1] = '\0';
+	return xprintf("%sincidentd-sse", slash != NULL ? self : "");
+}
+
+static void
+master_spawn_sse(struct master *m)
+{
+	pid_t pid;
+
+	if (m->cfg->sse_listen[0] == '\0' || m->sse.pid > 0 || time(NULL) < m->sse_respawn_after)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		log_error(NULL, "msg=\"fork failed\" error=\"%s\"", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		char *argv[] = {"incidentd-sse", "-c", (char *)m->config_path, NULL};
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		close(m->listen_fd);
+		if (m->config_path == NULL)
+			argv[1] = NULL;
+		execv(m->sse_program, argv);
+		log_error(NULL, "msg=\"cannot run %s\" error=\"%s\"", m->sse_program, strerror(errno));
+		_exit(127);
+	}
+	m->sse.pid = pid;
+	m->sse.started = time(NULL);
+	log_debug(NULL, "msg=\"sse started\" pid=%ld", (long)pid);
+}
+
 /* Brings the current generation up to cfg->workers live workers. */
 static void
 master_fill(struct master *m)
@@ -113,15 +167,23 @@ master_fill(struct master *m)
 }
 
 static void
-master_log_exit(pid_t pid, int status)
+master_log_exit(const char *kind, pid_t pid, int status)
 {
 	if (WIFSIGNALED(status))
-		log_warn(NULL, "msg=\"worker %ld killed by signal %d\"", (long)pid, WTERMSIG(status));
+		log_warn(NULL, "msg=\"%s %ld killed by signal %d\"", kind, (long)pid, WTERMSIG(status));
 	else if (WEXITSTATUS(status) != 0)
-		log_warn(NULL, "msg=\"worker %ld exited with status %d\"", (long)pid,
+		log_warn(NULL, "msg=\"%s %ld exited with status %d\"", kind, (long)pid,
 		         WEXITSTATUS(status));
 	else
-		log_debug(NULL, "msg=\"worker %ld exited\"", (long)pid);
+		log_debug(NULL, "msg=\"%s %ld exited\"", kind, (long)pid);
+}
+
+/* A child that died young (and not cleanly) is restarted after a pause. */
+static int
+died_young(const struct child *c, int status)
+{
+	return time(NULL) - c->started < RESPAWN_HOLDOFF_SEC &&
+	       (!WIFEXITED(status) || WEXITSTATUS(status) != 0);
 }
 
 static void
@@ -132,13 +194,19 @@ master_reap(struct master *m)
 	size_t i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		master_log_exit(pid, status);
+		if (pid == m->sse.pid) {
+			master_log_exit("sse", pid, status);
+			m->sse.pid = 0;
+			if (died_young(&m->sse, status))
+				m->sse_respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
+			continue;
+		}
+		master_log_exit("worker", pid, status);
 		for (i = 0; i < m->nchildren; i++) {
 			if (m->children[i].pid != pid)
 				continue;
 			m->children[i].pid = 0;
-			if (time(NULL) - m->children[i].started < RESPAWN_HOLDOFF_SEC &&
-			    (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+			if (died_young(&m->children[i], status))
 				m->respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
 		}
 	}
@@ -161,7 +229,7 @@ master_signal_children(struct master *m, int sig, int only_old_generation)
 static size_t
 master_live(const struct master *m)
 {
-	size_t i, n = 0;
+	size_t i, n = m->sse.pid > 0;
 
 	for (i = 0; i < m->nchildren; i++)
 		if (m->children[i].pid > 0)
@@ -195,6 +263,8 @@ master_reload(struct master *m)
 	m->cfg = next;
 	m->generation++;
 	master_signal_children(m, SIGTERM, 1);
+	if (m->sse.pid > 0)
+		kill(m->sse.pid, SIGHUP);
 	log_info(NULL, "msg=\"configuration reloaded; replacing workers\"");
 }
 
@@ -220,12 +290,16 @@ master_drain(struct master *m, const sigset_t *unblocked)
 	while (master_live(m) > 0) {
 		/* repeated: a worker signalled just before it entered accept() waits there */
 		master_signal_children(m, SIGTERM, 0);
+		if (m->sse.pid > 0)
+			kill(m->sse.pid, SIGTERM);
 		master_wait(unblocked);
 		got_child = 0;
 		master_reap(m);
 		if (got_stop || time(NULL) >= deadline) {
-			log_warn(NULL, "msg=\"killing workers that did not stop\"");
+			log_warn(NULL, "msg=\"killing children that did not stop\"");
 			master_signal_children(m, SIGKILL, 0);
+			if (m->sse.pid > 0)
+				kill(m->sse.pid, SIGKILL);
 			got_stop = 0;
 		}
 	}
@@ -259,8 +333,10 @@ master_run(struct config *cfg, const char *config_path)
 	signal(SIGPIPE, SIG_IGN);
 
 	log_info(NULL, "msg=\"incidentd started\" listen=%s workers=%d", cfg->listen, cfg->workers);
+	m.sse_program = sse_program_path();
 	while (!got_stop) {
 		master_fill(&m);
+		master_spawn_sse(&m);
 		master_wait(&unblocked);
 		if (got_child) {
 			got_child = 0;
@@ -275,6 +351,7 @@ master_run(struct config *cfg, const char *config_path)
 	close(m.listen_fd);
 	unlink(m.cfg->listen);
 	free(m.children);
+	free(m.sse_program);
 	log_info(NULL, "msg=\"incidentd stopped\"");
 	config_free(m.cfg);
 	free(m.cfg);

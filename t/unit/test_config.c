@@ -65,7 +65,7 @@ test_defaults(void)
 	   cfg.sql_dir ? cfg.sql_dir : "NULL");
 	is_int(cfg.log_level, LOG_INFO, "log_level info");
 	is_int(cfg.shutdown_timeout, 10, "shutdown_timeout");
-	is_str(cfg.sse_listen, "127.0.0.1:8081", "sse_listen");
+	is_str(cfg.sse_listen, "", "sse_listen: streams off unless configured");
 	is_int(cfg.heartbeat, 15, "heartbeat");
 	is_int(cfg.max_connections, 10000, "max_connections");
 	is_int(cfg.client_buffer_cap, 262144, "client_buffer_cap");

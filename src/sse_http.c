@@ -1,0 +1,217 @@
+/* sse_http.c — the stream routes: /v1/incidents/stream and
+ * /v1/tickets/stream (an API key of role read or higher, checked here: the
+ * proxy is not trusted) and /incidents/status/:token/stream (public).
+ * Errors use the same envelope as the API. */
+#include "incidentd.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LAST_EVENT_ID_MAX_DIGITS 16
+
+static const char sql_incident_by_token[] =
+    "SELECT id, org_id FROM incidents WHERE customer_token = $1";
+
+void
+sse_send_error(struct evhttp_request *req, const char *request_id, int status,
+               const char *code, const char *parameter, const char *message)
+{
+	struct errors e;
+	struct evbuffer *b = evbuffer_new();
+	char *body;
+	size_t len;
+
+	memset(&e, 0, sizeof(e));
+	errors_add(&e, code, parameter != NULL ? "parameter" : NULL, parameter, "%s", message);
+	body = errors_render(&e, status, request_id, NULL, &len);
+	errors_clear(&e);
+	if (b == NULL)
+		fatal("out of memory allocating a buffer");
+	evbuffer_add(b, body, len);
+	free(body);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evhttp_send_reply(req, status, NULL, b); /* NULL: libevent's reason phrase */
+	evbuffer_free(b);
+}
+
+/* Last-Event-ID header, else ?last_event_id=: -1 when absent, -2 if malformed. */
+static int64_t
+last_event_id(struct evhttp_request *req, const struct evhttp_uri *uri)
+{
+	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
+	struct evkeyvalq q;
+	int64_t id = -1;
+
+	TAILQ_INIT(&q);
+	if (v == NULL && evhttp_uri_get_query(uri) != NULL &&
+	    evhttp_parse_query_str(evhttp_uri_get_query(uri), &q) == 0)
+		v = evhttp_find_header(&q, "last_event_id");
+	if (v != NULL && (strlen(v) == 0 || strlen(v) > LAST_EVENT_ID_MAX_DIGITS ||
+	                  strspn(v, "0123456789") != strlen(v) ||
+	                  parse_int64(v, 0, INT64_MAX, &id) != 0))
+		id = -2;
+	evhttp_clear_headers(&q);
+	return id;
+}
+
+static const char *
+presented_key(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *key = evhttp_find_header(h, "x-api-key");
+	const char *authz;
+
+	if (key != NULL && *key != '\0')
+		return key;
+	authz = evhttp_find_header(h, "Authorization");
+	if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0)
+		return NULL;
+	for (authz += 7; *authz == ' '; authz++)
+		;
+	return *authz != '\0' ? authz : NULL;
+}
+
+static void
+key_checked(void *arg, PGresult *res)
+{
+	struct sse_client *c = arg;
+	enum role role;
+
+	if (c->closed) {
+		sse_client_unref(c);
+		return;
+	}
+	if (res == NULL)
+		sse_client_fail(c, 503, "database_unavailable", "The database is unavailable; retry");
+	else if (PQntuples(res) != 1 || role_parse(PQgetvalue(res, 0, 2), &role) != 0)
+		sse_client_fail(c, 401, "invalid_api_key", "The API key is not valid or was revoked");
+	else if (role < ROLE_READ)
+		sse_client_fail(c, 403, "insufficient_role", "This needs an API key with the read role");
+	else {
+		c->key_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		sse_org_attach(strtoll(PQgetvalue(res, 0, 1), NULL, 10), c);
+	}
+	sse_client_unref(c);
+}
+
+static void
+token_checked(void *arg, PGresult *res)
+{
+	struct sse_client *c = arg;
+
+	if (c->closed) {
+		sse_client_unref(c);
+		return;
+	}
+	if (res == NULL)
+		sse_client_fail(c, 503, "database_unavailable", "The database is unavailable; retry");
+	else if (PQntuples(res) != 1)
+		sse_client_fail(c, 404, "not_found", "No incident has this status page");
+	else {
+		c->incident_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		sse_org_attach(strtoll(PQgetvalue(res, 0, 1), NULL, 10), c);
+	}
+	sse_client_unref(c);
+}
+
+/* "/incidents/status/<token>/stream" → token (URL-safe characters only). */
+static int
+public_token(const char *path, char *out, size_t outlen)
+{
+	static const char prefix[] = "/incidents/status/", suffix[] = "/stream";
+	size_t plen = sizeof(prefix) - 1, slen = sizeof(suffix) - 1, len = strlen(path), tlen;
+
+	if (len <= plen + slen || strncmp(path, prefix, plen) != 0 ||
+	    strcmp(path + len - slen, suffix) != 0)
+		return 0;
+	tlen = len - plen - slen;
+	if (tlen >= outlen || strspn(path + plen, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                                          "0123456789-_") != tlen)
+		return 0;
+	memcpy(out, path + plen, tlen);
+	out[tlen] = '\0';
+	return 1;
+}
+
+static void
+open_stream(struct evhttp_request *req, const char *rid, const char *path, int64_t from)
+{
+	char token[80], hash[65];
+	const char *key, *params[1];
+	struct sse_client *c;
+
+	if (strcmp(path, "/v1/incidents/stream") == 0 || strcmp(path, "/v1/tickets/stream") == 0) {
+		key = presented_key(req);
+		if (key == NULL) {
+			sse_send_error(req, rid, 401, "missing_authorization_material", NULL,
+			               "No authorization material provided in request");
+			return;
+		}
+		if (strlen(key) > 256 || sha256_hex(key, strlen(key), hash) != 0) {
+			sse_send_error(req, rid, 401, "invalid_api_key", NULL, "The API key is not valid");
+			return;
+		}
+		c = sse_client_new(req, rid, from);
+		c->refs++;
+		params[0] = hash;
+		sse_pg_query(sse.pg, db_statement_sql(STMT_AUTH_KEY), 1, params, key_checked, c);
+		return;
+	}
+	if (!public_token(path, token, sizeof(token))) {
+		sse_send_error(req, rid, 404, "not_found", NULL, "There is nothing at this path");
+		return;
+	}
+	c = sse_client_new(req, rid, from);
+	c->refs++;
+	params[0] = token;
+	sse_pg_query(sse.pg, sql_incident_by_token, 1, params, token_checked, c);
+}
+
+static void
+route(struct evhttp_request *req, const char *rid)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	int64_t from;
+
+	if (path == NULL) {
+		sse_send_error(req, rid, 400, "invalid_request", NULL, "The request line is malformed");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+		sse_send_error(req, rid, 405, "method_not_allowed", NULL, "Streams are read with GET");
+		return;
+	}
+	from = last_event_id(req, uri);
+	if (from == -2) {
+		sse_send_error(req, rid, 400, "invalid_last_event_id", "last_event_id",
+		               "Last-Event-ID must be a decimal event id");
+		return;
+	}
+	if (sse.stopping || sse.nclients >= (size_t)sse.cfg->max_connections) {
+		sse_send_error(req, rid, 503, "too_many_streams", NULL,
+		               "This server holds as many streams as it may; retry later");
+		return;
+	}
+	open_stream(req, rid, path, from);
+}
+
+void
+sse_http_request(struct evhttp_request *req, void *arg)
+{
+	const char *rid = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id");
+	char *own = NULL;
+
+	(void)arg;
+	if (rid == NULL || *rid == '\0' || strlen(rid) > 64)
+		rid = own = random_token(16);
+	route(req, rid != NULL ? rid : "-");
+	free(own);
+}

@@ -1,0 +1,245 @@
+/* sse_main.c — incidentd-sse [-c FILE]: the stream process.  One libevent
+ * loop holds every stream; timers send heartbeats, close the streams of
+ * revoked keys and prune the event log past event_retention_days.  Signals
+ * arrive through libevent, so their work happens in the loop. */
+#include "incidentd.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REVOCATION_CHECK_SEC 2
+#define PRUNE_EVERY_SEC 3600
+#define SHUTDOWN_FLUSH_MS 200
+
+static const char sql_revoked[] =
+    "SELECT coalesce(string_agg(id::text, ','), ''), now()::text FROM api_keys "
+    "WHERE revoked_at > $1::timestamptz - interval '5 seconds'";
+static const char sql_prune[] =
+    "DELETE FROM events WHERE created_at < now() - make_interval(days => $1::int)";
+
+static struct event *heartbeat_ev, *revocation_ev, *prune_ev;
+static char revoked_since[64] = "-infinity";
+static int revocation_pending;
+
+static void
+add_timer(struct event **ev, int seconds, event_callback_fn cb)
+{
+	struct timeval tv = {seconds, 0};
+
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = event_new(sse.base, -1, EV_PERSIST, cb, NULL);
+	if (*ev == NULL || event_add(*ev, &tv) != 0)
+		fatal("cannot add a timer");
+}
+
+static void
+on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sse_clients_heartbeat();
+}
+
+static void
+revoked_checked(void *arg, PGresult *res)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	char *list, *tok, *save = NULL;
+
+	(void)arg;
+	revocation_pending = 0;
+	if (res == NULL || PQntuples(res) != 1)
+		return;
+	list = xstrdup(PQgetvalue(res, 0, 0));
+	for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		if (parse_int64(tok, 1, INT64_MAX, &ids[n]) == 0)
+			n++;
+	}
+	if (n > 0)
+		sse_clients_close_revoked(ids, n);
+	/* the database's clock, so no revocation falls between two checks */
+	snprintf(revoked_since, sizeof(revoked_since), "%s", PQgetvalue(res, 0, 1));
+	free(ids);
+	free(list);
+}
+
+static void
+on_revocation_check(evutil_socket_t fd, short what, void *arg)
+{
+	const char *params[1] = {revoked_since};
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (revocation_pending || sse.nclients == 0)
+		return;
+	revocation_pending = 1;
+	sse_pg_query(sse.pg, sql_revoked, 1, params, revoked_checked, NULL);
+}
+
+static void
+pruned(void *arg, PGresult *res)
+{
+	(void)arg;
+	if (res != NULL && strcmp(PQcmdTuples(res), "0") != 0)
+		log_info(NULL, "msg=\"sse: pruned the event log\" rows=%s", PQcmdTuples(res));
+}
+
+static void
+on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	char days[16];
+	const char *params[1] = {days};
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	snprintf(days, sizeof(days), "%d", sse.cfg->event_retention_days);
+	sse_pg_query(sse.pg, sql_prune, 1, params, pruned, NULL);
+}
+
+static void
+on_stop_flushed(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopexit(sse.base, NULL);
+}
+
+static void
+on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval tv = {0, SHUTDOWN_FLUSH_MS * 1000};
+
+	(void)what;
+	(void)arg;
+	if (sse.stopping)
+		return;
+	log_info(NULL, "msg=\"sse: stopping\" signal=%d streams=%zu", (int)sig, sse.nclients);
+	sse.stopping = 1;
+	sse_clients_close_all();
+	/* give the terminating chunks a moment to leave */
+	event_base_once(sse.base, -1, EV_TIMEOUT, on_stop_flushed, NULL, &tv);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct config *next = xmalloc(sizeof(*next));
+	char err[512];
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	config_defaults(next);
+	if (config_load(next, sse.config_path, err, sizeof(err)) != 0) {
+		log_error(NULL, "msg=\"sse: reload failed; keeping the configuration\" error=\"%s\"", err);
+		config_free(next);
+		free(next);
+		return;
+	}
+	/* listen, database and redis keep their running values until a restart */
+	config_free(sse.cfg);
+	free(sse.cfg);
+	sse.cfg = next;
+	log_threshold = next->log_level;
+	add_timer(&heartbeat_ev, sse.cfg->heartbeat, on_heartbeat);
+	log_info(NULL, "msg=\"sse: configuration reloaded\"");
+}
+
+static struct evhttp *
+listen_http(void)
+{
+	struct evhttp *http = evhttp_new(sse.base);
+	const char *colon = strrchr(sse.cfg->sse_listen, ':');
+	int64_t port;
+	char *host;
+
+	if (http == NULL || colon == NULL || parse_int64(colon + 1, 1, 65535, &port) != 0)
+		fatal("sse_listen must be host:port, not \"%s\"", sse.cfg->sse_listen);
+	host = xstrndup(sse.cfg->sse_listen, (size_t)(colon - sse.cfg->sse_listen));
+	if (evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port) == NULL)
+		fatal("cannot listen on %s", sse.cfg->sse_listen);
+	free(host);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_max_headers_size(http, 16 * 1024);
+	evhttp_set_max_body_size(http, 0);
+	evhttp_set_gencb(http, sse_http_request, NULL);
+	return http;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: incidentd-sse [-c config-file]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct event *sigs[3];
+	struct evhttp *http;
+	char err[512];
+	int opt, i;
+
+	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+		if (opt != 'c')
+			usage();
+		sse.config_path = optarg;
+	}
+	if (optind != argc)
+		usage();
+	sse.cfg = xmalloc(sizeof(*sse.cfg));
+	config_defaults(sse.cfg);
+	if (config_load(sse.cfg, sse.config_path, err, sizeof(err)) != 0)
+		fatal("%s", err);
+	log_threshold = sse.cfg->log_level;
+	signal(SIGPIPE, SIG_IGN);
+	sse.base = event_base_new();
+	if (sse.base == NULL)
+		fatal("cannot create the event loop");
+	http = listen_http();
+	sse.pg = sse_pg_new(sse.base, sse.cfg->database);
+	sse.redis = sse_redis_new(sse.base, sse.cfg->redis, sse_org_on_message, sse_org_on_subscribed);
+	sigs[0] = evsignal_new(sse.base, SIGTERM, on_terminate, NULL);
+	sigs[1] = evsignal_new(sse.base, SIGINT, on_terminate, NULL);
+	sigs[2] = evsignal_new(sse.base, SIGHUP, on_reload, NULL);
+	for (i = 0; i < 3; i++)
+		if (sigs[i] == NULL || event_add(sigs[i], NULL) != 0)
+			fatal("cannot handle signals");
+	add_timer(&heartbeat_ev, sse.cfg->heartbeat, on_heartbeat);
+	add_timer(&revocation_ev, REVOCATION_CHECK_SEC, on_revocation_check);
+	add_timer(&prune_ev, PRUNE_EVERY_SEC, on_prune);
+	on_prune(-1, 0, NULL);
+	log_info(NULL, "msg=\"incidentd-sse started\" listen=%s", sse.cfg->sse_listen);
+
+	event_base_dispatch(sse.base);
+
+	evhttp_free(http);
+	sse_redis_free(sse.redis);
+	sse_pg_free(sse.pg);
+	for (i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_free(heartbeat_ev);
+	event_free(revocation_ev);
+	event_free(prune_ev);
+	event_base_free(sse.base);
+	config_free(sse.cfg);
+	free(sse.cfg);
+	log_info(NULL, "msg=\"incidentd-sse stopped\"");
+	return 0;
+}

@@ -1,0 +1,346 @@
+/* sse_org.c — ordering and catch-up, per organisation.  An org is synced
+ * once its current seq is read (after its Redis subscription is confirmed, so
+ * nothing published in between is missed).  Events are applied strictly in
+ * seq order: the next one is applied at once, anything after a gap (or after a
+ * Redis reconnect) is read from the events table.  Recent events stay in a
+ * ring so a reconnecting client usually replays without a query. */
+#include "incidentd.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RING_SIZE 512
+#define CATCH_UP_ROWS "1000"
+#define NBUCKETS 1024
+
+struct sse_org {
+	int64_t id;
+	struct sse_org *next; /* hash chain */
+	TAILQ_HEAD(, sse_client) clients;
+	size_t nclients;
+	int synced;
+	int64_t last_seq;     /* every event up to here was applied */
+	int64_t seen_seq;     /* highest seq announced on Redis */
+	int catching_up;
+	int again;            /* another catch-up was asked for meanwhile */
+	int refs;             /* queries in flight */
+	struct sse_event *ring[RING_SIZE];
+};
+
+static struct sse_org *buckets[NBUCKETS];
+
+static const char sql_current_seq[] = "SELECT event_seq FROM orgs WHERE id = $1";
+static const char sql_events_after[] =
+    "SELECT seq, type, payload::text, extract(epoch from at)::bigint FROM events "
+    "WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT " CATCH_UP_ROWS;
+
+static void org_catch_up(struct sse_org *org);
+
+static struct sse_org *
+org_find(int64_t id)
+{
+	struct sse_org *o;
+
+	for (o = buckets[(uint64_t)id % NBUCKETS]; o != NULL; o = o->next)
+		if (o->id == id)
+			return o;
+	return NULL;
+}
+
+static void
+org_free_if_unused(struct sse_org *org)
+{
+	struct sse_org **pp = &buckets[(uint64_t)org->id % NBUCKETS];
+	int i;
+
+	if (org->nclients > 0 || org->refs > 0)
+		return;
+	while (*pp != org)
+		pp = &(*pp)->next;
+	*pp = org->next;
+	sse_redis_unsubscribe(sse.redis, org->id);
+	for (i = 0; i < RING_SIZE; i++)
+		sse_event_unref(org->ring[i]);
+	free(org);
+}
+
+/* The event with this seq if the ring still holds it. */
+static struct sse_event *
+ring_get(struct sse_org *org, int64_t seq)
+{
+	struct sse_event *ev = org->ring[seq % RING_SIZE];
+
+	return ev != NULL && ev->seq == seq ? ev : NULL;
+}
+
+static void
+org_apply(struct sse_org *org, struct sse_event *ev)
+{
+	struct sse_client *c, *next;
+	size_t slot = (size_t)(ev->seq % RING_SIZE);
+
+	sse_event_unref(org->ring[slot]);
+	org->ring[slot] = ev;
+	org->last_seq = ev->seq;
+	/* delivering may close a client (over its cap), even the last one: the
+	 * org is held so it outlives the walk; callers free it if unused */
+	org->refs++;
+	for (c = TAILQ_FIRST(&org->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, org_link);
+		if (c->live)
+			sse_client_deliver(c, ev);
+	}
+	org->refs--;
+}
+
+/* An event row (seq, type, payload, at) in the published JSON form. */
+static struct sse_event *
+event_from_row(const PGresult *res, int row)
+{
+	struct event e;
+	struct sse_event *ev;
+	char *json;
+	size_t len;
+
+	e.seq = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+	e.type = PQgetvalue(res, row, 1);
+	e.payload = PQgetvalue(res, row, 2);
+	e.at = strtoll(PQgetvalue(res, row, 3), NULL, 10);
+	json = event_message(&e, &len);
+	ev = sse_event_from_json(json, len);
+	free(json);
+	return ev;
+}
+
+static void
+caught_up(void *arg, PGresult *res)
+{
+	struct sse_org *org = arg;
+	int i, n = res != NULL ? PQntuples(res) : 0;
+
+	org->refs--;
+	org->catching_up = 0;
+	for (i = 0; i < n; i++) {
+		struct sse_event *ev = event_from_row(res, i);
+
+		if (ev == NULL || ev->seq <= org->last_seq) {
+			sse_event_unref(ev);
+			continue;
+		}
+		org_apply(org, ev);
+	}
+	if (res == NULL)
+		org->again = 1; /* the database failed: try again on the next nudge */
+	else if (n > 0 && (org->again || org->seen_seq > org->last_seq)) {
+		org->again = 0;
+		org_catch_up(org);
+	}
+	org_free_if_unused(org);
+}
+
+static void
+org_catch_up(struct sse_org *org)
+{
+	char id[24], after[24];
+	const char *params[2] = {id, after};
+
+	if (org->catching_up) {
+		org->again = 1;
+		return;
+	}
+	org->catching_up = 1;
+	org->refs++;
+	snprintf(id, sizeof(id), "%lld", (long long)org->id);
+	snprintf(after, sizeof(after), "%lld", (long long)org->last_seq);
+	sse_pg_query(sse.pg, sql_events_after, 2, params, caught_up, org);
+}
+
+static void
+synced(void *arg, PGresult *res)
+{
+	struct sse_org *org = arg;
+	struct sse_client *c, *next;
+
+	org->refs--;
+	if (res == NULL || PQntuples(res) != 1) {
+		/* no database (or the org is gone): these clients cannot start */
+		for (c = TAILQ_FIRST(&org->clients); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, org_link);
+			sse_client_fail(c, 503, "database_unavailable", "The database is unavailable");
+		}
+		org_free_if_unused(org);
+		return;
+	}
+	org->synced = 1;
+	org->last_seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	for (c = TAILQ_FIRST(&org->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, org_link);
+		sse_client_begin(c, org->last_seq);
+	}
+	if (org->seen_seq > org->last_seq)
+		org_catch_up(org);
+	org_free_if_unused(org);
+}
+
+static void
+org_sync(struct sse_org *org)
+{
+	char id[24];
+	const char *params[1] = {id};
+
+	org->refs++;
+	snprintf(id, sizeof(id), "%lld", (long long)org->id);
+	sse_pg_query(sse.pg, sql_current_seq, 1, params, synced, org);
+}
+
+void
+sse_org_attach(int64_t org_id, struct sse_client *c)
+{
+	struct sse_org *org = org_find(org_id);
+
+	if (org == NULL) {
+		org = xcalloc(1, sizeof(*org));
+		org->id = org_id;
+		TAILQ_INIT(&org->clients);
+		org->next = buckets[(uint64_t)org_id % NBUCKETS];
+		buckets[(uint64_t)org_id % NBUCKETS] = org;
+		sse_redis_subscribe(sse.redis, org_id);
+		/* without Redis, sync now; with it, once the subscription is confirmed */
+		if (!sse_redis_connected(sse.redis))
+			org_sync(org);
+	}
+	c->org = org;
+	TAILQ_INSERT_TAIL(&org->clients, c, org_link);
+	org->nclients++;
+	if (org->synced)
+		sse_client_begin(c, org->last_seq);
+}
+
+void
+sse_org_detach(struct sse_client *c)
+{
+	struct sse_org *org = c->org;
+
+	if (org == NULL)
+		return;
+	TAILQ_REMOVE(&org->clients, c, org_link);
+	org->nclients--;
+	c->org = NULL;
+	org_free_if_unused(org);
+}
+
+void
+sse_org_on_subscribed(int64_t org_id)
+{
+	struct sse_org *org = org_find(org_id);
+
+	if (org == NULL)
+		return;
+	if (!org->synced) {
+		if (org->refs == 0)
+			org_sync(org);
+	} else {
+		org_catch_up(org); /* published while we were not subscribed */
+	}
+}
+
+void
+sse_org_on_message(int64_t org_id, const char *msg, size_t len)
+{
+	struct sse_org *org = org_find(org_id);
+	struct sse_event *ev;
+
+	if (org == NULL || (ev = sse_event_from_json(msg, len)) == NULL)
+		return;
+	if (ev->seq > org->seen_seq)
+		org->seen_seq = ev->seq;
+	if (!org->synced || ev->seq <= org->last_seq) {
+		sse_event_unref(ev);
+		return;
+	}
+	if (ev->seq == org->last_seq + 1 && !org->catching_up) {
+		org_apply(org, ev);
+		org_free_if_unused(org);
+		return;
+	}
+	sse_event_unref(ev);
+	org_catch_up(org); /* a gap: 43 after 41 */
+}
+
+/* Replay for one client from its cursor: from the ring when it still holds
+ * every event needed, else one page from the events table. */
+struct replay {
+	struct sse_client *client;
+	struct sse_org *org;
+};
+
+static void replay_next(struct sse_client *c);
+
+static void
+replayed(void *arg, PGresult *res)
+{
+	struct replay *rp = arg;
+	struct sse_client *c = rp->client;
+	struct sse_org *org = rp->org;
+	int i, n = res != NULL ? PQntuples(res) : 0;
+
+	org->refs--;
+	free(rp);
+	if (c->org == NULL) {
+		/* the client left while we waited */
+	} else if (res == NULL) {
+		sse_client_close(c, "replay failed");
+	} else if (n == 0 || strtoll(PQgetvalue(res, 0, 0), NULL, 10) != c->cursor + 1) {
+		/* the row after the cursor is gone: the log was pruned past it */
+		sse_client_reset(c, c->org->last_seq, "expired");
+	} else {
+		for (i = 0; i < n && c->org != NULL; i++) {
+			struct sse_event *ev = event_from_row(res, i);
+
+			sse_client_deliver(c, ev);
+			sse_event_unref(ev);
+		}
+		if (c->org != NULL)
+			replay_next(c);
+	}
+	sse_client_unref(c); /* the query's reference, held until here */
+	org_free_if_unused(org);
+}
+
+static void
+replay_next(struct sse_client *c)
+{
+	struct sse_org *org = c->org;
+	char id[24], after[24];
+	const char *params[2] = {id, after};
+	struct replay *rp;
+	int64_t seq;
+
+	for (seq = c->cursor + 1; seq <= org->last_seq; seq++)
+		if (ring_get(org, seq) == NULL)
+			break;
+	if (seq > org->last_seq) {
+		/* the ring holds the rest: send it and go live */
+		for (seq = c->cursor + 1; seq <= org->last_seq && c->org != NULL; seq++)
+			sse_client_deliver(c, ring_get(org, seq));
+		if (c->org != NULL)
+			c->live = 1;
+		return;
+	}
+	rp = xmalloc(sizeof(*rp));
+	rp->client = c;
+	rp->org = org;
+	org->refs++;
+	c->refs++;
+	snprintf(id, sizeof(id), "%lld", (long long)org->id);
+	snprintf(after, sizeof(after), "%lld", (long long)c->cursor);
+	sse_pg_query(sse.pg, sql_events_after, 2, params, replayed, rp);
+}
+
+void
+sse_org_replay(struct sse_client *c)
+{
+	replay_next(c);
+}

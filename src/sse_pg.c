@@ -1,0 +1,307 @@
+/* sse_pg.c — PostgreSQL for the stream process without ever blocking its
+ * loop: one non-blocking libpq connection (PQconnectStart/PQconnectPoll), a
+ * FIFO of parameterised queries sent one at a time, reconnects on failure. */
+#include "incidentd.h"
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUEUE_MAX 100000
+#define RECONNECT_SEC 1
+
+struct pg_query {
+	const char *sql;
+	int nparams;
+	char **params;
+	sse_pg_cb cb;
+	void *arg;
+	struct pg_query *next;
+};
+
+enum pg_state { PG_DOWN, PG_CONNECTING, PG_IDLE, PG_BUSY };
+
+struct sse_pg {
+	struct event_base *base;
+	char *conninfo;
+	PGconn *conn;
+	enum pg_state state;
+	/* non-persistent and re-armed after each callback: re-targeting them
+	 * (event_assign) is then always legal, even from their own callback */
+	struct event *ev_read;
+	struct event *ev_write;
+	struct event *retry;
+	int flush_pending;
+	struct pg_query *head, *tail;
+	size_t queued;
+	PGresult *result; /* of the query in flight */
+};
+
+static void pg_io(evutil_socket_t fd, short what, void *arg);
+static void pg_connect(struct sse_pg *pg);
+static void pg_next(struct sse_pg *pg);
+
+static void
+pg_unwatch(struct sse_pg *pg)
+{
+	event_del(pg->ev_read);
+	event_del(pg->ev_write);
+}
+
+static void
+pg_watch(struct sse_pg *pg, short what)
+{
+	int fd = PQsocket(pg->conn);
+
+	pg_unwatch(pg);
+	if ((what & EV_READ) && (event_assign(pg->ev_read, pg->base, fd, EV_READ, pg_io, pg) != 0 ||
+	                         event_add(pg->ev_read, NULL) != 0))
+		fatal("cannot watch the PostgreSQL socket");
+	if ((what & EV_WRITE) && (event_assign(pg->ev_write, pg->base, fd, EV_WRITE, pg_io, pg) != 0 ||
+	                          event_add(pg->ev_write, NULL) != 0))
+		fatal("cannot watch the PostgreSQL socket");
+}
+
+static void
+query_free(struct pg_query *q)
+{
+	int i;
+
+	for (i = 0; i < q->nparams; i++)
+		free(q->params[i]);
+	free(q->params);
+	free(q);
+}
+
+/* Runs the callback of the query at the head of the queue and drops it. */
+static void
+pg_complete(struct sse_pg *pg, PGresult *res)
+{
+	struct pg_query *q = pg->head;
+
+	if (q == NULL)
+		return;
+	pg->head = q->next;
+	if (pg->head == NULL)
+		pg->tail = NULL;
+	pg->queued--;
+	q->cb(q->arg, res);
+	query_free(q);
+}
+
+static void
+pg_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pg_connect(arg);
+}
+
+/* The connection is gone: the query in flight fails, the rest wait. */
+static void
+pg_lost(struct sse_pg *pg, const char *why)
+{
+	struct timeval tv = {RECONNECT_SEC, 0};
+	int was_busy = pg->state == PG_BUSY;
+
+	log_warn(NULL, "msg=\"sse: PostgreSQL unavailable\" error=\"%s\"", why);
+	pg_unwatch(pg);
+	PQclear(pg->result);
+	pg->result = NULL;
+	PQfinish(pg->conn);
+	pg->conn = NULL;
+	pg->state = PG_DOWN;
+	if (was_busy)
+		pg_complete(pg, NULL);
+	event_add(pg->retry, &tv);
+}
+
+static void
+pg_poll_connect(struct sse_pg *pg)
+{
+	switch (PQconnectPoll(pg->conn)) {
+	case PGRES_POLLING_READING:
+		pg_watch(pg, EV_READ);
+		return;
+	case PGRES_POLLING_WRITING:
+		pg_watch(pg, EV_WRITE);
+		return;
+	case PGRES_POLLING_OK:
+		pg->state = PG_IDLE;
+		pg_watch(pg, EV_READ);
+		log_info(NULL, "msg=\"sse: PostgreSQL connected\"");
+		pg_next(pg);
+		return;
+	default:
+		pg_lost(pg, PQerrorMessage(pg->conn));
+	}
+}
+
+static void
+pg_connect(struct sse_pg *pg)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {"3", "incidentd-sse", pg->conninfo, NULL};
+
+	pg->conn = PQconnectStartParams(keys, vals, 1);
+	if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD) {
+		pg_lost(pg, pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+		return;
+	}
+	pg->state = PG_CONNECTING;
+	pg_poll_connect(pg);
+}
+
+/* Flushes what libpq buffered; waits for the socket if it could not. */
+static void
+pg_flush(struct sse_pg *pg)
+{
+	int rc = PQflush(pg->conn);
+
+	pg->flush_pending = rc == 1;
+	if (rc < 0)
+		pg_lost(pg, PQerrorMessage(pg->conn));
+	else
+		pg_watch(pg, rc == 1 ? (EV_READ | EV_WRITE) : EV_READ);
+}
+
+static void
+pg_next(struct sse_pg *pg)
+{
+	struct pg_query *q = pg->head;
+
+	if (pg->state != PG_IDLE || q == NULL)
+		return;
+	if (!PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, (const char *const *)q->params,
+	                       NULL, NULL, 0)) {
+		pg->state = PG_BUSY;
+		pg_lost(pg, PQerrorMessage(pg->conn));
+		return;
+	}
+	pg->state = PG_BUSY;
+	pg_flush(pg);
+}
+
+/* Reads results; the query is done when PQgetResult returns NULL. */
+static void
+pg_read(struct sse_pg *pg)
+{
+	PGresult *res;
+
+	if (!PQconsumeInput(pg->conn)) {
+		pg_lost(pg, PQerrorMessage(pg->conn));
+		return;
+	}
+	while (pg->state == PG_BUSY && !PQisBusy(pg->conn)) {
+		res = PQgetResult(pg->conn);
+		if (res != NULL) {
+			PQclear(pg->result);
+			pg->result = res;
+			continue;
+		}
+		res = pg->result;
+		pg->result = NULL;
+		pg->state = PG_IDLE;
+		if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_warn(NULL, "msg=\"sse: query failed\" error=\"%s\"",
+			         res ? PQresultErrorMessage(res) : "no result");
+			pg_complete(pg, NULL);
+		} else {
+			pg_complete(pg, res);
+		}
+		PQclear(res);
+		pg_next(pg);
+	}
+}
+
+static void
+pg_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct sse_pg *pg = arg;
+
+	(void)fd;
+	if (pg->state == PG_CONNECTING) {
+		pg_poll_connect(pg);
+		return;
+	}
+	if ((what & EV_WRITE) && pg->state == PG_BUSY) {
+		pg_flush(pg); /* re-arms the events */
+		return;
+	}
+	if (pg->state == PG_IDLE) {
+		/* an idle connection that turns readable was closed, or sent a notice */
+		if (!PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK)
+			pg_lost(pg, PQerrorMessage(pg->conn));
+		else
+			pg_watch(pg, EV_READ);
+		return;
+	}
+	if (pg->state == PG_BUSY) {
+		pg_read(pg);
+		if (pg->state == PG_BUSY || pg->state == PG_IDLE)
+			pg_watch(pg, EV_READ | (pg->flush_pending ? EV_WRITE : 0));
+	}
+}
+
+struct sse_pg *
+sse_pg_new(struct event_base *base, const char *conninfo)
+{
+	struct sse_pg *pg = xcalloc(1, sizeof(*pg));
+
+	pg->base = base;
+	pg->conninfo = xstrdup(conninfo);
+	pg->retry = evtimer_new(base, pg_retry_cb, pg);
+	pg->ev_read = event_new(base, -1, 0, pg_io, pg);
+	pg->ev_write = event_new(base, -1, 0, pg_io, pg);
+	if (pg->retry == NULL || pg->ev_read == NULL || pg->ev_write == NULL)
+		fatal("out of memory creating events");
+	pg_connect(pg);
+	return pg;
+}
+
+void
+sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const *params,
+             sse_pg_cb cb, void *arg)
+{
+	struct pg_query *q;
+	int i;
+
+	if (pg->queued >= QUEUE_MAX) {
+		log_warn(NULL, "msg=\"sse: query queue full\"");
+		cb(arg, NULL);
+		return;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->sql = sql;
+	q->nparams = nparams;
+	q->params = xcalloc((size_t)nparams + 1, sizeof(char *));
+	for (i = 0; i < nparams; i++)
+		q->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
+	q->cb = cb;
+	q->arg = arg;
+	if (pg->tail != NULL)
+		pg->tail->next = q;
+	else
+		pg->head = q;
+	pg->tail = q;
+	pg->queued++;
+	pg_next(pg);
+}
+
+void
+sse_pg_free(struct sse_pg *pg)
+{
+	if (pg == NULL)
+		return;
+	while (pg->head != NULL)
+		pg_complete(pg, NULL);
+	event_free(pg->ev_read);
+	event_free(pg->ev_write);
+	event_free(pg->retry);
+	PQclear(pg->result);
+	if (pg->conn != NULL)
+		PQfinish(pg->conn);
+	free(pg->conninfo);
+	free(pg);
+}

@@ -1,0 +1,266 @@
+/* sse_stream.c — one client's stream: its frames, its cursor (the last seq
+ * it was sent or skipped, so it never sees a duplicate), its output cap, and
+ * the process-wide list used for heartbeats, revocations and shutdown. */
+#include "incidentd.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sse sse;
+
+static TAILQ_HEAD(, sse_client) all_clients = TAILQ_HEAD_INITIALIZER(all_clients);
+
+static void client_closed_by_peer(struct evhttp_connection *conn, void *arg);
+static void client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from,
+                         int64_t current);
+
+struct sse_client *
+sse_client_new(struct evhttp_request *req, const char *request_id, int64_t last_event_id)
+{
+	struct sse_client *c = xcalloc(1, sizeof(*c));
+
+	c->req = req;
+	c->conn = evhttp_request_get_connection(req);
+	c->request_id = xstrdup(request_id);
+	c->last_event_id = last_event_id;
+	c->cursor = -1;
+	c->refs = 1; /* the connection's */
+	TAILQ_INSERT_TAIL(&all_clients, c, all_link);
+	sse.nclients++;
+	evhttp_connection_set_closecb(c->conn, client_closed_by_peer, c);
+	return c;
+}
+
+int
+sse_client_unref(struct sse_client *c)
+{
+	if (--c->refs > 0)
+		return 0;
+	free(c->request_id);
+	free(c);
+	return 1;
+}
+
+/* Leaves every list and lets go of the connection; the struct lives on
+ * while queries still point at it. */
+static void
+client_release(struct sse_client *c, const char *why)
+{
+	if (c->closed)
+		return;
+	c->closed = 1;
+	sse_org_detach(c);
+	TAILQ_REMOVE(&all_clients, c, all_link);
+	sse.nclients--;
+	if (c->conn != NULL)
+		evhttp_connection_set_closecb(c->conn, NULL, NULL);
+	log_info(c->request_id, "msg=\"sse stream closed\" stream=%s:%lld cursor=%lld reason=\"%s\"",
+	         c->key_id ? "org" : "public", (long long)(c->key_id ? c->key_id : c->incident_id),
+	         (long long)c->cursor, why);
+}
+
+static void
+client_closed_by_peer(struct evhttp_connection *conn, void *arg)
+{
+	struct sse_client *c = arg;
+
+	(void)conn;
+	c->req = NULL; /* libevent frees the request with the connection */
+	c->conn = NULL;
+	client_release(c, "client went away");
+	sse_client_unref(c);
+}
+
+void
+sse_client_close(struct sse_client *c, const char *why)
+{
+	struct evhttp_request *req = c->req;
+	int started = c->started;
+
+	if (c->closed)
+		return;
+	client_release(c, why);
+	if (req != NULL && started)
+		evhttp_send_reply_end(req); /* the terminating chunk: a clean end */
+	else if (req != NULL)
+		sse_send_error(req, c->request_id, 503, "service_unavailable", NULL,
+		               "The stream was closed");
+	sse_client_unref(c);
+}
+
+/* A client over its output cap cannot be ended politely: drop the
+ * connection (it resumes with Last-Event-ID). */
+static void
+client_drop(struct sse_client *c)
+{
+	struct evhttp_connection *conn = c->conn;
+
+	client_release(c, "output over client_buffer_cap");
+	c->req = NULL;
+	c->conn = NULL;
+	if (conn != NULL)
+		evhttp_connection_free(conn);
+	sse_client_unref(c);
+}
+
+void
+sse_client_fail(struct sse_client *c, int status, const char *code, const char *message)
+{
+	struct evhttp_request *req = c->req;
+
+	if (c->closed)
+		return;
+	client_release(c, code);
+	if (req != NULL)
+		sse_send_error(req, c->request_id, status, code, NULL, message);
+	sse_client_unref(c);
+}
+
+/* Queues bytes on the stream; 0, or -1 when the client was dropped. */
+static int
+client_send(struct sse_client *c, const char *data, size_t len)
+{
+	static struct evbuffer *scratch;
+	struct bufferevent *bev;
+
+	if (c->closed || c->req == NULL)
+		return -1;
+	if (scratch == NULL && (scratch = evbuffer_new()) == NULL)
+		fatal("out of memory allocating a buffer");
+	evbuffer_add(scratch, data, len);
+	evhttp_send_reply_chunk(c->req, scratch); /* drains scratch */
+	bev = evhttp_connection_get_bufferevent(c->conn);
+	if (bev != NULL &&
+	    (int64_t)evbuffer_get_length(bufferevent_get_output(bev)) > sse.cfg->client_buffer_cap) {
+		client_drop(c);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+client_sendf(struct sse_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+client_sendf(struct sse_client *c, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return client_send(c, line, (size_t)n);
+}
+
+void
+sse_client_reset(struct sse_client *c, int64_t seq, const char *reason)
+{
+	c->cursor = seq;
+	if (client_sendf(c,
+	                 "id: %lld\nevent: stream.reset\ndata: "
+	                 "{\"type\":\"stream.reset\",\"seq\":%lld,\"reason\":\"%s\"}\n\n",
+	                 (long long)seq, (long long)seq, reason) == 0)
+		c->live = 1;
+}
+
+void
+sse_client_begin(struct sse_client *c, int64_t current)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+	int64_t from = c->last_event_id;
+
+	if (c->closed || c->started)
+		return;
+	c->refs++; /* sending may close the client; it must outlive this function */
+	client_begin(c, h, from, current);
+	sse_client_unref(c);
+}
+
+static void
+client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from, int64_t current)
+{
+	evhttp_add_header(h, "Content-Type", "text/event-stream");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Accel-Buffering", "no");
+	evhttp_send_reply_start(c->req, 200, "OK");
+	c->started = 1;
+	log_info(c->request_id, "msg=\"sse stream opened\" stream=%s:%lld last_event_id=%lld seq=%lld",
+	         c->key_id ? "org" : "public", (long long)(c->key_id ? c->key_id : c->incident_id),
+	         (long long)from, (long long)current);
+	if (client_send(c, "retry: 3000\n\n", 13) != 0)
+		return;
+	if (from < 0) {
+		/* sets the browser's last event id without firing an event */
+		c->cursor = current;
+		if (client_sendf(c, "id: %lld\n\n", (long long)current) == 0)
+			c->live = 1;
+	} else if (from > current) {
+		sse_client_reset(c, current, "ahead");
+	} else {
+		c->cursor = from;
+		if (from == current)
+			c->live = 1;
+		else
+			sse_org_replay(c);
+	}
+}
+
+void
+sse_client_deliver(struct sse_client *c, const struct sse_event *ev)
+{
+	if (c->closed || ev == NULL || ev->seq <= c->cursor)
+		return;
+	c->cursor = ev->seq;
+	if (c->key_id != 0) {
+		client_send(c, ev->frame, ev->frame_len);
+		return;
+	}
+	if (ev->incident_id != c->incident_id || ev->public_frame == NULL)
+		return;
+	if (client_send(c, ev->public_frame, ev->public_len) == 0 && ev->ends_public)
+		sse_client_close(c, "incident deleted");
+}
+
+void
+sse_clients_heartbeat(void)
+{
+	struct sse_client *c, *next;
+
+	for (c = TAILQ_FIRST(&all_clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, all_link);
+		if (c->started)
+			client_send(c, ": heartbeat\n\n", 13);
+	}
+}
+
+void
+sse_clients_close_revoked(const int64_t *key_ids, size_t n)
+{
+	struct sse_client *c, *next;
+	size_t i;
+
+	for (c = TAILQ_FIRST(&all_clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, all_link);
+		for (i = 0; i < n; i++) {
+			if (c->key_id == key_ids[i]) {
+				sse_client_close(c, "API key revoked");
+				break;
+			}
+		}
+	}
+}
+
+void
+sse_clients_close_all(void)
+{
+	while (!TAILQ_EMPTY(&all_clients))
+		sse_client_close(TAILQ_FIRST(&all_clients), "shutting down");
+}
