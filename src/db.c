@@ -70,8 +70,8 @@ static const struct statement statements[STMT_COUNT] = {
 	 "INSERT INTO events (org_id, seq, type, incident_id, payload, at) "
 	 "SELECT $1, s.event_seq, $2, $3, $4::json, to_timestamp($5) FROM s RETURNING seq"},
 	{STMT_STATUS_BY_TOKEN,
-	 "SELECT id, title, status, extract(epoch from updated_at)::bigint FROM incidents "
-	 "WHERE customer_token = $1"},
+	 "SELECT i.id, i.title, i.status, extract(epoch from i.updated_at)::bigint, o.event_seq "
+	 "FROM incidents i JOIN orgs o ON o.id = i.org_id WHERE i.customer_token = $1"},
 	{STMT_STATUS_REPLIES,
 	 "SELECT body, status, extract(epoch from created_at)::bigint FROM replies "
 	 "WHERE incident_id = $1 AND NOT internal ORDER BY id LIMIT 1000"},
@@ -256,6 +256,16 @@ int
 db_begin(struct db *db)
 {
 	if (db_simple(db, "BEGIN") != 0)
+		return -1;
+	db->in_tx = 1;
+	return 0;
+}
+
+/* A read-only snapshot: statements see one consistent state. */
+int
+db_begin_snapshot(struct db *db)
+{
+	if (db_simple(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
 		return -1;
 	db->in_tx = 1;
 	return 0;

@@ -277,6 +277,7 @@ int db_ok(struct db *db);
  * statement outside a transaction is retried once after a reconnect. */
 struct pg_result *db_exec(struct db *db, enum stmt_id id, int nparams, const char *const *params);
 int db_begin(struct db *db);
+int db_begin_snapshot(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
 /* HTTP status for the last failure (503 connection, 409 conflict, 500 other). */
@@ -431,6 +432,7 @@ void reply_render(yajl_gen g, const struct pg_result *res, int row);
 	"id, incident_id, body, internal, status, author, extract(epoch from created_at)::bigint"
 void status_page(struct request *req);
 void status_page_css(struct request *req);
+void status_page_js(struct request *req);
 void health_check(struct request *req);
 
 /* ---- list.c: query-string parsing shared by the list routes ---- */

@@ -9,6 +9,7 @@
 static const struct route routes[] = {
 	{"GET", "/healthz", ROLE_NONE, health_check},
 	{"GET", "/incidents/status.css", ROLE_NONE, status_page_css},
+	{"GET", "/incidents/status.js", ROLE_NONE, status_page_js},
 	{"GET", "/incidents/status/:token", ROLE_NONE, status_page},
 	{"GET", "/v1/:coll", ROLE_READ, incident_list},
 	{"POST", "/v1/:coll", ROLE_WRITE, incident_create},

@@ -1,5 +1,7 @@
 /* status_page.c — the public page a customer follows without a key: only
- * title, status, updated_at and the public timeline, as HTML or JSON. */
+ * title, status, updated_at and the public timeline, as HTML or JSON.  The
+ * HTML follows the incident live: status.js opens the public stream from the
+ * event seq the page was rendered at, so nothing between the two is missed. */
 #include "incidentd.h"
 
 #include <libpq-fe.h>
@@ -21,6 +23,62 @@ static const char status_css[] =
     "ol.timeline{list-style:none;padding:0}\n"
     "ol.timeline li{border-left:3px solid #c9d2e0;padding:.25rem 0 .75rem 1rem}\n"
     "time{color:#5b6472;font-size:.85rem}\n";
+
+/* Served as a file: the CSP allows no inline script.  textContent only, so
+ * nothing from an event is ever parsed as HTML. */
+static const char status_js[] =
+    "(function () {\n"
+    "  'use strict';\n"
+    "  var main = document.getElementById('incident');\n"
+    "  if (!main || !window.EventSource) return;\n"
+    "  var url = main.getAttribute('data-stream') +\n"
+    "    '?last_event_id=' + encodeURIComponent(main.getAttribute('data-seq'));\n"
+    "  var stream = new EventSource(url);\n"
+    "  function el(tag, cls, text) {\n"
+    "    var e = document.createElement(tag);\n"
+    "    if (cls) e.className = cls;\n"
+    "    if (text != null) e.textContent = text;\n"
+    "    return e;\n"
+    "  }\n"
+    "  function stamp(node, when) {\n"
+    "    node.setAttribute('datetime', when);\n"
+    "    node.textContent = when;\n"
+    "  }\n"
+    "  function addEntry(reply) {\n"
+    "    var li = el('li');\n"
+    "    var t = el('time');\n"
+    "    stamp(t, reply.created_at);\n"
+    "    li.appendChild(t);\n"
+    "    if (reply.status) {\n"
+    "      li.appendChild(document.createTextNode(' '));\n"
+    "      li.appendChild(el('span', 'status', reply.status));\n"
+    "    }\n"
+    "    if (reply.body) li.appendChild(el('p', null, reply.body));\n"
+    "    document.getElementById('timeline').appendChild(li);\n"
+    "  }\n"
+    "  stream.addEventListener('incident.updated', function (e) {\n"
+    "    var d = JSON.parse(e.data);\n"
+    "    document.getElementById('title').textContent = d.title;\n"
+    "    document.title = d.title;\n"
+    "    var s = document.getElementById('status');\n"
+    "    s.textContent = d.status;\n"
+    "    s.className = 'status ' + d.status;\n"
+    "    stamp(document.getElementById('updated'), d.updated_at);\n"
+    "    if (d.reply) addEntry(d.reply);\n"
+    "  });\n"
+    "  stream.addEventListener('incident.reply', function (e) {\n"
+    "    addEntry(JSON.parse(e.data).reply);\n"
+    "  });\n"
+    "  stream.addEventListener('incident.deleted', function () {\n"
+    "    document.getElementById('status').textContent = 'removed';\n"
+    "    stream.close();\n"
+    "  });\n"
+    "  /* the log no longer reaches back to this page: load it afresh */\n"
+    "  stream.addEventListener('stream.reset', function () {\n"
+    "    stream.close();\n"
+    "    window.location.reload();\n"
+    "  });\n"
+    "})();\n";
 
 static void
 security_headers(struct request *req)
@@ -71,11 +129,13 @@ render_json(struct request *req, const PGresult *inc, const PGresult *replies)
 }
 
 static struct buf *
-html_time(struct buf *b, const char *epoch)
+html_time(struct buf *b, const char *id, const char *epoch)
 {
 	char t[TIME_TEXT_LEN];
 
 	time_format(strtoll(epoch, NULL, 10), t);
+	if (id != NULL)
+		return buf_printf(b, "<time id=\"%s\" datetime=\"%s\">%s</time>", id, t, t);
 	return buf_printf(b, "<time datetime=\"%s\">%s</time>", t, t);
 }
 
@@ -92,19 +152,24 @@ render_html(struct request *req, const PGresult *inc, const PGresult *replies)
 	                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
 	                "<title>");
 	b = buf_html_escape(b, PQgetvalue(inc, 0, 1));
-	b = buf_puts(b, "</title><link rel=\"stylesheet\" href=\"/incidents/status.css\"></head>\n"
-	                "<body><main><h1 id=\"title\">");
+	b = buf_puts(b, "</title><link rel=\"stylesheet\" href=\"/incidents/status.css\">"
+	                "<script src=\"/incidents/status.js\" defer></script></head>\n"
+	                "<body><main id=\"incident\" data-stream=\"/incidents/status/");
+	b = buf_html_escape(b, req->params.token);
+	b = buf_puts(b, "/stream\" data-seq=\"");
+	b = buf_html_escape(b, PQgetvalue(inc, 0, 4));
+	b = buf_puts(b, "\"><h1 id=\"title\">");
 	b = buf_html_escape(b, PQgetvalue(inc, 0, 1));
 	b = buf_puts(b, "</h1>\n<p>Status: <span id=\"status\" class=\"status ");
 	b = buf_html_escape(b, status);
 	b = buf_puts(b, "\">");
 	b = buf_html_escape(b, status);
 	b = buf_puts(b, "</span></p>\n<p class=\"updated\">Last updated ");
-	b = html_time(b, PQgetvalue(inc, 0, 3));
+	b = html_time(b, "updated", PQgetvalue(inc, 0, 3));
 	b = buf_puts(b, "</p>\n<h2>Updates</h2>\n<ol id=\"timeline\" class=\"timeline\">\n");
 	for (i = 0; i < PQntuples(replies); i++) {
 		b = buf_puts(b, "<li>");
-		b = html_time(b, PQgetvalue(replies, i, 2));
+		b = html_time(b, NULL, PQgetvalue(replies, i, 2));
 		if (!PQgetisnull(replies, i, 1)) {
 			b = buf_puts(b, " <span class=\"status\">");
 			b = buf_html_escape(b, PQgetvalue(replies, i, 1));
@@ -131,13 +196,15 @@ status_page(struct request *req)
 	const char *by_id[1];
 	PGresult *inc, *replies;
 
-	inc = db_exec(req->worker->db, STMT_STATUS_BY_TOKEN, 1, by_token);
-	if (inc == NULL) {
+	/* one snapshot: the page shows exactly the events up to its data-seq */
+	if (db_begin_snapshot(req->worker->db) != 0 ||
+	    (inc = db_exec(req->worker->db, STMT_STATUS_BY_TOKEN, 1, by_token)) == NULL) {
 		request_fail_db(req);
 		return;
 	}
 	if (PQntuples(inc) != 1) {
 		PQclear(inc);
+		db_rollback(req->worker->db);
 		request_fail(req, 404, "not_found", "No incident has this status page");
 		return;
 	}
@@ -148,6 +215,7 @@ status_page(struct request *req)
 		request_fail_db(req);
 		return;
 	}
+	db_rollback(req->worker->db); /* read-only: nothing to commit */
 	security_headers(req);
 	if (wants_json(req))
 		render_json(req, inc, replies);
@@ -164,4 +232,13 @@ status_page_css(struct request *req)
 	request_header(req, "X-Content-Type-Options: nosniff");
 	request_respond(req, 200, "text/css; charset=utf-8", xstrdup(status_css),
 	                sizeof(status_css) - 1);
+}
+
+void
+status_page_js(struct request *req)
+{
+	request_header(req, "Cache-Control: public, max-age=3600");
+	request_header(req, "X-Content-Type-Options: nosniff");
+	request_respond(req, 200, "text/javascript; charset=utf-8", xstrdup(status_js),
+	                sizeof(status_js) - 1);
 }

@@ -117,5 +117,25 @@ is(public("/incidents/status/$oi->{customer_token}", Accept => 'application/json
 is(call(DELETE => "/v1/tickets/$inc->{id}")->{status}, 204, 'delete the incident');
 is(public($path, Accept => 'application/json')->{status}, 404, 'a deleted incident has no page');
 
+
+subtest 'the page follows its public stream with a script file' => sub {
+  my $token = call(POST => '/v1/tickets', { title => 'Live page' })->{json}{customer_token};
+  my $r = public("/incidents/status/$token");
+  my $html = $r->{text};
+  like $html, qr{<script src="/incidents/status\.js" defer></script>}, 'script is a file, not inline';
+  unlike $html, qr{<script>(?!alert)}, 'no inline script element';
+  like $html, qr{data-stream="/incidents/status/\Q$token\E/stream"}, 'names its public stream';
+  my ($seq) = $html =~ /data-seq="(\d+)"/;
+  my $org = $s->org_id;
+  chomp(my $current = $s->psql("SELECT event_seq FROM orgs WHERE id = $org"));
+  is $seq, $current, 'data-seq is the org event seq the page was rendered at';
+  my $js = public('/incidents/status.js');
+  is $js->{status}, 200, 'status.js served';
+  like $js->{headers}{'content-type'}, qr{^text/javascript}, 'as JavaScript';
+  like $js->{content}, qr/new EventSource\(/, 'it opens an EventSource';
+  like $js->{content}, qr/last_event_id=/, 'from the seq the page was rendered at';
+  unlike $js->{content}, qr/innerHTML/, 'and never parses event text as HTML';
+};
+
 $s->finish;
 done_testing;
