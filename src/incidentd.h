@@ -487,8 +487,10 @@ void sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *c
 /* sse_redis.c: hiredis async SUBSCRIBE with reconnects. */
 typedef void (*sse_message_cb)(int64_t org_id, const char *msg, size_t len);
 typedef void (*sse_subscribed_cb)(int64_t org_id);
+/* on_down runs whenever the connection is lost or cannot be made. */
 struct sse_redis *sse_redis_new(struct event_base *base, const char *address,
-                                sse_message_cb on_message, sse_subscribed_cb on_subscribed);
+                                sse_message_cb on_message, sse_subscribed_cb on_subscribed,
+                                void (*on_down)(void));
 void sse_redis_free(struct sse_redis *r);
 void sse_redis_subscribe(struct sse_redis *r, int64_t org_id);
 void sse_redis_unsubscribe(struct sse_redis *r, int64_t org_id);
@@ -559,6 +561,7 @@ void sse_org_detach(struct sse_client *c);
 void sse_org_replay(struct sse_client *c);
 void sse_org_on_message(int64_t org_id, const char *msg, size_t len);
 void sse_org_on_subscribed(int64_t org_id);
+void sse_org_on_redis_down(void);
 
 /* sse_http.c: the three stream routes. */
 void sse_http_request(struct evhttp_request *req, void *arg);

@@ -214,7 +214,8 @@ main(int argc, char **argv)
 		fatal("cannot create the event loop");
 	http = listen_http();
 	sse.pg = sse_pg_new(sse.base, sse.cfg->database);
-	sse.redis = sse_redis_new(sse.base, sse.cfg->redis, sse_org_on_message, sse_org_on_subscribed);
+	sse.redis = sse_redis_new(sse.base, sse.cfg->redis, sse_org_on_message, sse_org_on_subscribed,
+	                          sse_org_on_redis_down);
 	sigs[0] = evsignal_new(sse.base, SIGTERM, on_terminate, NULL);
 	sigs[1] = evsignal_new(sse.base, SIGINT, on_terminate, NULL);
 	sigs[2] = evsignal_new(sse.base, SIGHUP, on_reload, NULL);

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING_SIZE 512
-#define CATCH_UP_ROWS "1000"
+#define RING_SIZE 256 /* per org; events are ~1-2 KiB, at most ~70 KiB */
+#define CATCH_UP_ROWS 1000
+#define STRINGIFY(x) #x
+#define TEXT(x) STRINGIFY(x)
 #define NBUCKETS 1024
 
 struct sse_org {
@@ -34,7 +36,7 @@ static struct sse_org *buckets[NBUCKETS];
 static const char sql_current_seq[] = "SELECT event_seq FROM orgs WHERE id = $1";
 static const char sql_events_after[] =
     "SELECT seq, type, payload::text, extract(epoch from at)::bigint FROM events "
-    "WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT " CATCH_UP_ROWS;
+    "WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT " TEXT(CATCH_UP_ROWS);
 
 static void org_catch_up(struct sse_org *org);
 
@@ -133,7 +135,8 @@ caught_up(void *arg, PGresult *res)
 	}
 	if (res == NULL)
 		org->again = 1; /* the database failed: try again on the next nudge */
-	else if (n > 0 && (org->again || org->seen_seq > org->last_seq)) {
+	else if (n > 0 && (n == CATCH_UP_ROWS || org->again || org->seen_seq > org->last_seq)) {
+		/* a full page, or more was announced meanwhile: keep reading */
 		org->again = 0;
 		org_catch_up(org);
 	}
@@ -179,8 +182,10 @@ synced(void *arg, PGresult *res)
 		next = TAILQ_NEXT(c, org_link);
 		sse_client_begin(c, org->last_seq);
 	}
-	if (org->seen_seq > org->last_seq)
+	if (org->again || org->seen_seq > org->last_seq) {
+		org->again = 0;
 		org_catch_up(org);
+	}
 	org_free_if_unused(org);
 }
 
@@ -238,12 +243,26 @@ sse_org_on_subscribed(int64_t org_id)
 
 	if (org == NULL)
 		return;
-	if (!org->synced) {
-		if (org->refs == 0)
-			org_sync(org);
-	} else {
+	if (!org->synced && org->refs == 0)
+		org_sync(org);
+	else if (!org->synced)
+		org->again = 1; /* a sync without Redis is running: catch up after it */
+	else
 		org_catch_up(org); /* published while we were not subscribed */
-	}
+}
+
+/* Redis went away: orgs still waiting for a subscription confirmation sync
+ * from PostgreSQL now instead of waiting for Redis to return. */
+void
+sse_org_on_redis_down(void)
+{
+	struct sse_org *org;
+	size_t i;
+
+	for (i = 0; i < NBUCKETS; i++)
+		for (org = buckets[i]; org != NULL; org = org->next)
+			if (!org->synced && org->refs == 0)
+				org_sync(org);
 }
 
 void

@@ -25,6 +25,7 @@ struct sse_redis {
 	struct event *retry;
 	sse_message_cb on_message;
 	sse_subscribed_cb on_subscribed;
+	void (*on_down)(void);
 	int64_t *orgs; /* wanted subscriptions */
 	size_t norgs;
 };
@@ -88,6 +89,7 @@ redis_schedule_reconnect(struct sse_redis *r)
 	r->connected = 0;
 	r->ac = NULL;
 	evtimer_add(r->retry, &tv);
+	r->on_down();
 }
 
 static void
@@ -150,7 +152,7 @@ redis_connect(struct sse_redis *r)
 
 struct sse_redis *
 sse_redis_new(struct event_base *base, const char *address, sse_message_cb on_message,
-              sse_subscribed_cb on_subscribed)
+              sse_subscribed_cb on_subscribed, void (*on_down)(void))
 {
 	struct sse_redis *r = xcalloc(1, sizeof(*r));
 	const char *colon = strrchr(address, ':');
@@ -159,6 +161,7 @@ sse_redis_new(struct event_base *base, const char *address, sse_message_cb on_me
 	r->base = base;
 	r->on_message = on_message;
 	r->on_subscribed = on_subscribed;
+	r->on_down = on_down;
 	if (strncmp(address, "unix:", 5) == 0) {
 		r->unix_path = xstrdup(address + 5);
 	} else if (colon != NULL && parse_int64(colon + 1, 1, 65535, &port) == 0) {
