@@ -176,7 +176,7 @@ listen_http(void)
 	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	                                     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_max_headers_size(http, 16 * 1024);
-	evhttp_set_max_body_size(http, 0);
+	evhttp_set_max_body_size(http, BODY_MAX); /* read it, then answer 405 */
 	evhttp_set_gencb(http, sse_http_request, NULL);
 	return http;
 }
