@@ -536,6 +536,7 @@ struct sse_client {
 	int64_t cursor;             /* every event up to here was sent or skipped */
 	int started;                /* 200 and headers sent */
 	int live;                   /* receives events as they are applied */
+	int paused;                 /* a replay waits for its output to drain */
 	int closed;
 	int refs;                   /* the connection + queries in flight */
 	struct sse_org *org;
@@ -547,6 +548,10 @@ int sse_client_unref(struct sse_client *c);
 /* The org is synced at current: headers, then the first id, a reset or a replay. */
 void sse_client_begin(struct sse_client *c, int64_t current);
 void sse_client_deliver(struct sse_client *c, const struct sse_event *ev);
+/* A replay sends while less than half the cap waits; then it pauses and
+ * resume runs once the output has drained (never if the client goes). */
+int sse_client_backlogged(const struct sse_client *c);
+void sse_client_pause(struct sse_client *c, void (*resume)(struct sse_client *c));
 void sse_client_reset(struct sse_client *c, int64_t seq, const char *reason);
 /* Ends a started stream cleanly, or answers an error to one not started. */
 void sse_client_close(struct sse_client *c, const char *why);

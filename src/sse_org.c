@@ -315,7 +315,8 @@ replayed(void *arg, PGresult *res)
 		/* the row after the cursor is gone: the log was pruned past it */
 		sse_client_reset(c, c->org->last_seq, "expired");
 	} else {
-		for (i = 0; i < n && c->org != NULL; i++) {
+		/* rows past a backlog are dropped: the next page starts at the cursor */
+		for (i = 0; i < n && c->org != NULL && !sse_client_backlogged(c); i++) {
 			struct sse_event *ev = event_from_row(res, i);
 
 			sse_client_deliver(c, ev);
@@ -337,13 +338,25 @@ replay_next(struct sse_client *c)
 	struct replay *rp;
 	int64_t seq;
 
+	/* a replay never outruns the client: it waits for the output to drain
+	 * instead of tripping client_buffer_cap (which would make a reconnect
+	 * with a long backlog fail forever) */
+	if (sse_client_backlogged(c)) {
+		sse_client_pause(c, replay_next);
+		return;
+	}
 	for (seq = c->cursor + 1; seq <= org->last_seq; seq++)
 		if (ring_get(org, seq) == NULL)
 			break;
 	if (seq > org->last_seq) {
 		/* the ring holds the rest: send it and go live */
-		for (seq = c->cursor + 1; seq <= org->last_seq && c->org != NULL; seq++)
+		for (seq = c->cursor + 1; seq <= org->last_seq && c->org != NULL; seq++) {
+			if (sse_client_backlogged(c)) {
+				sse_client_pause(c, replay_next);
+				return;
+			}
 			sse_client_deliver(c, ring_get(org, seq));
+		}
 		if (c->org != NULL)
 			c->live = 1;
 		return;

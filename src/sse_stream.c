@@ -45,6 +45,64 @@ sse_client_unref(struct sse_client *c)
 	return 1;
 }
 
+static size_t
+client_pending(const struct sse_client *c)
+{
+	struct bufferevent *bev = c->conn != NULL ? evhttp_connection_get_bufferevent(c->conn) : NULL;
+
+	return bev != NULL ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+int
+sse_client_backlogged(const struct sse_client *c)
+{
+	return (int64_t)client_pending(c) * 2 > sse.cfg->client_buffer_cap;
+}
+
+struct pause {
+	struct sse_client *client;
+	void (*resume)(struct sse_client *c);
+};
+
+static void
+client_drained(struct evhttp_connection *conn, void *arg)
+{
+	struct pause *p = arg;
+	struct sse_client *c = p->client;
+	void (*resume)(struct sse_client *) = p->resume;
+
+	(void)conn;
+	free(p);
+	if (!c->paused) /* released while waiting; its reference went with it */
+		return;
+	c->paused = 0;
+	if (!c->closed)
+		resume(c);
+	sse_client_unref(c);
+}
+
+/* A comment line carries the callback: libevent runs it once everything
+ * queued on the connection has been written. */
+void
+sse_client_pause(struct sse_client *c, void (*resume)(struct sse_client *c))
+{
+	struct evbuffer *b;
+	struct pause *p;
+
+	if (c->closed || c->req == NULL || c->paused)
+		return;
+	if ((b = evbuffer_new()) == NULL)
+		fatal("out of memory allocating a buffer");
+	p = xmalloc(sizeof(*p));
+	p->client = c;
+	p->resume = resume;
+	c->paused = 1;
+	c->refs++;
+	evbuffer_add(b, ":\n", 2);
+	evhttp_send_reply_chunk_with_cb(c->req, b, client_drained, p);
+	evbuffer_free(b);
+}
+
 /* Leaves every list and lets go of the connection; the struct lives on
  * while queries still point at it. */
 static void
@@ -58,6 +116,12 @@ client_release(struct sse_client *c, const char *why)
 	sse.nclients--;
 	if (c->conn != NULL)
 		evhttp_connection_set_closecb(c->conn, NULL, NULL);
+	if (c->paused) {
+		/* every way a client is released either frees its connection or
+		 * ends the reply (which replaces the drain callback): it never runs */
+		c->paused = 0;
+		c->refs--;
+	}
 	log_info(c->request_id, "msg=\"sse stream closed\" stream=%s:%lld cursor=%lld reason=\"%s\"",
 	         c->key_id ? "org" : "public", (long long)(c->key_id ? c->key_id : c->incident_id),
 	         (long long)c->cursor, why);
@@ -125,7 +189,6 @@ static int
 client_send(struct sse_client *c, const char *data, size_t len)
 {
 	static struct evbuffer *scratch;
-	struct bufferevent *bev;
 
 	if (c->closed || c->req == NULL)
 		return -1;
@@ -133,9 +196,7 @@ client_send(struct sse_client *c, const char *data, size_t len)
 		fatal("out of memory allocating a buffer");
 	evbuffer_add(scratch, data, len);
 	evhttp_send_reply_chunk(c->req, scratch); /* drains scratch */
-	bev = evhttp_connection_get_bufferevent(c->conn);
-	if (bev != NULL &&
-	    (int64_t)evbuffer_get_length(bufferevent_get_output(bev)) > sse.cfg->client_buffer_cap) {
+	if ((int64_t)client_pending(c) > sse.cfg->client_buffer_cap) {
 		client_drop(c);
 		return -1;
 	}
