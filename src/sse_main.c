@@ -193,6 +193,7 @@ main(int argc, char **argv)
 {
 	struct event *sigs[3];
 	struct evhttp *http;
+	sigset_t late;
 	char err[512];
 	int opt, i;
 
@@ -230,6 +231,13 @@ main(int argc, char **argv)
 
 	event_base_dispatch(sse.base);
 
+	/* the master repeats SIGTERM while it waits, and freeing the signal
+	 * events restores the default action: block them for the cleanup */
+	sigemptyset(&late);
+	sigaddset(&late, SIGTERM);
+	sigaddset(&late, SIGINT);
+	sigaddset(&late, SIGHUP);
+	sigprocmask(SIG_BLOCK, &late, NULL);
 	evhttp_free(http);
 	sse_redis_free(sse.redis);
 	sse_pg_free(sse.pg);

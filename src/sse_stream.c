@@ -133,7 +133,12 @@ client_closed_by_peer(struct evhttp_connection *conn, void *arg)
 	struct sse_client *c = arg;
 
 	(void)conn;
-	c->req = NULL; /* libevent frees the request with the connection */
+	/* A reply the peer abandoned is detached from its connection and left
+	 * to us (libevent's rule for unfinished replies): ending it frees it.
+	 * One still attached is freed with the connection. */
+	if (c->req != NULL && evhttp_request_get_connection(c->req) == NULL)
+		evhttp_send_reply_end(c->req);
+	c->req = NULL;
 	c->conn = NULL;
 	client_release(c, "client went away");
 	sse_client_unref(c);
