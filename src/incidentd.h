@@ -567,6 +567,7 @@ void sse_org_replay(struct sse_client *c);
 void sse_org_on_message(int64_t org_id, const char *msg, size_t len);
 void sse_org_on_subscribed(int64_t org_id);
 void sse_org_on_redis_down(void);
+void sse_org_probe(void);
 
 /* sse_http.c: the three stream routes. */
 void sse_http_request(struct evhttp_request *req, void *arg);

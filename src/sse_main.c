@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define REVOCATION_CHECK_SEC 2
+#define PROBE_SEC 2
 #define PRUNE_EVERY_SEC 3600
 #define SHUTDOWN_FLUSH_MS 200
 
@@ -23,7 +24,7 @@ static const char sql_revoked[] =
 static const char sql_prune[] =
     "DELETE FROM events WHERE created_at < now() - make_interval(days => $1::int)";
 
-static struct event *heartbeat_ev, *revocation_ev, *prune_ev;
+static struct event *heartbeat_ev, *revocation_ev, *prune_ev, *probe_ev;
 static char revoked_since[64] = "-infinity";
 static int revocation_pending;
 
@@ -85,6 +86,15 @@ on_revocation_check(evutil_socket_t fd, short what, void *arg)
 		return;
 	revocation_pending = 1;
 	sse_pg_query(sse.pg, sql_revoked, 1, params, revoked_checked, NULL);
+}
+
+static void
+on_probe(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sse_org_probe();
 }
 
 static void
@@ -226,6 +236,7 @@ main(int argc, char **argv)
 	add_timer(&heartbeat_ev, sse.cfg->heartbeat, on_heartbeat);
 	add_timer(&revocation_ev, REVOCATION_CHECK_SEC, on_revocation_check);
 	add_timer(&prune_ev, PRUNE_EVERY_SEC, on_prune);
+	add_timer(&probe_ev, PROBE_SEC, on_probe);
 	on_prune(-1, 0, NULL);
 	log_info(NULL, "msg=\"incidentd-sse started\" listen=%s", sse.cfg->sse_listen);
 
@@ -246,6 +257,7 @@ main(int argc, char **argv)
 	event_free(heartbeat_ev);
 	event_free(revocation_ev);
 	event_free(prune_ev);
+	event_free(probe_ev);
 	event_base_free(sse.base);
 	config_free(sse.cfg);
 	free(sse.cfg);

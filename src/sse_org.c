@@ -251,6 +251,56 @@ sse_org_on_subscribed(int64_t org_id)
 		org_catch_up(org); /* published while we were not subscribed */
 }
 
+static const char sql_probe[] =
+    "SELECT id, event_seq FROM orgs WHERE id = ANY (string_to_array($1, ',')::bigint[])";
+static int probe_pending;
+
+static void
+probed(void *arg, PGresult *res)
+{
+	int i, n = res != NULL ? PQntuples(res) : 0;
+
+	(void)arg;
+	probe_pending = 0;
+	for (i = 0; i < n; i++) {
+		struct sse_org *org = org_find(strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		int64_t seq = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+
+		if (org == NULL || !org->synced || seq <= org->last_seq)
+			continue;
+		if (seq > org->seen_seq)
+			org->seen_seq = seq;
+		org_catch_up(org);
+	}
+}
+
+/* The safety net under Redis: every organisation's current seq, read from
+ * PostgreSQL now and then.  An event whose PUBLISH was lost (Redis down or
+ * restarting, a publisher backing off) with no later event to reveal the gap
+ * is still delivered, a couple of seconds late instead of never. */
+void
+sse_org_probe(void)
+{
+	struct buf *ids;
+	struct sse_org *org;
+	const char *params[1];
+	size_t i;
+
+	if (probe_pending)
+		return;
+	ids = buf_new(256);
+	for (i = 0; i < NBUCKETS; i++)
+		for (org = buckets[i]; org != NULL; org = org->next)
+			if (org->synced)
+				ids = buf_printf(ids, "%s%lld", ids->len ? "," : "", (long long)org->id);
+	if (ids->len > 0) {
+		params[0] = ids->data;
+		probe_pending = 1;
+		sse_pg_query(sse.pg, sql_probe, 1, params, probed, NULL);
+	}
+	buf_free(ids);
+}
+
 /* Redis went away: orgs still waiting for a subscription confirmation sync
  * from PostgreSQL now instead of waiting for Redis to return. */
 void
