@@ -59,6 +59,20 @@ my $killed = $s->kill_worker;
 ok !(grep { $_ == $killed } $s->worker_pids), 'killed worker replaced';
 is $s->req(GET => '/healthz')->{status}, 200, 'still serving after a worker was killed';
 
+# incidentd-sse: started by the master, reached through nginx, replaced
+# when killed (which finish does not count as a crash).
+like $s->sse_port, qr/^\d+$/, 'sse_port is a port';
+my $sse = $s->sse_pid // 0;
+ok $sse, "the master runs incidentd-sse ($sse)";
+ok !(grep { $_ == $sse } $s->worker_pids), 'which is not a worker';
+my $c = $s->stream('/v1/incidents/stream', key => $s->key('read'));
+is $c->{status}, 200, 'a stream through nginx';
+is(($c->next_frame(5) || {})->{raw}, 'retry: 3000', 'its first frame');
+$c->close;
+is $s->kill_sse, $sse, 'kill_sse killed it';
+ok $s->sse_pid && $s->sse_pid != $sse, 'and the master started another';
+is $s->stream('/v1/incidents/stream', key => $s->key('read'))->{status}, 200, 'streams work again';
+
 $s->stop_incidentd;
 envelope_ok($s->req(GET => '/healthz'), 502, 'service_unavailable_error', 'bad_gateway',
 	'incidentd down: 502 envelope from nginx');

@@ -16,14 +16,22 @@ package IncidentdTest;
 #
 # API (see each sub for details):
 #   new(workers => 2, own_postgres => 0, config => {key => value})
-#   url port socket redis_port sql_conninfo config_file dir build
+#   url port socket redis_port sse_port sql_conninfo config_file dir build
 #   key(admin|write|read) org_name org_id new_org($name)
 #   req(METHOD, PATH, body => ..., key => ..., headers => {...})
+#   stream(PATH, key => ..., headers => {...}, rcvbuf => ...)   an SSEClient
 #   incidentctl(@args) psql($sql) log
 #   incidentd_pid worker_pids kill_worker(sig => 'KILL', pid => ...)
+#   sse_pid kill_sse(sig => 'KILL')
 #   stop_incidentd start_incidentd stop_redis start_redis
 #   stop_postgres start_postgres restart_postgres (own_postgres => 1 only)
+#   add_host   a second host: its own incidentd (+ incidentd-sse) and nginx
+#              on the same database, Redis and org; has url, req, stream ...
 #   finish
+#
+# incidentd-sse: the config names sse_listen = 127.0.0.1:<sse_port> and
+# heartbeat = 1 (config => {heartbeat => N} overrides); nginx proxies the
+# stream paths to it; start-up waits until it accepts connections.
 #
 # Ports are found by bind-probing, readiness by polling with a deadline; every
 # process started here is killed at exit, even when the test dies. Logs and
@@ -53,6 +61,8 @@ use Scalar::Util qw(weaken);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
+use SSEClient;
+
 my $REPO = abs_path(dirname(abs_path(__FILE__)) . '/../..');
 my $JSON = JSON::PP->new->utf8->canonical;
 my $TIMEOUT = $ENV{INCIDENTD_TEST_TIMEOUT} || 60;
@@ -60,6 +70,9 @@ my $SANITIZER_RE = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
 # The master's line for a child that died of a signal, e.g.
 # "worker 1234 killed by signal 11". Any child kind counts (worker, sse).
 my $CRASH_RE = qr/\b(\d+) killed by signal (\d+)/;
+# incidentd-sse only ever exits 0 (on SIGTERM); any other status is a failure
+# (a sanitizer makes it exit 1 after a leak report, say).
+my $SSE_FAILED_RE = qr/\bsse (\d+) exited with status [1-9]/;
 
 # prctl(PR_SET_PDEATHSIG) makes the kernel signal our children if this test
 # process dies without running END (SIGKILL, a prove timeout).
@@ -67,6 +80,7 @@ my $SYS_prctl = eval { package main; require 'syscall.ph'; main::SYS_prctl() };
 use constant PR_SET_PDEATHSIG => 1;
 
 my @LIVE;    # weak refs to every instance, for END
+my $INSTANCES = 0;    # instances this process started, for unique database names
 
 # ---------------------------------------------------------------- life cycle
 
@@ -78,7 +92,9 @@ sub new {
 		children => {},         # name => pid
 		killed_workers => {},   # pids the test killed on purpose
 		problems => [],         # unclean incidentd stops, for finish
-		ports => {},            # redis, nginx
+		ports => {},            # redis, nginx, sse
+		used_port => {},        # ports handed out, shared with added hosts
+		hosts => [],            # add_host's instances, stopped with this one
 	}, $class;
 	push @LIVE, $self;
 	weaken($LIVE[-1]);
@@ -99,7 +115,7 @@ sub _start {
 	my ($self) = @_;
 	my $build = $ENV{INCIDENTD_BUILD} || "$REPO/build/test";
 	$self->{build} = $build;
-	for my $bin (qw(incidentd incidentctl)) {
+	for my $bin (qw(incidentd incidentctl incidentd-sse)) {
 		-x "$build/src/$bin"
 		    or die "$build/src/$bin not found: build it first "
 		    . "(script/build test --enable-test-clock)\n";
@@ -115,6 +131,8 @@ sub _start {
 	$self->_start_postgres_cluster;
 	$self->_create_database;
 	$self->_start_with_free_port('redis', sub { $self->start_redis });
+	# Chosen before nginx, whose config names it; incidentd-sse binds it.
+	$self->{ports}{sse} = $self->_free_port;
 	$self->_start_with_free_port('nginx', sub { $self->_start_nginx });
 	$self->_write_config;
 
@@ -131,21 +149,26 @@ sub _start {
 sub finish {
 	my ($self) = @_;
 	croak 'finish called twice' if $self->{finished};
+	croak 'finish belongs to the first host' if $self->{is_host};
 	$self->_stop_all;
 	$self->{finished} = $self->{cleaned} = 1;
 
+	# This host and every added one: their logs, the processes the test
+	# killed on purpose, their unclean stops.
+	my @hosts = ($self, @{ $self->{hosts} });
 	my @lines = map { split /\n/, $self->_slurp($_) }
-	    $self->_incidentd_log, "$self->{dir}/incidentctl.log";
+	    (map { $_->_incidentd_log } @hosts), "$self->{dir}/incidentctl.log";
+	my %killed = map { %{ $_->{killed_workers} } } @hosts;
+	my @problems = map { @{ $_->{problems} } } @hosts;
 
 	my ($first) = grep { $lines[$_] =~ $SANITIZER_RE } 0 .. $#lines;
 	ok(!defined $first, 'no sanitizer report in the incidentd logs')
 	    or diag(join "\n", grep { defined } @lines[$first .. $first + 60]);
 
-	my @crashes = grep { /$CRASH_RE/ && !$self->{killed_workers}{$1} } @lines;
+	my @crashes = grep { (/$CRASH_RE/ || /$SSE_FAILED_RE/) && !$killed{$1} } @lines;
 	ok(!@crashes, 'no incidentd process crashed') or diag(join "\n", @crashes);
 
-	ok(!@{ $self->{problems} }, 'incidentd stopped cleanly')
-	    or diag(join "\n", @{ $self->{problems} });
+	ok(!@problems, 'incidentd stopped cleanly') or diag(join "\n", @problems);
 
 	$self->_remove_dir_if_passing;
 	return;
@@ -179,6 +202,7 @@ sub _cleanup {
 # Keeps the logs of a failed or dying test for a post-mortem.
 sub _remove_dir_if_passing {
 	my ($self, $exit) = @_;
+	return if $self->{is_host};    # an added host's dir is inside the first's
 	return unless $self->{dir} && -d $self->{dir};
 	if (!$exit && Test::More->builder->is_passing && !$ENV{INCIDENTD_TEST_KEEP}) {
 		remove_tree($self->{dir});
@@ -189,8 +213,10 @@ sub _remove_dir_if_passing {
 
 sub _stop_all {
 	my ($self) = @_;
+	$_->_stop_all for @{ $self->{hosts} };
 	$self->_stop_child('nginx', 'TERM');
 	$self->stop_incidentd if $self->{children}{incidentd};
+	return if $self->{is_host};    # Redis and the database are the first host's
 	$self->stop_redis if $self->{children}{redis};
 	if ($self->{pg}{own}) {
 		$self->stop_postgres if $self->{children}{postgres};
@@ -217,6 +243,7 @@ sub _install_signal_handlers {
 sub url { "http://127.0.0.1:$_[0]{ports}{nginx}" }
 sub port { $_[0]{ports}{nginx} }
 sub redis_port { $_[0]{ports}{redis} }
+sub sse_port { $_[0]{ports}{sse} }
 sub socket { $_[0]{socket} }
 sub dir { $_[0]{dir} }
 sub build { $_[0]{build} }
@@ -270,6 +297,18 @@ sub req {
 	my $r = $HTTP->request($method, $url, \%args);
 	$r->{json} = _decode_json_response($r);
 	return $r;
+}
+
+# stream(PATH, key => $key, headers => {...}, rcvbuf => bytes, timeout => s,
+#        method => 'GET')
+# Opens a stream through nginx: an SSEClient whose response head has been
+# read ({status}, {headers}; {json} when it is an error).
+sub stream {
+	my ($self, $path, %o) = @_;
+	my %headers = %{ $o{headers} // {} };
+	$headers{'x-api-key'} = $o{key} if defined $o{key};
+	return SSEClient->new(port => $self->port, path => $path, headers => \%headers,
+		map { defined $o{$_} ? ($_ => $o{$_}) : () } qw(method rcvbuf timeout));
 }
 
 sub _decode_json_response {
@@ -402,7 +441,9 @@ sub restart_postgres {
 sub _create_database {
 	my ($self) = @_;
 	(my $base = lc $self->{test_name}) =~ s/[^a-z0-9]+/_/g;
-	$self->{db} = substr("incidentd_t_${base}", 0, 50) . "_$$";
+	# A test file may run two stacks (say, with different limits) at once.
+	my $n = ++$INSTANCES;
+	$self->{db} = substr("incidentd_t_${base}", 0, 50) . "_$$" . ($n > 1 ? "_$n" : '');
 	# template0: always UTF8 whatever the cluster's default, and never has
 	# sessions, so test files creating databases at once do not collide.
 	my ($code, undef, $err) = $self->_capture([ _pg_tool('createdb'), $self->_pg_args,
@@ -475,10 +516,12 @@ sub _start_nginx {
 		PREFIX => $prefix,
 		LISTEN => "127.0.0.1:$self->{ports}{nginx}",
 		FCGI_SOCKET => $self->{socket},
+		SSE_LISTEN => "127.0.0.1:$self->{ports}{sse}",
 		NGINX_DIR => "$REPO/nginx",
 	);
 	my $conf = $self->_slurp("$REPO/nginx/dev.conf.in");
-	$conf =~ s/\@(PREFIX|LISTEN|FCGI_SOCKET|NGINX_DIR)\@/$fill{$1}/g;
+	$conf =~ s/\@(PREFIX|LISTEN|FCGI_SOCKET|SSE_LISTEN|NGINX_DIR)\@/$fill{$1}/g;
+	die "nginx/dev.conf.in: unknown placeholder $1\n" if $conf =~ /\@([A-Z_]+)\@/;
 	_write_file("$prefix/nginx.conf", $conf);
 	my $nginx = -x '/usr/sbin/nginx' ? '/usr/sbin/nginx' : 'nginx';
 	$self->_spawn('nginx', "$self->{dir}/nginx.log",
@@ -500,8 +543,12 @@ sub _write_config {
 		workers => $self->{opts}{workers} // 2,
 		database => $self->sql_conninfo,
 		redis => "127.0.0.1:$self->{ports}{redis}",
-		public_base_url => $self->url,
+		# Added hosts sit behind the same public name, as behind a balancer.
+		public_base_url => $self->{public_base_url} // $self->url,
 		sql_dir => "$REPO/sql",
+		sse_listen => "127.0.0.1:$self->{ports}{sse}",
+		# Fast heartbeats: a test sees several within seconds.
+		heartbeat => 1,
 		%{ $self->{opts}{config} // {} },
 	);
 	$self->{conf} = \%conf;
@@ -525,6 +572,28 @@ sub start_incidentd {
 		$r = $self->req(GET => '/healthz');
 		return $r->{status} != 502 && $r->{status} != 504 && $r->{status} != 599;
 	}, sub { $r ? "last answer: $r->{status} $r->{content}" : 'no socket' });
+	$self->_wait_sse;
+}
+
+# Ready when the master has started incidentd-sse and its port accepts
+# connections.
+sub _wait_sse {
+	my ($self, $not_pid) = @_;
+	my $pid;
+	$self->_poll("incidentd-sse to accept connections on port $self->{ports}{sse}", sub {
+		$self->_assert_alive('incidentd');
+		$pid = $self->sse_pid or return 0;
+		return 0 if $not_pid && $pid == $not_pid;
+		return _port_open($self->{ports}{sse});
+	}, sub { $pid ? "incidentd-sse is pid $pid" : 'the master has no incidentd-sse child' });
+}
+
+sub _port_open {
+	my ($port) = @_;
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+		Proto => 'tcp', Timeout => 2) or return 0;
+	close $sock;
+	return 1;
 }
 
 # SIGTERM: the master drains its workers and must exit 0 by itself. What goes
@@ -579,6 +648,81 @@ sub kill_worker {
 		return @now == $want && !grep { $_ == $pid } @now;
 	});
 	return $pid;
+}
+
+# The master's incidentd-sse child (exec'd, so its executable differs from
+# the master's), or undef.
+sub sse_pid {
+	my ($self) = @_;
+	my $master = $self->{children}{incidentd} or return undef;
+	for my $stat (glob '/proc/[0-9]*/stat') {
+		my ($pid, $state, $ppid) = _proc_stat($stat) or next;
+		next unless $ppid == $master && $state ne 'Z';
+		my $exe = readlink "/proc/$pid/exe" // next;
+		$exe =~ s/ \(deleted\)$//;
+		return $pid if basename($exe) =~ /^(?:lt-)?incidentd-sse$/;
+	}
+	return undef;
+}
+
+# Kills incidentd-sse (SIGKILL unless sig => NAME) and waits until the master
+# has started a new one and its port accepts connections. Returns the killed
+# pid. finish does not count it as a crash.
+sub kill_sse {
+	my ($self, %o) = @_;
+	my $pid = $self->sse_pid or croak 'incidentd-sse is not running';
+	$self->{killed_workers}{$pid} = 1;
+	kill $o{sig} // 'KILL', $pid or croak "kill $pid: $!";
+	$self->_wait_sse($pid);
+	return $pid;
+}
+
+# ---------------------------------------------------------------- more hosts
+
+# A second (third ...) host, as in nginx/multi-host.conf: its own incidentd
+# master (with its own FastCGI socket, workers and incidentd-sse on its own
+# port) and its own nginx, on the same database, Redis and org as this one.
+# Returns an instance with the same methods (url, req, stream, key, sse_pid,
+# kill_sse, log ...); this instance's finish stops it and checks its log.
+sub add_host {
+	my ($self) = @_;
+	croak 'add_host on an added host' if $self->{is_host};
+	my $n = @{ $self->{hosts} } + 2;
+	my $host = bless {
+		opts => $self->{opts},
+		owner => $$,
+		children => {},
+		killed_workers => {},
+		problems => [],
+		ports => { redis => $self->{ports}{redis} },
+		used_port => $self->{used_port},
+		hosts => [],
+		map({ $_ => $self->{$_} } qw(build test_name pg db org)),
+		dir => "$self->{dir}/host$n",
+		is_host => 1,
+		public_base_url => $self->url,
+	}, ref $self;
+	$host->{config_file} = "$host->{dir}/incidentd.conf";
+	$host->{socket} = "$host->{dir}/incidentd.sock";
+	push @{ $self->{hosts} }, $host;
+	unless (eval { $host->_start_host; 1 }) {
+		my $err = $@;
+		my $context = $host->_log_tails;
+		$host->_stop_all;
+		die "IncidentdTest: add_host failed: $err$context\n(logs kept in $host->{dir})\n";
+	}
+	return $host;
+}
+
+sub _start_host {
+	my ($self) = @_;
+	mkdir $self->{dir} or die "mkdir $self->{dir}: $!\n";
+	chmod 0711, $self->{dir};
+	$self->{ports}{sse} = $self->_free_port;
+	$self->_start_with_free_port('nginx', sub { $self->_start_nginx });
+	$self->_write_config;
+	$self->start_incidentd;
+	$self->_wait_healthy;
 }
 
 # ---------------------------------------------------------------- processes
