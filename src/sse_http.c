@@ -26,6 +26,7 @@ sse_send_error(struct evhttp_request *req, const char *request_id, int status,
 	char *body;
 	size_t len;
 
+	log_info(request_id, "msg=\"sse stream refused\" status=%d code=%s", status, code);
 	memset(&e, 0, sizeof(e));
 	errors_add(&e, code, parameter != NULL ? "parameter" : NULL, parameter, "%s", message);
 	body = errors_render(&e, status, request_id, NULL, &len);

@@ -258,7 +258,8 @@ client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from, int64_t cu
 	evhttp_add_header(h, "X-Accel-Buffering", "no");
 	evhttp_send_reply_start(c->req, 200, "OK");
 	c->started = 1;
-	log_info(c->request_id, "msg=\"sse stream opened\" stream=%s:%lld last_event_id=%lld seq=%lld",
+	log_info(c->request_id,
+	         "msg=\"sse stream opened\" status=200 stream=%s:%lld last_event_id=%lld seq=%lld",
 	         c->key_id ? "org" : "public", (long long)(c->key_id ? c->key_id : c->incident_id),
 	         (long long)from, (long long)current);
 	if (client_send(c, "retry: 3000\n\n", 13) != 0)
