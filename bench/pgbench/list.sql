@@ -1,0 +1,10 @@
+-- bench/pgbench/list.sql — what one incidentd worker runs for
+-- GET /v1/tickets?limit=50: the key lookup (auth.c) and the newest-first page
+-- with its total (list.c) — no filters (NULL), limit 50, offset 0.  The SQL is
+-- src/db.c's; bench/pgbench/check-sql fails the run if it drifts.  The worker
+-- binds the five filters as NULL parameters; here they are NULL literals.
+-- bench/crud passes the values (pgbench -D).
+-- db.c: STMT_AUTH_KEY
+SELECT id, org_id, role, name FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
+-- db.c: STMT_INCIDENT_LIST
+SELECT id, org_id, title, description, status, priority, severity, source, source_ref, lat, lng, location_name, impact_description, assigned_to, tags::text, affected_services::text, extract(epoch from sla_due_at)::bigint, customer_token, extract(epoch from started_at)::bigint, extract(epoch from acknowledged_at)::bigint, extract(epoch from resolved_at)::bigint, created_by, extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint, count(*) OVER () FROM incidents WHERE org_id = :org AND (NULL::text IS NULL OR status = ANY (string_to_array(NULL, ','))) AND (NULL::text IS NULL OR priority = ANY (string_to_array(NULL, ','))) AND (NULL::text IS NULL OR severity = ANY (string_to_array(NULL, ','))) AND (NULL::text IS NULL OR source = ANY (string_to_array(NULL, ','))) AND (NULL::text IS NULL OR tags @> jsonb_build_array(NULL::text)) ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset;
