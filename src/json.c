@@ -374,7 +374,9 @@ jgen_double(yajl_gen g, double d)
 		/* whole numbers as integers: 90, not %g's 9e+01 */
 		snprintf(text, sizeof(text), "%.0f", d);
 	} else {
-		for (prec = 1; prec <= 17; prec++) {
+		/* %g drops trailing zeros, so 15 digits (DBL_DIG) print short values
+		 * as short as they are; only a few need 16 or 17 */
+		for (prec = 15; prec <= 17; prec++) {
 			snprintf(text, sizeof(text), "%.*g", prec, d);
 			if (strtod(text, NULL) == d)
 				break;
