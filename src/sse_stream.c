@@ -303,7 +303,9 @@ sse_clients_heartbeat(void)
 
 	for (c = TAILQ_FIRST(&all_clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, all_link);
-		if (c->started)
+		/* a paused replay is writing already, and another chunk would
+		 * replace the callback that resumes it */
+		if (c->started && !c->paused)
 			client_send(c, ": heartbeat\n\n", 13);
 	}
 }

@@ -166,24 +166,26 @@ isnt(($hz->{json} || {})->{redis}, 'ok', '/healthz: redis not ok');
 # --- Redis back: publishing resumes ---------------------------------------------------------------
 $s->start_redis;
 $sub = redis_subscribe();
-my ($first, $writes) = (undef, 0);
+# Each worker waits a moment after a failed publish before reconnecting
+# (DESIGN: such events reach streams by catch-up from the log), and any
+# worker may take a write: publishing has resumed once every write of a run
+# of four is published, each with the next seq and its own incident.
+my ($streak, $writes, $prev) = (0, 0, undef);
 my $deadline = time + 15;
-# Bounded: a worker waits a moment after a failed publish before reconnecting
-# (DESIGN: such events reach streams by catch-up from the log).
-while (!$first && time < $deadline) {
+while ($streak < 4 && time < $deadline) {
   $writes++;
-  is(call(PATCH => "/v1/tickets/$down_id", { description => "after restart $writes" })->{status}, 200, "write $writes after restart");
-  my $m = resp_read($sub, 1);
-  $first = $m && eval { $json->decode($m->[2]) };
+  my $r = call(PATCH => "/v1/tickets/$down_id", { description => "after restart $writes" });
+  $r->{status} == 200 or diag("PATCH after restart: $r->{status}");
+  my $e = next_event($sub, 1);
+  my $ok = $e && $e->{type} eq 'incident.updated' && ($e->{incident}{description} // '') eq "after restart $writes"
+      && (!defined $prev || $e->{seq} == $prev + 1);
+  $streak = $ok ? $streak + 1 : 0;
+  $prev = $ok ? $e->{seq} : undef;
 }
-ok($first, "publishing resumed after Redis came back ($writes write(s))");
-my $last = $first ? $first->{seq} : 0;
-for my $i (1 .. 4) {
-  is(call(PATCH => "/v1/tickets/$down_id", { description => "steady $i" })->{status}, 200, "steady write $i");
-  my $e = next_event($sub) || {};
-  envelope_ok($e, 'incident.updated', ++$last, "steady write $i");
-  is($e->{incident}{description}, "steady $i", "steady write $i: its incident");
-}
+ok($streak >= 4, "publishing resumed after Redis came back: four writes in a row published ($writes writes)");
+my $e = $prev ? { seq => $prev } : {};
+cmp_ok($e->{seq} // 0, '==', $s->psql('SELECT event_seq FROM orgs WHERE id = ' . $s->org_id) + 0,
+  'the last published seq is the last logged one');
 is(call(GET => '/healthz')->{status}, 200, '/healthz 200 again');
 
 $s->finish;
