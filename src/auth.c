@@ -9,28 +9,25 @@
 
 #define KEY_MAX 256
 
-/* The presented key, or NULL when the request carries none. */
-static const char *
-auth_presented_key(const struct request *req)
+/* The key a request presents: x-api-key, else Authorization: Bearer; NULL
+ * when it carries none.  Shared with incidentd-sse, which has other headers. */
+const char *
+auth_presented_key(const char *x_api_key, const char *authorization)
 {
-	const char *key = request_param(req, "HTTP_X_API_KEY");
-	const char *authz;
-
-	if (key != NULL && *key != '\0')
-		return key;
-	authz = request_param(req, "HTTP_AUTHORIZATION");
-	if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0)
+	if (x_api_key != NULL && *x_api_key != '\0')
+		return x_api_key;
+	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
 		return NULL;
-	authz += 7;
-	while (*authz == ' ')
-		authz++;
-	return *authz != '\0' ? authz : NULL;
+	for (authorization += 7; *authorization == ' '; authorization++)
+		;
+	return *authorization != '\0' ? authorization : NULL;
 }
 
 int
 auth_authenticate(struct request *req, enum role needed)
 {
-	const char *key = auth_presented_key(req);
+	const char *key = auth_presented_key(request_param(req, "HTTP_X_API_KEY"),
+	                                     request_param(req, "HTTP_AUTHORIZATION"));
 	char hash[65];
 	const char *params[1] = {hash};
 	PGresult *res;

@@ -291,6 +291,7 @@ void request_fail_db(struct request *req);
 /* 0 and req->auth filled; or responds 401/403/503 itself and returns -1. */
 int auth_authenticate(struct request *req, enum role needed);
 void auth_clear(struct auth *a);
+const char *auth_presented_key(const char *x_api_key, const char *authorization);
 
 /* ---- publish.c: Redis PUBLISH after COMMIT; failures logged, never fatal ---- */
 struct publisher;

@@ -10,7 +10,6 @@
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define LAST_EVENT_ID_MAX_DIGITS 16
 
@@ -65,17 +64,9 @@ static const char *
 presented_key(struct evhttp_request *req)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *key = evhttp_find_header(h, "x-api-key");
-	const char *authz;
 
-	if (key != NULL && *key != '\0')
-		return key;
-	authz = evhttp_find_header(h, "Authorization");
-	if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0)
-		return NULL;
-	for (authz += 7; *authz == ' '; authz++)
-		;
-	return *authz != '\0' ? authz : NULL;
+	return auth_presented_key(evhttp_find_header(h, "x-api-key"),
+	                          evhttp_find_header(h, "Authorization"));
 }
 
 static void

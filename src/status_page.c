@@ -225,20 +225,23 @@ status_page(struct request *req)
 	PQclear(inc);
 }
 
-void
-status_page_css(struct request *req)
+/* The page's own files: cacheable, never sniffed. */
+static void
+serve_asset(struct request *req, const char *content_type, const char *body, size_t len)
 {
 	request_header(req, "Cache-Control: public, max-age=3600");
 	request_header(req, "X-Content-Type-Options: nosniff");
-	request_respond(req, 200, "text/css; charset=utf-8", xstrdup(status_css),
-	                sizeof(status_css) - 1);
+	request_respond(req, 200, content_type, xstrndup(body, len), len);
+}
+
+void
+status_page_css(struct request *req)
+{
+	serve_asset(req, "text/css; charset=utf-8", status_css, sizeof(status_css) - 1);
 }
 
 void
 status_page_js(struct request *req)
 {
-	request_header(req, "Cache-Control: public, max-age=3600");
-	request_header(req, "X-Content-Type-Options: nosniff");
-	request_respond(req, 200, "text/javascript; charset=utf-8", xstrdup(status_js),
-	                sizeof(status_js) - 1);
+	serve_asset(req, "text/javascript; charset=utf-8", status_js, sizeof(status_js) - 1);
 }
