@@ -285,7 +285,7 @@ master_drain(struct master *m, const sigset_t *unblocked)
 {
 	time_t deadline = time(NULL) + m->cfg->shutdown_timeout;
 
-	log_info(NULL, "msg=\"stopping; draining %zu workers\"", master_live(m));
+	log_info(NULL, "msg=\"stopping; draining %zu children\"", master_live(m));
 	got_stop = 0;
 	while (master_live(m) > 0) {
 		/* repeated: a worker signalled just before it entered accept() waits there */
