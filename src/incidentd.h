@@ -457,10 +457,8 @@ struct worker {
 	const struct config *cfg;
 	struct db *db;
 	struct publisher *pub;
-	int listen_fd;
 };
 int worker_run(const struct config *cfg, int listen_fd);
-void worker_handle(struct worker *w, struct request *req);
 /* Takes ownership of cfg (malloc'd); returns the exit status. */
 int master_run(struct config *cfg, const char *config_path);
 

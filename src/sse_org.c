@@ -345,7 +345,6 @@ struct replay {
 	struct sse_org *org;
 };
 
-static void replay_next(struct sse_client *c);
 
 static void
 replayed(void *arg, PGresult *res)
@@ -373,14 +372,14 @@ replayed(void *arg, PGresult *res)
 			sse_event_unref(ev);
 		}
 		if (c->org != NULL)
-			replay_next(c);
+			sse_org_replay(c);
 	}
 	sse_client_unref(c); /* the query's reference, held until here */
 	org_free_if_unused(org);
 }
 
-static void
-replay_next(struct sse_client *c)
+void
+sse_org_replay(struct sse_client *c)
 {
 	struct sse_org *org = c->org;
 	char id[24], after[24];
@@ -392,7 +391,7 @@ replay_next(struct sse_client *c)
 	 * instead of tripping client_buffer_cap (which would make a reconnect
 	 * with a long backlog fail forever) */
 	if (sse_client_backlogged(c)) {
-		sse_client_pause(c, replay_next);
+		sse_client_pause(c, sse_org_replay);
 		return;
 	}
 	for (seq = c->cursor + 1; seq <= org->last_seq; seq++)
@@ -402,7 +401,7 @@ replay_next(struct sse_client *c)
 		/* the ring holds the rest: send it and go live */
 		for (seq = c->cursor + 1; seq <= org->last_seq && c->org != NULL; seq++) {
 			if (sse_client_backlogged(c)) {
-				sse_client_pause(c, replay_next);
+				sse_client_pause(c, sse_org_replay);
 				return;
 			}
 			sse_client_deliver(c, ring_get(org, seq));
@@ -419,10 +418,4 @@ replay_next(struct sse_client *c)
 	snprintf(id, sizeof(id), "%lld", (long long)org->id);
 	snprintf(after, sizeof(after), "%lld", (long long)c->cursor);
 	sse_pg_query(sse.pg, sql_events_after, 2, params, replayed, rp);
-}
-
-void
-sse_org_replay(struct sse_client *c)
-{
-	replay_next(c);
 }

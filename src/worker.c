@@ -155,13 +155,12 @@ elapsed_ms(const struct timespec *start)
 	       (double)(end.tv_nsec - start->tv_nsec) / 1e6;
 }
 
-void
-worker_handle(struct worker *w, struct request *req)
+static void
+worker_handle(struct request *req)
 {
 	FCGX_Request *fr = req->fcgi;
 	struct timespec start;
 
-	(void)w;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (request_read_body(req, fr) != 0)
 		request_fail(req, 413, "body_too_large", "The request body exceeds 64 KiB");
@@ -207,7 +206,6 @@ worker_run(const struct config *cfg, int listen_fd)
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
-	w.listen_fd = listen_fd;
 	w.db = db_open(cfg->database);
 	w.pub = publisher_new(cfg->redis);
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
@@ -226,7 +224,7 @@ worker_run(const struct config *cfg, int listen_fd)
 		 * writes do not retry after EINTR. */
 		sigprocmask(SIG_BLOCK, &during_request, NULL);
 		request_init(&req, &w, &fr);
-		worker_handle(&w, &req);
+		worker_handle(&req);
 		request_reset(&req);
 		FCGX_Finish_r(&fr);
 		served++;
