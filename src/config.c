@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum config_type { CT_STRING, CT_INT, CT_INT64, CT_OCTAL, CT_DURATION, CT_LOGLEVEL };
+enum config_type { CT_STRING, CT_ADDRESS, CT_INT, CT_INT64, CT_OCTAL, CT_DURATION, CT_LOGLEVEL };
 
 struct config_key {
 	const char *name;
@@ -28,7 +28,7 @@ static const struct config_key config_keys[] = {
 	{"workers", CT_INT, OFF(workers), 1, 256, "4", 1},
 	{"max_requests", CT_INT, OFF(max_requests), 1, 1000000000, "10000", 1},
 	{"database", CT_STRING, OFF(database), 0, 0, "dbname=incidentd", 1},
-	{"redis", CT_STRING, OFF(redis), 0, 0, "127.0.0.1:6379", 1},
+	{"redis", CT_ADDRESS, OFF(redis), 0, 0, "127.0.0.1:6379", 1},
 	{"public_base_url", CT_STRING, OFF(public_base_url), 0, 0, "http://127.0.0.1:8080", 1},
 	{"sla_urgent", CT_DURATION, OFF(sla_target[PRIORITY_URGENT]), 1, 0, "1h", 1},
 	{"sla_high", CT_DURATION, OFF(sla_target[PRIORITY_HIGH]), 1, 0, "4h", 1},
@@ -37,7 +37,7 @@ static const struct config_key config_keys[] = {
 	{"sql_dir", CT_STRING, OFF(sql_dir), 0, 0, SQLDIR, 1},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", 1},
 	{"shutdown_timeout", CT_INT, OFF(shutdown_timeout), 1, 3600, "10", 1},
-	{"sse_listen", CT_STRING, OFF(sse_listen), 0, 0, "", 0}, /* empty: no streams */
+	{"sse_listen", CT_ADDRESS, OFF(sse_listen), 0, 0, "", 0}, /* empty: no streams */
 	{"heartbeat", CT_INT, OFF(heartbeat), 1, 3600, "15", 1},
 	{"max_connections", CT_INT, OFF(max_connections), 1, 1000000, "10000", 1},
 	{"client_buffer_cap", CT_INT64, OFF(client_buffer_cap), 1024, INT64_MAX, "262144", 1},
@@ -94,8 +94,17 @@ config_store(struct config *cfg, const struct config_key *k, const char *value, 
 	char *field = (char *)cfg + k->offset;
 	int64_t n;
 	char *end;
+	struct net_address a;
 
 	switch (k->type) {
+	case CT_ADDRESS:
+		/* Checked here so that a bad address fails at start-up, not in a
+		 * process's loop; empty means "none" (sse_listen). */
+		if (*value != '\0' && net_address_parse(value, 6379, &a) != 0)
+			break;
+		if (*value != '\0')
+			net_address_free(&a);
+		/* FALLTHROUGH */
 	case CT_STRING:
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);

@@ -32,6 +32,15 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 char *random_token(size_t nbytes);
 /* lowercase hex SHA-256 of s into out[65]. */
 int sha256_hex(const char *s, size_t len, char out[65]);
+/* "host:port", "[v6]:port", "host" (default_port) or "unix:/path".  Exactly
+ * one of host and unix_path is set on success; free with net_address_free. */
+struct net_address {
+	char *unix_path;
+	char *host; /* a name or a numeric address, without brackets */
+	int port;
+};
+int net_address_parse(const char *s, int default_port, struct net_address *out);
+void net_address_free(struct net_address *a);
 
 /* ---- buf.c: growable byte buffer; rebind idiom b = buf_append(b, ...) ---- */
 struct buf {

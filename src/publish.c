@@ -20,25 +20,19 @@ struct publisher {
 	time_t down_since; /* 0 while connected or never tried */
 };
 
+/* NULL when address is not "host[:port]" or "unix:/path". */
 struct publisher *
 publisher_new(const char *address)
 {
-	struct publisher *p = xcalloc(1, sizeof(*p));
-	const char *colon;
-	int64_t port;
+	struct publisher *p;
+	struct net_address a;
 
-	if (strncmp(address, "unix:", 5) == 0) {
-		p->unix_path = xstrdup(address + 5);
-		return p;
-	}
-	colon = strrchr(address, ':');
-	if (colon == NULL || parse_int64(colon + 1, 1, 65535, &port) != 0) {
-		p->host = xstrdup(address);
-		p->port = 6379;
-	} else {
-		p->host = xstrndup(address, (size_t)(colon - address));
-		p->port = (int)port;
-	}
+	if (net_address_parse(address, 6379, &a) != 0)
+		return NULL;
+	p = xcalloc(1, sizeof(*p));
+	p->unix_path = a.unix_path;
+	p->host = a.host;
+	p->port = a.port;
 	return p;
 }
 

@@ -172,16 +172,15 @@ static struct evhttp *
 listen_http(void)
 {
 	struct evhttp *http = evhttp_new(sse.base);
-	const char *colon = strrchr(sse.cfg->sse_listen, ':');
-	int64_t port;
-	char *host;
+	struct net_address a;
 
-	if (http == NULL || colon == NULL || parse_int64(colon + 1, 1, 65535, &port) != 0)
+	if (http == NULL)
+		fatal("out of memory creating the HTTP server");
+	if (net_address_parse(sse.cfg->sse_listen, 0, &a) != 0 || a.host == NULL || a.port == 0)
 		fatal("sse_listen must be host:port, not \"%s\"", sse.cfg->sse_listen);
-	host = xstrndup(sse.cfg->sse_listen, (size_t)(colon - sse.cfg->sse_listen));
-	if (evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port) == NULL)
+	if (evhttp_bind_socket_with_handle(http, a.host, (ev_uint16_t)a.port) == NULL)
 		fatal("cannot listen on %s", sse.cfg->sse_listen);
-	free(host);
+	net_address_free(&a);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	                                     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);

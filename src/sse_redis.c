@@ -155,22 +155,17 @@ sse_redis_new(struct event_base *base, const char *address, sse_message_cb on_me
               sse_subscribed_cb on_subscribed, void (*on_down)(void))
 {
 	struct sse_redis *r = xcalloc(1, sizeof(*r));
-	const char *colon = strrchr(address, ':');
-	int64_t port = 6379;
+	struct net_address a;
 
 	r->base = base;
 	r->on_message = on_message;
 	r->on_subscribed = on_subscribed;
 	r->on_down = on_down;
-	if (strncmp(address, "unix:", 5) == 0) {
-		r->unix_path = xstrdup(address + 5);
-	} else if (colon != NULL && parse_int64(colon + 1, 1, 65535, &port) == 0) {
-		r->host = xstrndup(address, (size_t)(colon - address));
-		r->port = (int)port;
-	} else {
-		r->host = xstrdup(address);
-		r->port = (int)port;
-	}
+	if (net_address_parse(address, 6379, &a) != 0)
+		fatal("redis must be host[:port] or unix:/path, not \"%s\"", address);
+	r->unix_path = a.unix_path;
+	r->host = a.host;
+	r->port = a.port;
 	r->retry = evtimer_new(base, retry_cb, r);
 	if (r->retry == NULL)
 		fatal("out of memory creating a timer");

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <event2/util.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -137,4 +140,76 @@ sha256_hex(const char *s, size_t len, char out[65])
 	for (i = 0; i < mdlen; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	return 0;
+}
+
+/* The host and port of a numeric address libevent parsed; a port of 0
+ * means none was given. */
+static int
+net_address_from_sockaddr(const struct sockaddr_storage *ss, int default_port,
+                          char host[INET6_ADDRSTRLEN], struct net_address *out)
+{
+	const void *addr;
+	int port;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		addr = &in->sin_addr;
+		port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		addr = &in6->sin6_addr;
+		port = ntohs(in6->sin6_port);
+	} else {
+		return -1;
+	}
+	if (evutil_inet_ntop(ss->ss_family, addr, host, INET6_ADDRSTRLEN) == NULL)
+		return -1;
+	out->host = xstrdup(host);
+	out->port = port != 0 ? port : default_port;
+	return 0;
+}
+
+/* A numeric address (IPv4, or IPv6 in brackets) is parsed by libevent; a host
+ * name is split at its one colon.  A bare IPv6 address without brackets is
+ * refused: its last colon is not a port separator. */
+int
+net_address_parse(const char *s, int default_port, struct net_address *out)
+{
+	struct sockaddr_storage ss;
+	int sslen = (int)sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	const char *colon;
+	int64_t port = default_port;
+
+	memset(out, 0, sizeof(*out));
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] == '\0')
+			return -1;
+		out->unix_path = xstrdup(s + 5);
+		return 0;
+	}
+	if (s[0] == '[' || strchr(s, ':') == NULL || strchr(s, ':') == strrchr(s, ':')) {
+		if (evutil_parse_sockaddr_port(s, (struct sockaddr *)&ss, &sslen) == 0)
+			return net_address_from_sockaddr(&ss, default_port, host, out);
+	}
+	if (s[0] == '[' || strchr(s, ':') != strrchr(s, ':'))
+		return -1;
+	colon = strchr(s, ':');
+	if (colon != NULL && parse_int64(colon + 1, 1, 65535, &port) != 0)
+		return -1;
+	if (colon == s)
+		return -1;
+	out->host = colon != NULL ? xstrndup(s, (size_t)(colon - s)) : xstrdup(s);
+	out->port = (int)port;
+	return 0;
+}
+
+void
+net_address_free(struct net_address *a)
+{
+	free(a->unix_path);
+	free(a->host);
+	memset(a, 0, sizeof(*a));
 }

@@ -208,6 +208,8 @@ worker_run(const struct config *cfg, int listen_fd)
 	w.cfg = cfg;
 	w.db = db_open(cfg->database);
 	w.pub = publisher_new(cfg->redis);
+	if (w.pub == NULL)
+		fatal("redis must be host[:port] or unix:/path, not \"%s\"", cfg->redis);
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
 		fatal("cannot initialise libfcgi");
 	while (!worker_stopping && served < cfg->max_requests) {

@@ -365,6 +365,45 @@ test_env(void)
 	config_free(&cfg);
 }
 
+/* One parser for every host:port in the configuration (redis, sse_listen). */
+static void
+test_addresses(void)
+{
+	static const struct {
+		const char *in;
+		const char *host;
+		const char *unix_path;
+		int port;
+	} good[] = {
+		{"127.0.0.1:6380", "127.0.0.1", NULL, 6380},
+		{"127.0.0.1", "127.0.0.1", NULL, 6379},
+		{"[::1]:6380", "::1", NULL, 6380},
+		{"[::1]", "::1", NULL, 6379},
+		{"redis.internal:7000", "redis.internal", NULL, 7000},
+		{"localhost", "localhost", NULL, 6379},
+		{"unix:/run/redis.sock", NULL, "/run/redis.sock", 0},
+	};
+	static const char *const bad[] = {
+		"", ":6379", "host:", "host:0", "host:65536", "host:12x", "::1:6379", "[::1",
+		"[::1]:x", "unix:", "[host]:1",
+	};
+	struct net_address a;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (!ok(net_address_parse(good[i].in, 6379, &a) == 0, "address %s parses", good[i].in))
+			continue;
+		is_str(a.host, good[i].host, "address %s: host", good[i].in);
+		is_str(a.unix_path, good[i].unix_path, "address %s: unix path", good[i].in);
+		is_int(a.port, good[i].port, "address %s: port", good[i].in);
+		net_address_free(&a);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ok(net_address_parse(bad[i], 6379, &a) != 0, "address \"%s\" refused", bad[i]);
+		ok(a.host == NULL && a.unix_path == NULL, "address \"%s\": nothing allocated", bad[i]);
+	}
+}
+
 void
 test_config(void)
 {
@@ -376,6 +415,7 @@ test_config(void)
 	test_durations();
 	test_load();
 	test_env();
+	test_addresses();
 	if (saved_build != NULL)
 		setenv("INCIDENTD_BUILD", saved_build, 1);
 	free(saved_build);
