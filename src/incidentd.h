@@ -484,7 +484,8 @@ struct sse_org;
 struct sse_client;
 
 /* sse_pg.c: libpq in non-blocking mode, one connection, a FIFO of queries.
- * The callback gets the result (NULL on failure) and must not PQclear it. */
+ * The callback gets the result (NULL on failure) and must not PQclear it.
+ * It always runs from the loop, never inside sse_pg_query. */
 typedef void (*sse_pg_cb)(void *arg, struct pg_result *res);
 struct sse_pg *sse_pg_new(struct event_base *base, const char *conninfo);
 void sse_pg_free(struct sse_pg *pg);

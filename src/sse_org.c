@@ -27,7 +27,7 @@ struct sse_org {
 	int64_t seen_seq;     /* highest seq announced on Redis */
 	int catching_up;
 	int again;            /* another catch-up was asked for meanwhile */
-	int refs;             /* queries in flight */
+	int refs;             /* queries in flight and callers mid-walk */
 	struct sse_event *ring[RING_SIZE];
 };
 
@@ -68,6 +68,22 @@ org_free_if_unused(struct sse_org *org)
 	free(org);
 }
 
+/* Anything that may outlive a call which can close clients (a query, a walk
+ * over the clients, a replay) holds the org: closing its last client frees
+ * an org only once nothing holds it. */
+static void
+org_hold(struct sse_org *org)
+{
+	org->refs++;
+}
+
+static void
+org_release(struct sse_org *org)
+{
+	org->refs--;
+	org_free_if_unused(org);
+}
+
 /* The event with this seq if the ring still holds it. */
 static struct sse_event *
 ring_get(struct sse_org *org, int64_t seq)
@@ -87,8 +103,8 @@ org_apply(struct sse_org *org, struct sse_event *ev)
 	org->ring[slot] = ev;
 	org->last_seq = ev->seq;
 	/* delivering may close a client (over its cap), even the last one: the
-	 * org is held so it outlives the walk; callers free it if unused */
-	org->refs++;
+	 * org outlives the walk; callers free it if unused */
+	org_hold(org);
 	for (c = TAILQ_FIRST(&org->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, org_link);
 		if (c->live)
@@ -122,7 +138,6 @@ caught_up(void *arg, PGresult *res)
 	struct sse_org *org = arg;
 	int i, n = res != NULL ? PQntuples(res) : 0;
 
-	org->refs--;
 	org->catching_up = 0;
 	for (i = 0; i < n; i++) {
 		struct sse_event *ev = event_from_row(res, i);
@@ -140,7 +155,7 @@ caught_up(void *arg, PGresult *res)
 		org->again = 0;
 		org_catch_up(org);
 	}
-	org_free_if_unused(org);
+	org_release(org); /* the query's */
 }
 
 static void
@@ -154,7 +169,7 @@ org_catch_up(struct sse_org *org)
 		return;
 	}
 	org->catching_up = 1;
-	org->refs++;
+	org_hold(org);
 	snprintf(id, sizeof(id), "%lld", (long long)org->id);
 	snprintf(after, sizeof(after), "%lld", (long long)org->last_seq);
 	sse_pg_query(sse.pg, sql_events_after, 2, params, caught_up, org);
@@ -166,14 +181,13 @@ synced(void *arg, PGresult *res)
 	struct sse_org *org = arg;
 	struct sse_client *c, *next;
 
-	org->refs--;
 	if (res == NULL || PQntuples(res) != 1) {
 		/* no database (or the org is gone): these clients cannot start */
 		for (c = TAILQ_FIRST(&org->clients); c != NULL; c = next) {
 			next = TAILQ_NEXT(c, org_link);
 			sse_client_fail(c, 503, "database_unavailable", "The database is unavailable");
 		}
-		org_free_if_unused(org);
+		org_release(org); /* the query's */
 		return;
 	}
 	org->synced = 1;
@@ -186,7 +200,7 @@ synced(void *arg, PGresult *res)
 		org->again = 0;
 		org_catch_up(org);
 	}
-	org_free_if_unused(org);
+	org_release(org); /* the query's */
 }
 
 static void
@@ -195,7 +209,7 @@ org_sync(struct sse_org *org)
 	char id[24];
 	const char *params[1] = {id};
 
-	org->refs++;
+	org_hold(org);
 	snprintf(id, sizeof(id), "%lld", (long long)org->id);
 	sse_pg_query(sse.pg, sql_current_seq, 1, params, synced, org);
 }
@@ -339,12 +353,48 @@ sse_org_on_message(int64_t org_id, const char *msg, size_t len)
 }
 
 /* Replay for one client from its cursor: from the ring when it still holds
- * every event needed, else one page from the events table. */
+ * every event needed, else one page from the events table, up to the seq the
+ * org had reached when the page was asked for (every event up to there is
+ * committed, so the page misses none).  A public stream reads only its
+ * incident's events: a stranger's ?last_event_id=0 must not make this loop
+ * parse a whole org's log.  Each row carries the oldest seq still logged, so
+ * a replay from before it is told apart from a page with no rows. */
+#define REPLAY_FROM \
+	"FROM (SELECT min(seq) AS oldest FROM events WHERE org_id = $1) o LEFT JOIN LATERAL " \
+	"(SELECT seq, type, payload, at FROM events WHERE org_id = $1 AND seq > $2 AND seq <= $3 "
+#define REPLAY_PAGE \
+	"ORDER BY seq LIMIT " TEXT(CATCH_UP_ROWS) ") e ON true ORDER BY e.seq"
+static const char sql_replay_org[] =
+    "SELECT e.seq, e.type, e.payload::text, extract(epoch from e.at)::bigint, o.oldest "
+    REPLAY_FROM REPLAY_PAGE;
+static const char sql_replay_incident[] =
+    "SELECT e.seq, e.type, e.payload::text, extract(epoch from e.at)::bigint, o.oldest "
+    REPLAY_FROM "AND incident_id = $4 " REPLAY_PAGE;
+
 struct replay {
 	struct sse_client *client;
 	struct sse_org *org;
+	int64_t upto;
 };
 
+/* The rows' events after the cursor, while the client keeps up; returns 1
+ * when every row was sent. */
+static int
+replay_rows(struct sse_client *c, const PGresult *res, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct sse_event *ev;
+
+		if (c->org == NULL || sse_client_backlogged(c))
+			return 0; /* the next page starts at the cursor */
+		ev = event_from_row(res, i);
+		sse_client_deliver(c, ev);
+		sse_event_unref(ev);
+	}
+	return c->org != NULL;
+}
 
 static void
 replayed(void *arg, PGresult *res)
@@ -352,41 +402,83 @@ replayed(void *arg, PGresult *res)
 	struct replay *rp = arg;
 	struct sse_client *c = rp->client;
 	struct sse_org *org = rp->org;
-	int i, n = res != NULL ? PQntuples(res) : 0;
+	int64_t upto = rp->upto;
+	int n = res != NULL && !PQgetisnull(res, 0, 0) ? PQntuples(res) : 0;
 
-	org->refs--;
 	free(rp);
 	if (c->org == NULL) {
 		/* the client left while we waited */
 	} else if (res == NULL) {
 		sse_client_close(c, "replay failed");
-	} else if (n == 0 || strtoll(PQgetvalue(res, 0, 0), NULL, 10) != c->cursor + 1) {
-		/* the row after the cursor is gone: the log was pruned past it */
-		sse_client_reset(c, c->org->last_seq, "expired");
-	} else {
-		/* rows past a backlog are dropped: the next page starts at the cursor */
-		for (i = 0; i < n && c->org != NULL && !sse_client_backlogged(c); i++) {
-			struct sse_event *ev = event_from_row(res, i);
-
-			sse_client_deliver(c, ev);
-			sse_event_unref(ev);
-		}
-		if (c->org != NULL)
-			sse_org_replay(c);
+	} else if (PQntuples(res) < 1 || PQgetisnull(res, 0, 4) ||
+	           strtoll(PQgetvalue(res, 0, 4), NULL, 10) > c->cursor + 1) {
+		/* the event after the cursor is gone: the log was pruned past it */
+		sse_client_reset(c, org->last_seq, "expired");
+	} else if (replay_rows(c, res, n)) {
+		/* a short page holds everything up to upto: the rest were other
+		 * incidents' events */
+		if (n < CATCH_UP_ROWS && c->cursor < upto)
+			c->cursor = upto;
+		sse_org_replay(c);
+	} else if (c->org != NULL) {
+		sse_org_replay(c);
 	}
 	sse_client_unref(c); /* the query's reference, held until here */
-	org_free_if_unused(org);
+	org_release(org);    /* the query's */
+}
+
+/* Sends the ring's events after the cursor; 1 when the client is live. */
+static int
+replay_from_ring(struct sse_client *c, struct sse_org *org)
+{
+	int64_t seq;
+
+	for (seq = c->cursor + 1; seq <= org->last_seq; seq++)
+		if (ring_get(org, seq) == NULL)
+			return 0;
+	for (seq = c->cursor + 1; seq <= org->last_seq; seq++) {
+		if (c->org == NULL)
+			return 1; /* dropped: nothing more to do */
+		if (sse_client_backlogged(c)) {
+			sse_client_pause(c, sse_org_replay);
+			return 1;
+		}
+		sse_client_deliver(c, ring_get(org, seq));
+	}
+	if (c->org != NULL)
+		c->live = 1;
+	return 1;
+}
+
+static void
+replay_query(struct sse_client *c, struct sse_org *org)
+{
+	char id[24], after[24], upto[24], incident[24];
+	const char *params[4] = {id, after, upto, incident};
+	struct replay *rp = xmalloc(sizeof(*rp));
+
+	rp->client = c;
+	rp->org = org;
+	rp->upto = org->last_seq;
+	org_hold(org);
+	c->refs++;
+	snprintf(id, sizeof(id), "%lld", (long long)org->id);
+	snprintf(after, sizeof(after), "%lld", (long long)c->cursor);
+	snprintf(upto, sizeof(upto), "%lld", (long long)rp->upto);
+	snprintf(incident, sizeof(incident), "%lld", (long long)c->incident_id);
+	if (c->key_id != 0)
+		sse_pg_query(sse.pg, sql_replay_org, 3, params, replayed, rp);
+	else
+		sse_pg_query(sse.pg, sql_replay_incident, 4, params, replayed, rp);
 }
 
 void
 sse_org_replay(struct sse_client *c)
 {
 	struct sse_org *org = c->org;
-	char id[24], after[24];
-	const char *params[2] = {id, after};
-	struct replay *rp;
-	int64_t seq;
 
+	if (org == NULL)
+		return;
 	/* a replay never outruns the client: it waits for the output to drain
 	 * instead of tripping client_buffer_cap (which would make a reconnect
 	 * with a long backlog fail forever) */
@@ -394,28 +486,9 @@ sse_org_replay(struct sse_client *c)
 		sse_client_pause(c, sse_org_replay);
 		return;
 	}
-	for (seq = c->cursor + 1; seq <= org->last_seq; seq++)
-		if (ring_get(org, seq) == NULL)
-			break;
-	if (seq > org->last_seq) {
-		/* the ring holds the rest: send it and go live */
-		for (seq = c->cursor + 1; seq <= org->last_seq && c->org != NULL; seq++) {
-			if (sse_client_backlogged(c)) {
-				sse_client_pause(c, sse_org_replay);
-				return;
-			}
-			sse_client_deliver(c, ring_get(org, seq));
-		}
-		if (c->org != NULL)
-			c->live = 1;
-		return;
-	}
-	rp = xmalloc(sizeof(*rp));
-	rp->client = c;
-	rp->org = org;
-	org->refs++;
-	c->refs++;
-	snprintf(id, sizeof(id), "%lld", (long long)org->id);
-	snprintf(after, sizeof(after), "%lld", (long long)c->cursor);
-	sse_pg_query(sse.pg, sql_events_after, 2, params, replayed, rp);
+	/* delivering may drop the client, even the org's last one */
+	org_hold(org);
+	if (!replay_from_ring(c, org))
+		replay_query(c, org);
+	org_release(org);
 }

@@ -1,6 +1,9 @@
 /* sse_pg.c — PostgreSQL for the stream process without ever blocking its
  * loop: one non-blocking libpq connection (PQconnectStart/PQconnectPoll), a
- * FIFO of parameterised queries sent one at a time, reconnects on failure. */
+ * FIFO of parameterised queries sent one at a time, reconnects on failure.
+ * A finished query moves to a list of completions that a loop event runs, so
+ * a callback never runs inside sse_pg_query or inside another callback's
+ * call into this file, where its caller would be half-way through an update. */
 #include "incidentd.h"
 
 #include <event2/event.h>
@@ -17,6 +20,7 @@ struct pg_query {
 	char **params;
 	sse_pg_cb cb;
 	void *arg;
+	PGresult *res; /* once done: the result, NULL on failure */
 	struct pg_query *next;
 };
 
@@ -35,6 +39,8 @@ struct sse_pg {
 	int flush_pending;
 	struct pg_query *head, *tail;
 	size_t queued;
+	struct pg_query *done_head, *done_tail; /* completions the loop runs */
+	struct event *ev_done;
 	PGresult *result; /* of the query in flight */
 };
 
@@ -74,20 +80,59 @@ query_free(struct pg_query *q)
 	free(q);
 }
 
-/* Runs the callback of the query at the head of the queue and drops it. */
+/* Queues q's completion with res (owned by q from here on) for the loop. */
+static void
+pg_defer(struct sse_pg *pg, struct pg_query *q, PGresult *res)
+{
+	q->res = res;
+	q->next = NULL;
+	if (pg->done_tail != NULL)
+		pg->done_tail->next = q;
+	else
+		pg->done_head = q;
+	pg->done_tail = q;
+	event_active(pg->ev_done, EV_TIMEOUT, 1);
+}
+
+/* The query at the head of the queue is finished with res. */
 static void
 pg_complete(struct sse_pg *pg, PGresult *res)
 {
 	struct pg_query *q = pg->head;
 
-	if (q == NULL)
+	if (q == NULL) {
+		PQclear(res);
 		return;
+	}
 	pg->head = q->next;
 	if (pg->head == NULL)
 		pg->tail = NULL;
 	pg->queued--;
-	q->cb(q->arg, res);
-	query_free(q);
+	pg_defer(pg, q, res);
+}
+
+/* Runs the completions queued so far; ones a callback causes run on the
+ * loop's next pass. */
+static void
+pg_run_done(struct sse_pg *pg)
+{
+	struct pg_query *q = pg->done_head, *next;
+
+	pg->done_head = pg->done_tail = NULL;
+	for (; q != NULL; q = next) {
+		next = q->next;
+		q->cb(q->arg, q->res);
+		PQclear(q->res);
+		query_free(q);
+	}
+}
+
+static void
+pg_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pg_run_done(arg);
 }
 
 static void
@@ -206,11 +251,10 @@ pg_read(struct sse_pg *pg)
 		if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
 			log_warn(NULL, "msg=\"sse: query failed\" error=\"%s\"",
 			         res ? PQresultErrorMessage(res) : "no result");
-			pg_complete(pg, NULL);
-		} else {
-			pg_complete(pg, res);
+			PQclear(res);
+			res = NULL;
 		}
-		PQclear(res);
+		pg_complete(pg, res);
 		pg_next(pg);
 	}
 }
@@ -254,7 +298,8 @@ sse_pg_new(struct event_base *base, const char *conninfo)
 	pg->retry = evtimer_new(base, pg_retry_cb, pg);
 	pg->ev_read = event_new(base, -1, 0, pg_io, pg);
 	pg->ev_write = event_new(base, -1, 0, pg_io, pg);
-	if (pg->retry == NULL || pg->ev_read == NULL || pg->ev_write == NULL)
+	pg->ev_done = event_new(base, -1, 0, pg_done_cb, pg);
+	if (pg->retry == NULL || pg->ev_read == NULL || pg->ev_write == NULL || pg->ev_done == NULL)
 		fatal("out of memory creating events");
 	pg_connect(pg);
 	return pg;
@@ -264,15 +309,9 @@ void
 sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const *params,
              sse_pg_cb cb, void *arg)
 {
-	struct pg_query *q;
+	struct pg_query *q = xcalloc(1, sizeof(*q));
 	int i;
 
-	if (pg->queued >= QUEUE_MAX) {
-		log_warn(NULL, "msg=\"sse: query queue full\"");
-		cb(arg, NULL);
-		return;
-	}
-	q = xcalloc(1, sizeof(*q));
 	q->sql = sql;
 	q->nparams = nparams;
 	q->params = xcalloc((size_t)nparams + 1, sizeof(char *));
@@ -280,6 +319,11 @@ sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const 
 		q->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
 	q->cb = cb;
 	q->arg = arg;
+	if (pg->queued >= QUEUE_MAX) {
+		log_warn(NULL, "msg=\"sse: query queue full\"");
+		pg_defer(pg, q, NULL);
+		return;
+	}
 	if (pg->tail != NULL)
 		pg->tail->next = q;
 	else
@@ -294,8 +338,11 @@ sse_pg_free(struct sse_pg *pg)
 {
 	if (pg == NULL)
 		return;
+	/* the loop has stopped: what is left fails now */
 	while (pg->head != NULL)
 		pg_complete(pg, NULL);
+	pg_run_done(pg);
+	event_free(pg->ev_done);
 	event_free(pg->ev_read);
 	event_free(pg->ev_write);
 	event_free(pg->retry);

@@ -116,7 +116,7 @@ sub streams_recover {
 	for my $org (@orgs) {
 		my $c = stream_ok($s, $PATH, "$name: org $org->{id} again", key => $org->{keys}{read},
 			headers => { 'Last-Event-ID' => 0 });
-		ids_ok($c->events_until_id(3, 10), 1, 3, "$name: org $org->{id} replays its log");
+		ids_ok(scalar($c->events_until_id(3, 10)), 1, 3, "$name: org $org->{id} replays its log");
 	}
 }
 
@@ -135,8 +135,8 @@ subtest "PostgreSQL stops while $STREAMS streams of $ORGS orgs replay" => sub {
 	my $sse = $s->sse_pid;
 	my $locker = hold_lock('events');    # replays read the events table
 	my @raws = map { my $o = $_; map { open_raw($o, 0) } 1 .. $STREAMS / $ORGS } @orgs;
-	my $count = statuses(\@raws, 30);
-	is($count->{200} // 0, $STREAMS, 'replay: every stream started (its replay waits)');
+	# The first org syncs and its streams start; their replay waits on the
+	# lock, and every other org's sync waits behind it.
 	ok(wait_for_lock_wait(), 'replay: a replay query waits on the lock');
 	cut_postgres($locker);
 	# The streams started already: each one is ended (it resumes with
