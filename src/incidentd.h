@@ -85,6 +85,7 @@ struct config {
 	char *sse_listen;
 	int heartbeat;
 	int max_connections;
+	int max_streams_per_key;
 	int64_t client_buffer_cap;
 	int event_retention_days;
 };
@@ -568,6 +569,10 @@ void sse_client_fail(struct sse_client *c, int status, const char *code, const c
 void sse_clients_heartbeat(void);
 void sse_clients_close_revoked(const int64_t *key_ids, size_t n);
 void sse_clients_close_all(void);
+
+/* sse_keys.c: org streams held per API key (max_streams_per_key). */
+int sse_keys_streams(int64_t key_id);
+void sse_keys_add(int64_t key_id, int delta);
 
 /* sse_org.c: per-organisation subscription, ordering and catch-up. */
 void sse_org_attach(int64_t org_id, struct sse_client *c);

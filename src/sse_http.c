@@ -36,6 +36,8 @@ sse_send_error(struct evhttp_request *req, const char *request_id, int status,
 	free(body);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	if (status == 429) /* a limit: streams end and free slots all the time */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "10");
 	evhttp_send_reply(req, status, NULL, b); /* NULL: libevent's reason phrase */
 	evbuffer_free(b);
 }
@@ -74,6 +76,7 @@ key_checked(void *arg, PGresult *res)
 {
 	struct sse_client *c = arg;
 	enum role role;
+	int64_t key_id;
 
 	if (c->closed) {
 		sse_client_unref(c);
@@ -85,8 +88,13 @@ key_checked(void *arg, PGresult *res)
 		sse_client_fail(c, 401, "invalid_api_key", "The API key is not valid or was revoked");
 	else if (role < ROLE_READ)
 		sse_client_fail(c, 403, "insufficient_role", "This needs an API key with the read role");
+	else if (sse_keys_streams(key_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10)) >=
+	         sse.cfg->max_streams_per_key)
+		sse_client_fail(c, 429, "too_many_streams",
+		                "This API key holds as many streams as it may (max_streams_per_key)");
 	else {
-		c->key_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		c->key_id = key_id;
+		sse_keys_add(key_id, 1);
 		sse_org_attach(strtoll(PQgetvalue(res, 0, 1), NULL, 10), c);
 	}
 	sse_client_unref(c);
@@ -187,9 +195,14 @@ route(struct evhttp_request *req, const char *rid)
 		               "Last-Event-ID must be a decimal event id");
 		return;
 	}
-	if (sse.stopping || sse.nclients >= (size_t)sse.cfg->max_connections) {
-		sse_send_error(req, rid, 503, "too_many_streams", NULL,
-		               "This server holds as many streams as it may; retry later");
+	if (sse.stopping) {
+		sse_send_error(req, rid, 503, "shutting_down", NULL,
+		               "This server is shutting down; retry on another");
+		return;
+	}
+	if (sse.nclients >= (size_t)sse.cfg->max_connections) {
+		sse_send_error(req, rid, 429, "too_many_streams", NULL,
+		               "This server holds as many streams as it may (max_connections)");
 		return;
 	}
 	open_stream(req, rid, path, from);

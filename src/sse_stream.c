@@ -114,6 +114,8 @@ client_release(struct sse_client *c, const char *why)
 	sse_org_detach(c);
 	TAILQ_REMOVE(&all_clients, c, all_link);
 	sse.nclients--;
+	if (c->key_id != 0)
+		sse_keys_add(c->key_id, -1);
 	if (c->conn != NULL)
 		evhttp_connection_set_closecb(c->conn, NULL, NULL);
 	if (c->paused) {

@@ -215,7 +215,7 @@ subtest 'a client that does not read is cut at its buffer cap; others are not' =
 	$_->close for $resumed, $fast;
 };
 
-subtest 'max_connections: the stream over the limit gets 503' => sub {
+subtest 'max_connections: the stream over the limit gets 429' => sub {
 	my $inc = $lim->req(POST => '/v1/tickets', key => $W, body => { title => 'limits' })->{json};
 	# Streams closed just before may take a moment to be noticed.
 	my @open;
@@ -226,9 +226,9 @@ subtest 'max_connections: the stream over the limit gets 503' => sub {
 	}
 	is(scalar @open, 3, 'three streams open');
 	my $fourth = $lim->stream($PATH, key => $R);
-	error_ok($fourth, 503, 'service_unavailable_error', 'too_many_streams', 'a fourth org stream');
+	error_ok($fourth, 429, 'rate_limit_error', 'too_many_streams', 'a fourth org stream');
 	my $public = $lim->stream("/incidents/status/$inc->{customer_token}/stream");
-	error_ok($public, 503, 'service_unavailable_error', 'too_many_streams', 'a fourth, public stream');
+	error_ok($public, 429, 'rate_limit_error', 'too_many_streams', 'a fourth, public stream');
 	my $cur = current_seq($lim);
 	is($lim->req(POST => '/v1/tickets', key => $W, body => { title => 'still flowing' })->{status}, 201, 'a write');
 	for my $i (0 .. 2) {

@@ -300,7 +300,7 @@ sub req {
 }
 
 # stream(PATH, key => $key, headers => {...}, rcvbuf => bytes, timeout => s,
-#        method => 'GET')
+#        method => 'GET', local_addr => '127.0.0.2')
 # Opens a stream through nginx: an SSEClient whose response head has been
 # read ({status}, {headers}; {json} when it is an error).
 sub stream {
@@ -308,7 +308,7 @@ sub stream {
 	my %headers = %{ $o{headers} // {} };
 	$headers{'x-api-key'} = $o{key} if defined $o{key};
 	return SSEClient->new(port => $self->port, path => $path, headers => \%headers,
-		map { defined $o{$_} ? ($_ => $o{$_}) : () } qw(method rcvbuf timeout));
+		map { defined $o{$_} ? ($_ => $o{$_}) : () } qw(method rcvbuf timeout local_addr));
 }
 
 sub _decode_json_response {

@@ -42,7 +42,9 @@ my $JSON = JSON::PP->new->utf8->canonical;
 # new(port => N, path => '/...', host => '127.0.0.1', method => 'GET',
 #     headers => {name => value}, timeout => 10 (connect and response head),
 #     rcvbuf => bytes (SO_RCVBUF before connecting: a small one makes a
-#     client that does not read fill up quickly))
+#     client that does not read fill up quickly),
+#     local_addr => '127.0.0.2' (the client's own address: another "client"
+#     for per-address limits))
 # Dies when it cannot connect or no response head arrives in time.
 sub new {
 	my ($class, %o) = @_;
@@ -51,6 +53,7 @@ sub new {
 		port => $o{port} // croak('port needed'),
 		path => $o{path} // croak('path needed'),
 		method => $o{method} // 'GET',
+		local_addr => $o{local_addr},
 		raw => '',        # bytes read, not yet decoded
 		body => '',       # decoded body, not yet cut into frames
 		frames => [],     # complete frames not yet returned
@@ -77,7 +80,8 @@ sub new {
 
 sub _connect {
 	my ($self, $rcvbuf, $timeout) = @_;
-	my $sock = IO::Socket::INET->new(Proto => 'tcp')
+	my $sock = IO::Socket::INET->new(Proto => 'tcp',
+		$self->{local_addr} ? (LocalAddr => $self->{local_addr}) : ())
 	    or die "SSEClient: socket: $!\n";
 	# Before connect, so the window offered in the handshake is small too.
 	setsockopt($sock, SOL_SOCKET, SO_RCVBUF, pack('i', $rcvbuf))
