@@ -472,6 +472,23 @@ int worker_run(const struct config *cfg, int listen_fd);
 /* Takes ownership of cfg (malloc'd); returns the exit status. */
 int master_run(struct config *cfg, const char *config_path);
 
+/* ---- stream_status.c: incidentd-sse's counters, shared with its host ---- */
+struct stream_status_view {
+	int64_t updated_at; /* 0: incidentd-sse has not reported yet */
+	int64_t pid;
+	int64_t streams;
+	int64_t redis_connected;
+	int64_t probe_deliveries; /* events that reached this host by the probe, not Redis */
+};
+/* The master: creates the page and returns its descriptor (kept across exec). */
+int stream_status_create(void);
+/* incidentd-sse: maps the descriptor it was given. */
+int stream_status_attach(int fd);
+void stream_status_report(int64_t now, size_t streams, int redis_connected,
+                          int64_t probe_deliveries);
+/* -1 when this process has no page (incidentd-sse not configured). */
+int stream_status_read(struct stream_status_view *v);
+
 /* ---- migrate.c ---- */
 int migrate_run(const char *conninfo, const char *sql_dir, int verbose);
 
@@ -530,6 +547,7 @@ struct sse {
 	struct sse_redis *redis;
 	size_t nclients;
 	int stopping;
+	int64_t probe_deliveries; /* events the probe delivered that Redis had not */
 };
 extern struct sse sse;
 
@@ -578,6 +596,9 @@ void sse_keys_add(int64_t key_id, int delta);
 void sse_org_attach(int64_t org_id, struct sse_client *c);
 void sse_org_detach(struct sse_client *c);
 void sse_org_replay(struct sse_client *c);
+/* The client's Last-Event-ID is past this host's seq: resume or reset it
+ * by what PostgreSQL holds. */
+void sse_org_resume_ahead(struct sse_client *c, int64_t from);
 void sse_org_on_message(int64_t org_id, const char *msg, size_t len);
 void sse_org_on_subscribed(int64_t org_id);
 void sse_org_on_redis_down(void);

@@ -48,6 +48,7 @@ struct master {
 	size_t nchildren;
 	time_t respawn_after;
 	char *sse_program;
+	int sse_status_fd; /* stream_status page, passed to incidentd-sse */
 	struct child sse;
 	time_t sse_respawn_after;
 };
@@ -123,15 +124,17 @@ master_spawn_sse(struct master *m)
 	}
 	if (pid == 0) {
 		sigset_t none;
-		char *argv[] = {"incidentd-sse", "-c", (char *)m->config_path, NULL};
+		char fd[16];
+		char *argv[] = {"incidentd-sse", "-s", fd, "-c", (char *)m->config_path, NULL};
 
+		snprintf(fd, sizeof(fd), "%d", m->sse_status_fd);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
 		close(m->listen_fd);
 		if (m->config_path == NULL)
-			argv[1] = NULL;
+			argv[3] = NULL;
 		execv(m->sse_program, argv);
 		log_error(NULL, "msg=\"cannot run %s\" error=\"%s\"", m->sse_program, strerror(errno));
 		_exit(127);
@@ -334,6 +337,9 @@ master_run(struct config *cfg, const char *config_path)
 
 	log_info(NULL, "msg=\"incidentd started\" listen=%s workers=%d", cfg->listen, cfg->workers);
 	m.sse_program = sse_program_path();
+	m.sse_status_fd = -1;
+	if (cfg->sse_listen[0] != '\0')
+		m.sse_status_fd = stream_status_create(); /* before any worker is forked */
 	while (!got_stop) {
 		master_fill(&m);
 		master_spawn_sse(&m);
@@ -349,6 +355,8 @@ master_run(struct config *cfg, const char *config_path)
 	}
 	master_drain(&m, &unblocked);
 	close(m.listen_fd);
+	if (m.sse_status_fd >= 0)
+		close(m.sse_status_fd);
 	unlink(m.cfg->listen);
 	free(m.children);
 	free(m.sse_program);

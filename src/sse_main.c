@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#define STATUS_SEC 1
 #define REVOCATION_CHECK_SEC 2
 #define PROBE_SEC 2
 #define PRUNE_EVERY_SEC 3600
@@ -24,7 +26,7 @@ static const char sql_revoked[] =
 static const char sql_prune[] =
     "DELETE FROM events WHERE created_at < now() - make_interval(days => $1::int)";
 
-static struct event *heartbeat_ev, *revocation_ev, *prune_ev, *probe_ev;
+static struct event *heartbeat_ev, *revocation_ev, *prune_ev, *probe_ev, *status_ev;
 static char revoked_since[64] = "-infinity";
 static int revocation_pending;
 
@@ -86,6 +88,17 @@ on_revocation_check(evutil_socket_t fd, short what, void *arg)
 		return;
 	revocation_pending = 1;
 	sse_pg_query(sse.pg, sql_revoked, 1, params, revoked_checked, NULL);
+}
+
+/* For /healthz (stream_status.c): at most STATUS_SEC old. */
+static void
+on_status(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	stream_status_report((int64_t)time(NULL), sse.nclients, sse_redis_connected(sse.redis),
+	                     sse.probe_deliveries);
 }
 
 static void
@@ -193,7 +206,7 @@ listen_http(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: incidentd-sse [-c config-file]\n");
+	fprintf(stderr, "usage: incidentd-sse [-c config-file] [-s status-fd]\n");
 	exit(2);
 }
 
@@ -205,11 +218,15 @@ main(int argc, char **argv)
 	sigset_t late;
 	char err[512];
 	int opt, i;
+	int64_t status_fd = -1;
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
-		if (opt != 'c')
+	while ((opt = getopt(argc, argv, "c:s:h")) != -1) {
+		if (opt == 'c')
+			sse.config_path = optarg;
+		else if (opt == 's' && parse_int64(optarg, 0, INT32_MAX, &status_fd) == 0)
+			continue;
+		else
 			usage();
-		sse.config_path = optarg;
 	}
 	if (optind != argc)
 		usage();
@@ -218,6 +235,8 @@ main(int argc, char **argv)
 	if (config_load(sse.cfg, sse.config_path, err, sizeof(err)) != 0)
 		fatal("%s", err);
 	log_threshold = sse.cfg->log_level;
+	if (status_fd >= 0 && stream_status_attach((int)status_fd) != 0)
+		fatal("cannot map the stream status page (descriptor %lld)", (long long)status_fd);
 	signal(SIGPIPE, SIG_IGN);
 	sse.base = event_base_new();
 	if (sse.base == NULL)
@@ -236,7 +255,9 @@ main(int argc, char **argv)
 	add_timer(&revocation_ev, REVOCATION_CHECK_SEC, on_revocation_check);
 	add_timer(&prune_ev, PRUNE_EVERY_SEC, on_prune);
 	add_timer(&probe_ev, PROBE_SEC, on_probe);
+	add_timer(&status_ev, STATUS_SEC, on_status);
 	on_prune(-1, 0, NULL);
+	on_status(-1, 0, NULL);
 	log_info(NULL, "msg=\"incidentd-sse started\" listen=%s", sse.cfg->sse_listen);
 
 	event_base_dispatch(sse.base);
@@ -257,6 +278,7 @@ main(int argc, char **argv)
 	event_free(revocation_ev);
 	event_free(prune_ev);
 	event_free(probe_ev);
+	event_free(status_ev);
 	event_base_free(sse.base);
 	config_free(sse.cfg);
 	free(sse.cfg);

@@ -24,7 +24,10 @@ struct sse_org {
 	size_t nclients;
 	int synced;
 	int64_t last_seq;     /* every event up to here was applied */
-	int64_t seen_seq;     /* highest seq announced on Redis */
+	int64_t seen_seq;     /* highest seq known to exist (Redis or the probe) */
+	int64_t redis_seq;    /* highest seq announced on Redis */
+	int64_t probe_seq;    /* highest seq the probe found before Redis announced it */
+	int64_t judged_seq;   /* the probe's finds up to here were judged */
 	int catching_up;
 	int again;            /* another catch-up was asked for meanwhile */
 	int refs;             /* queries in flight and callers mid-walk */
@@ -192,6 +195,7 @@ synced(void *arg, PGresult *res)
 	}
 	org->synced = 1;
 	org->last_seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	org->judged_seq = org->last_seq; /* what was logged before is no delivery */
 	for (c = TAILQ_FIRST(&org->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, org_link);
 		sse_client_begin(c, org->last_seq);
@@ -269,6 +273,28 @@ static const char sql_probe[] =
     "SELECT id, event_seq FROM orgs WHERE id = ANY (string_to_array($1, ',')::bigint[])";
 static int probe_pending;
 
+/* Events the last probe found ahead of Redis are judged one probe later,
+ * so a PUBLISH that is merely in flight is not taken for a lost one: those
+ * Redis still has not announced reached this host by the probe alone, 2 s
+ * late.  A host subscribed to a wrong or dead Redis works that way without
+ * failing anything, so it is said loudly (log, /healthz). */
+static void
+probe_judge(struct sse_org *org)
+{
+	int64_t from = org->redis_seq > org->judged_seq ? org->redis_seq : org->judged_seq;
+
+	if (org->probe_seq <= from)
+		return;
+	sse.probe_deliveries += org->probe_seq - from;
+	log_warn(NULL,
+	         "msg=\"sse: events reached this host by the probe, not Redis\" org=%lld "
+	         "events=%lld total=%lld redis=%s",
+	         (long long)org->id, (long long)(org->probe_seq - from),
+	         (long long)sse.probe_deliveries,
+	         sse_redis_connected(sse.redis) ? "connected" : "unavailable");
+	org->judged_seq = org->probe_seq;
+}
+
 static void
 probed(void *arg, PGresult *res)
 {
@@ -280,7 +306,12 @@ probed(void *arg, PGresult *res)
 		struct sse_org *org = org_find(strtoll(PQgetvalue(res, i, 0), NULL, 10));
 		int64_t seq = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 
-		if (org == NULL || !org->synced || seq <= org->last_seq)
+		if (org == NULL || !org->synced)
+			continue;
+		probe_judge(org);
+		if (seq > org->last_seq && seq > org->redis_seq && seq > org->probe_seq)
+			org->probe_seq = seq;
+		if (seq <= org->last_seq)
 			continue;
 		if (seq > org->seen_seq)
 			org->seen_seq = seq;
@@ -339,6 +370,8 @@ sse_org_on_message(int64_t org_id, const char *msg, size_t len)
 		return;
 	if (ev->seq > org->seen_seq)
 		org->seen_seq = ev->seq;
+	if (ev->seq > org->redis_seq)
+		org->redis_seq = ev->seq;
 	if (!org->synced || ev->seq <= org->last_seq) {
 		sse_event_unref(ev);
 		return;
@@ -491,4 +524,57 @@ sse_org_replay(struct sse_client *c)
 	if (!replay_from_ring(c, org))
 		replay_query(c, org);
 	org_release(org);
+}
+
+/* A Last-Event-ID past what this host has applied is judged against the log
+ * in PostgreSQL, never against memory: a client that resumes here after a
+ * host whose Redis delivery ran ahead of ours is not ahead at all, and
+ * resetting it would send it the same events twice. */
+struct ahead {
+	struct sse_client *client;
+	struct sse_org *org;
+	int64_t from;
+};
+
+static void
+ahead_checked(void *arg, PGresult *res)
+{
+	struct ahead *a = arg;
+	struct sse_client *c = a->client;
+	struct sse_org *org = a->org;
+	int64_t from = a->from, logged;
+
+	free(a);
+	if (c->org == NULL) {
+		/* the client left while we waited */
+	} else if (res == NULL || PQntuples(res) != 1) {
+		sse_client_close(c, "database unavailable");
+	} else if (from > (logged = strtoll(PQgetvalue(res, 0, 0), NULL, 10))) {
+		sse_client_reset(c, org->last_seq, "ahead");
+	} else {
+		/* this host lags: catch up, and resume the client where it was */
+		if (logged > org->seen_seq)
+			org->seen_seq = logged;
+		c->cursor = from;
+		org_catch_up(org);
+		sse_org_replay(c);
+	}
+	sse_client_unref(c); /* the query's */
+	org_release(org);    /* the query's */
+}
+
+void
+sse_org_resume_ahead(struct sse_client *c, int64_t from)
+{
+	struct ahead *a = xmalloc(sizeof(*a));
+	char id[24];
+	const char *params[1] = {id};
+
+	a->client = c;
+	a->org = c->org;
+	a->from = from;
+	org_hold(c->org);
+	c->refs++;
+	snprintf(id, sizeof(id), "%lld", (long long)c->org->id);
+	sse_pg_query(sse.pg, sql_current_seq, 1, params, ahead_checked, a);
 }

@@ -272,7 +272,7 @@ client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from, int64_t cu
 		if (client_sendf(c, "id: %lld\n\n", (long long)current) == 0)
 			c->live = 1;
 	} else if (from > current) {
-		sse_client_reset(c, current, "ahead");
+		sse_org_resume_ahead(c, from);
 	} else {
 		c->cursor = from;
 		if (from == current)

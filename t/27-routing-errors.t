@@ -81,7 +81,10 @@ is(($long->{json} || {})->{request_id}, $long->{headers}{'x-request-id'}, '... i
 # --- /healthz ----------------------------------------------------------------------------------------
 my $hz = raw(GET => '/healthz', nokey => 1);
 is($hz->{status}, 200, '/healthz 200 without a key');
+my %streams = %{ delete(($hz->{json} || {})->{streams}) || {} };
 is_deeply($hz->{json}, { status => 'ok', postgres => 'ok', redis => 'ok' }, '/healthz body');
+is($streams{status}, 'ok', '/healthz: this host\'s incidentd-sse reports');
+is($streams{probe_deliveries}, 0, '/healthz: every event came through Redis');
 
 # --- a request id on every response, unique ------------------------------------------------------------
 my @ok = grep { defined && /^[0-9A-Za-z-]{8,}$/ } @rids;

@@ -27,6 +27,8 @@ package IncidentdTest;
 #   stop_postgres start_postgres restart_postgres (own_postgres => 1 only)
 #   add_host   a second host: its own incidentd (+ incidentd-sse) and nginx
 #              on the same database, Redis and org; has url, req, stream ...
+#   add_host(own_redis => 1)  the same on a private Redis: a host that
+#              hears no event published through the others
 #   finish
 #
 # incidentd-sse: the config names sse_listen = 127.0.0.1:<sse_port> and
@@ -216,7 +218,10 @@ sub _stop_all {
 	$_->_stop_all for @{ $self->{hosts} };
 	$self->_stop_child('nginx', 'TERM');
 	$self->stop_incidentd if $self->{children}{incidentd};
-	return if $self->{is_host};    # Redis and the database are the first host's
+	if ($self->{is_host}) {    # the database (and Redis, unless its own) are the first host's
+		$self->stop_redis if $self->{children}{redis};
+		return;
+	}
 	$self->stop_redis if $self->{children}{redis};
 	if ($self->{pg}{own}) {
 		$self->stop_postgres if $self->{children}{postgres};
@@ -685,7 +690,7 @@ sub kill_sse {
 # Returns an instance with the same methods (url, req, stream, key, sse_pid,
 # kill_sse, log ...); this instance's finish stops it and checks its log.
 sub add_host {
-	my ($self) = @_;
+	my ($self, %o) = @_;
 	croak 'add_host on an added host' if $self->{is_host};
 	my $n = @{ $self->{hosts} } + 2;
 	my $host = bless {
@@ -694,7 +699,7 @@ sub add_host {
 		children => {},
 		killed_workers => {},
 		problems => [],
-		ports => { redis => $self->{ports}{redis} },
+		ports => +{ $o{own_redis} ? () : (redis => $self->{ports}{redis}) },
 		used_port => $self->{used_port},
 		hosts => [],
 		map({ $_ => $self->{$_} } qw(build test_name pg db org)),
@@ -719,6 +724,7 @@ sub _start_host {
 	mkdir $self->{dir} or die "mkdir $self->{dir}: $!\n";
 	chmod 0711, $self->{dir};
 	$self->{ports}{sse} = $self->_free_port;
+	$self->_start_with_free_port('redis', sub { $self->start_redis }) unless $self->{ports}{redis};
 	$self->_start_with_free_port('nginx', sub { $self->_start_nginx });
 	$self->_write_config;
 	$self->start_incidentd;
