@@ -740,10 +740,11 @@ sub _valgrind_argv {
 # One text per problem in this host's valgrind logs: a process with memcheck
 # errors or definitely lost bytes (with its report), or one that never reached
 # its leak check because it did not exit through its normal path (a process
-# the test killed on purpose excepted).
+# the test killed on purpose excepted). Only the first call looks (finish and
+# each host's DESTROY must not report one log twice).
 sub _valgrind_problems {
 	my ($self) = @_;
-	return () unless $VALGRIND;
+	return () if !$VALGRIND || $self->{valgrind_checked}++;
 	my @problems;
 	for my $log (sort glob "$self->{dir}/valgrind.*.log") {
 		my ($pid) = $log =~ /valgrind\.(\d+)\.log$/;
