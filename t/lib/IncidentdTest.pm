@@ -336,7 +336,8 @@ sub stream {
 	my %headers = %{ $o{headers} // {} };
 	$headers{'x-api-key'} = $o{key} if defined $o{key};
 	return SSEClient->new(port => $self->port, path => $path, headers => \%headers,
-		map { defined $o{$_} ? ($_ => $o{$_}) : () } qw(method rcvbuf timeout));
+		timeout => $o{timeout} // 10 * $SLOWDOWN,
+		map { defined $o{$_} ? ($_ => $o{$_}) : () } qw(method rcvbuf));
 }
 
 sub _decode_json_response {
@@ -726,6 +727,10 @@ sub slowdown { $SLOWDOWN }
 # The exit status memcheck gives a process with errors (and definite leaks,
 # which --errors-for-leak-kinds=definite makes errors).
 my $VALGRIND_EXIT = 97;
+
+# No --track-origins (it doubles memcheck's cost): to see where an
+# uninitialised value came from, run with VALGRIND_OPTS=--track-origins=yes,
+# which reaches valgrind through the cleaned environment.
 
 sub _valgrind_argv {
 	my ($self) = @_;
