@@ -28,6 +28,8 @@ package IncidentdTest;
 #   add_host   a second host: its own incidentd (+ incidentd-sse) and nginx
 #              on the same database, Redis and org; has url, req, stream ...
 #   finish
+#   IncidentdTest::valgrind()   true under INCIDENTD_VALGRIND=1
+#   IncidentdTest::slowdown()   factor for a test's time bounds (5 under it, else 1)
 #
 # incidentd-sse: the config names sse_listen = 127.0.0.1:<sse_port> and
 # heartbeat = 1 (config => {heartbeat => N} overrides); nginx proxies the
