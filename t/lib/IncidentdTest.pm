@@ -30,6 +30,8 @@ package IncidentdTest;
 #   add_host(own_redis => 1)  the same on a private Redis: a host that
 #              hears no event published through the others
 #   finish
+#   IncidentdTest::valgrind()   true under INCIDENTD_VALGRIND=1
+#   IncidentdTest::slowdown()   factor for a test's time bounds (5 under it, else 1)
 #
 # incidentd-sse: the config names sse_listen = 127.0.0.1:<sse_port> and
 # heartbeat = 1 (config => {heartbeat => N} overrides); nginx proxies the
@@ -45,7 +47,13 @@ package IncidentdTest;
 #   INCIDENTD_TEST_PGPORT  script/test; unset: a private cluster per test file
 #   INCIDENTD_TEST_PGUSER  superuser of the shared cluster (default postgres)
 #   INCIDENTD_TEST_KEEP=1  keep the temp dir even when the test passed
-#   INCIDENTD_TEST_TIMEOUT seconds to wait for a process to become ready (60)
+#   INCIDENTD_TEST_TIMEOUT seconds to wait for a process to become ready (60;
+#                          times $VALGRIND_SLOWDOWN under valgrind)
+#   INCIDENTD_VALGRIND=1   run incidentd (master, workers, incidentd-sse) under
+#                          valgrind's memcheck with workers = 1; finish fails
+#                          the test on any memcheck error or definite leak
+#                          (see "valgrind" below). IncidentdTest::valgrind()
+#                          tells a test it is on, to skip or scale down.
 
 use strict;
 use warnings;
@@ -67,7 +75,12 @@ use SSEClient;
 
 my $REPO = abs_path(dirname(abs_path(__FILE__)) . '/../..');
 my $JSON = JSON::PP->new->utf8->canonical;
-my $TIMEOUT = $ENV{INCIDENTD_TEST_TIMEOUT} || 60;
+my $VALGRIND = $ENV{INCIDENTD_VALGRIND} ? 1 : 0;
+# memcheck runs code 10-50 times slower: every deadline of the harness that
+# waits on incidentd grows by this factor under it.
+my $VALGRIND_SLOWDOWN = 5;
+my $SLOWDOWN = $VALGRIND ? $VALGRIND_SLOWDOWN : 1;
+my $TIMEOUT = ($ENV{INCIDENTD_TEST_TIMEOUT} || 60) * $SLOWDOWN;
 my $SANITIZER_RE = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
 # The master's line for a child that died of a signal, e.g.
 # "worker 1234 killed by signal 11". Any child kind counts (worker, sse).
@@ -172,6 +185,12 @@ sub finish {
 
 	ok(!@problems, 'incidentd stopped cleanly') or diag(join "\n", @problems);
 
+	if ($VALGRIND) {
+		my @reports = map { $_->_valgrind_problems } @hosts;
+		ok(!@reports, 'valgrind: no memcheck error, nothing definitely lost')
+		    or diag(join "\n\n", @reports);
+	}
+
 	$self->_remove_dir_if_passing;
 	return;
 }
@@ -185,20 +204,31 @@ sub DESTROY {
 	$self->_cleanup($exit);
 }
 
+my $VALGRIND_FAILED;    # a _cleanup found valgrind reports: the test must fail
+
 END {
 	my $exit = $?;
-	local $?;    # keep the test's exit status (stopping children changes $?)
-	$_->_cleanup($exit) for grep { defined } @LIVE;
+	{
+		local $?;    # keep the test's exit status (stopping children changes $?)
+		$_->_cleanup($exit) for grep { defined } @LIVE;
+	}
+	$? = 1 if $VALGRIND_FAILED && !$exit;
 }
 
-# The test ended without finish (it died, or forgot): stop everything quietly.
-# $exit is the test's exit status when called from END.
+# The test ended without finish (it died, or forgot): stop everything quietly,
+# but for valgrind's reports, which no test may lose. $exit is the test's
+# exit status when called from END.
 sub _cleanup {
 	my ($self, $exit) = @_;
 	return if $self->{cleaned} || $self->{owner} != $$;
 	$self->{cleaned} = 1;
 	$self->_stop_all;
-	$self->_remove_dir_if_passing($exit);
+	my @reports = map { $_->_valgrind_problems } $self, @{ $self->{hosts} };
+	if (@reports) {
+		diag(join "\n\n", 'IncidentdTest: valgrind found problems', @reports);
+		$VALGRIND_FAILED = 1;
+	}
+	$self->_remove_dir_if_passing($exit || @reports);
 }
 
 # Keeps the logs of a failed or dying test for a post-mortem.
@@ -273,7 +303,7 @@ sub log { $_[0]->_slurp($_[0]->_incidentd_log) }
 # ---------------------------------------------------------------- requests
 
 my $HTTP = HTTP::Tiny->new(
-	timeout => 10,
+	timeout => 10 * $SLOWDOWN,
 	# A fresh connection per request: no stale keep-alive connection can
 	# fail a POST, and a test sees exactly one exchange.
 	keep_alive => 0,
@@ -313,7 +343,8 @@ sub stream {
 	my %headers = %{ $o{headers} // {} };
 	$headers{'x-api-key'} = $o{key} if defined $o{key};
 	return SSEClient->new(port => $self->port, path => $path, headers => \%headers,
-		map { defined $o{$_} ? ($_ => $o{$_}) : () } qw(method rcvbuf timeout local_addr));
+		timeout => $o{timeout} // 10 * $SLOWDOWN,
+		map { defined $o{$_} ? ($_ => $o{$_}) : () } qw(method rcvbuf local_addr));
 }
 
 sub _decode_json_response {
@@ -554,7 +585,13 @@ sub _write_config {
 		sse_listen => "127.0.0.1:$self->{ports}{sse}",
 		# Fast heartbeats: a test sees several within seconds.
 		heartbeat => 1,
+		# Workers and incidentd-sse finish their leak check before the
+		# master's drain would kill them.
+		$VALGRIND ? (shutdown_timeout => 10 * $SLOWDOWN) : (),
 		%{ $self->{opts}{config} // {} },
+		# One worker under valgrind: each is a whole memcheck instance on
+		# two shared cores, and one sees every request, so every route.
+		$VALGRIND ? (workers => 1) : (),
 	);
 	$self->{conf} = \%conf;
 	_write_file($self->{config_file},
@@ -566,7 +603,7 @@ sub start_incidentd {
 	my ($self) = @_;
 	croak 'incidentd is already running' if $self->{children}{incidentd};
 	$self->_spawn('incidentd', $self->_incidentd_log,
-		[ "$self->{build}/src/incidentd", '-c', $self->{config_file} ],
+		[ $self->_valgrind_argv, "$self->{build}/src/incidentd", '-c', $self->{config_file} ],
 		clean_env => 1);
 	# Ready when a worker answers through nginx: nginx says 502 while the
 	# socket is missing or stale. /healthz itself may be 503 (Redis stopped).
@@ -623,18 +660,17 @@ sub stop_incidentd {
 
 sub _incidentd_log { "$_[0]{dir}/incidentd.log" }
 
-# The master's worker processes: its children running the same executable (so
+# The master's worker processes: its children running the same program (so
 # not a separately exec'd helper such as incidentd-sse), zombies excluded.
 sub worker_pids {
 	my ($self) = @_;
 	my $master = $self->{children}{incidentd} or return ();
-	my $exe = readlink "/proc/$master/exe";
+	my $program = _proc_program($master) // return ();
 	my @pids;
 	for my $stat (glob '/proc/[0-9]*/stat') {
 		my ($pid, $state, $ppid) = _proc_stat($stat) or next;
 		next unless $ppid == $master && $state ne 'Z';
-		my $child_exe = readlink "/proc/$pid/exe";
-		push @pids, $pid if defined $exe && defined $child_exe && $child_exe eq $exe;
+		push @pids, $pid if (_proc_program($pid) // '') eq $program;
 	}
 	return sort { $a <=> $b } @pids;
 }
@@ -663,9 +699,7 @@ sub sse_pid {
 	for my $stat (glob '/proc/[0-9]*/stat') {
 		my ($pid, $state, $ppid) = _proc_stat($stat) or next;
 		next unless $ppid == $master && $state ne 'Z';
-		my $exe = readlink "/proc/$pid/exe" // next;
-		$exe =~ s/ \(deleted\)$//;
-		return $pid if basename($exe) =~ /^(?:lt-)?incidentd-sse$/;
+		return $pid if (_proc_program($pid) // '') =~ /^(?:lt-)?incidentd-sse$/;
 	}
 	return undef;
 }
@@ -680,6 +714,78 @@ sub kill_sse {
 	kill $o{sig} // 'KILL', $pid or croak "kill $pid: $!";
 	$self->_wait_sse($pid);
 	return $pid;
+}
+
+# ---------------------------------------------------------------- valgrind
+
+# Under INCIDENTD_VALGRIND=1, memcheck watches the master and, through
+# --trace-children and --child-silent-after-fork=no, every worker it forks and
+# the incidentd-sse it execs. Each process writes its own log; finish reads
+# them all once SIGTERM has let every process run its normal cleanup, so that
+# "definitely lost" means memory the code forgot, not memory a kill cut short.
+
+# True under INCIDENTD_VALGRIND=1: a test may skip what memcheck makes
+# meaningless (timings, thousands of streams) or scale its numbers down.
+sub valgrind { $VALGRIND }
+
+# The factor by which deadlines that wait on incidentd grow (1 normally).
+sub slowdown { $SLOWDOWN }
+
+# The exit status memcheck gives a process with errors (and definite leaks,
+# which --errors-for-leak-kinds=definite makes errors).
+my $VALGRIND_EXIT = 97;
+
+# No --track-origins (it doubles memcheck's cost): to see where an
+# uninitialised value came from, run with VALGRIND_OPTS=--track-origins=yes,
+# which reaches valgrind through the cleaned environment.
+
+sub _valgrind_argv {
+	my ($self) = @_;
+	return () unless $VALGRIND;
+	return ('valgrind', '--tool=memcheck', '--trace-children=yes',
+		'--child-silent-after-fork=no', '--leak-check=full',
+		'--errors-for-leak-kinds=definite', '--show-leak-kinds=definite',
+		"--error-exitcode=$VALGRIND_EXIT", "--suppressions=$REPO/t/valgrind.supp",
+		'--num-callers=30', "--log-file=$self->{dir}/valgrind.%p.log");
+}
+
+# One text per problem in this host's valgrind logs: a process with memcheck
+# errors or definitely lost bytes (with its report), or one that never reached
+# its leak check because it did not exit through its normal path (a process
+# the test killed on purpose excepted). Only the first call looks (finish and
+# each host's DESTROY must not report one log twice).
+sub _valgrind_problems {
+	my ($self) = @_;
+	return () if !$VALGRIND || $self->{valgrind_checked}++;
+	my @problems;
+	for my $log (sort glob "$self->{dir}/valgrind.*.log") {
+		my ($pid) = $log =~ /valgrind\.(\d+)\.log$/;
+		my $text = $self->_slurp($log);
+		my ($command) = $text =~ /^==\d+== Command: (.*)$/m;
+		my $who = "pid $pid (" . ($command // 'unknown command') . "), $log";
+		my @errors = $text =~ /ERROR SUMMARY: ([\d,]+) errors?/g;
+		my @lost = $text =~ /definitely lost: ([\d,]+) bytes/g;
+		if (!@errors) {
+			push @problems, "$who: no ERROR SUMMARY, so no leak check: the process "
+			    . 'did not exit normally' unless $self->{killed_workers}{$pid};
+			next;
+		}
+		my ($n, $bytes) = map { tr/,//dr } $errors[-1], $lost[-1] // 0;
+		next unless $n > 0 || $bytes > 0;
+		push @problems, "$who: $n errors, $bytes bytes definitely lost\n"
+		    . _valgrind_report($text);
+	}
+	return @problems;
+}
+
+# A log without its preamble (version, command line), at most 150 lines.
+sub _valgrind_report {
+	my ($text) = @_;
+	my @lines = split /\n/, $text;
+	my ($start) = grep { $lines[$_] =~ /== Parent PID:/ } 0 .. $#lines;
+	splice @lines, 0, $start + 1 if defined $start;
+	splice @lines, 150, @lines - 150, '... (cut; the whole log is kept)' if @lines > 150;
+	return join "\n", @lines;
 }
 
 # ---------------------------------------------------------------- more hosts
@@ -907,6 +1013,21 @@ sub _proc_stat {
 	# "pid (comm) state ppid pgrp ..." — comm may hold spaces and parens.
 	$line =~ /^(\d+) \(.*\) (\S) (\d+)/s or return;
 	return ($1, $2, $3);
+}
+
+# The name of the program a process runs: its executable's, or under
+# valgrind (whose tool is every process's executable) the first argument
+# after valgrind's options. undef when the process is gone.
+sub _proc_program {
+	my ($pid) = @_;
+	my $exe = readlink "/proc/$pid/exe" // return undef;
+	$exe =~ s/ \(deleted\)$//;
+	return basename($exe) unless $exe =~ m{/valgrind/};
+	open my $fh, '<', "/proc/$pid/cmdline" or return undef;
+	my @argv = split /\0/, do { local $/; <$fh> // '' };
+	shift @argv;
+	shift @argv while @argv && $argv[0] =~ /^-/;
+	return @argv ? basename($argv[0]) : undef;
 }
 
 sub _describe_status {
