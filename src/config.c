@@ -41,6 +41,7 @@ static const struct config_key config_keys[] = {
 	{"heartbeat", CT_INT, OFF(heartbeat), 1, 3600, "15", 1},
 	{"max_connections", CT_INT, OFF(max_connections), 1, 1000000, "10000", 1},
 	{"max_streams_per_key", CT_INT, OFF(max_streams_per_key), 1, 1000000, "100", 1},
+	{"resolv_conf", CT_STRING, OFF(resolv_conf), 0, 0, "/etc/resolv.conf", 0},
 	{"client_buffer_cap", CT_INT64, OFF(client_buffer_cap), 1024, INT64_MAX, "262144", 1},
 	{"event_retention_days", CT_INT, OFF(event_retention_days), 1, 36500, "30", 1},
 };

@@ -86,6 +86,7 @@ struct config {
 	int heartbeat;
 	int max_connections;
 	int max_streams_per_key;
+	char *resolv_conf; /* incidentd-sse resolves host names itself (evdns) */
 	int64_t client_buffer_cap;
 	int event_retention_days;
 };
@@ -511,6 +512,19 @@ void sse_pg_free(struct sse_pg *pg);
 void sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const *params,
                   sse_pg_cb cb, void *arg);
 
+/* sse_dns.c: host names resolved on the loop (evdns), never by a blocking
+ * getaddrinfo.  The callback gets a numeric address, or NULL on failure, and
+ * always runs from the loop. */
+typedef void (*sse_resolved_cb)(void *arg, const char *addr);
+struct sse_dns_lookup;
+void sse_dns_init(struct event_base *base, const char *resolv_conf);
+/* Fails the lookups still in flight (their callbacks run unless cancelled). */
+void sse_dns_free(void);
+int sse_dns_is_numeric(const char *host);
+/* The lookup is valid until its callback runs, or until cancelled. */
+struct sse_dns_lookup *sse_dns_resolve(const char *name, sse_resolved_cb cb, void *arg);
+void sse_dns_cancel(struct sse_dns_lookup *l);
+
 /* sse_redis.c: hiredis async SUBSCRIBE with reconnects. */
 typedef void (*sse_message_cb)(int64_t org_id, const char *msg, size_t len);
 typedef void (*sse_subscribed_cb)(int64_t org_id);
@@ -587,6 +601,9 @@ void sse_client_fail(struct sse_client *c, int status, const char *code, const c
 void sse_clients_heartbeat(void);
 void sse_clients_close_revoked(const int64_t *key_ids, size_t n);
 void sse_clients_close_all(void);
+
+/* sse_prune.c: the event log past event_retention_days, in batches. */
+void sse_prune_start(void);
 
 /* sse_keys.c: org streams held per API key (max_streams_per_key). */
 int sse_keys_streams(int64_t key_id);

@@ -23,8 +23,6 @@
 static const char sql_revoked[] =
     "SELECT coalesce(string_agg(id::text, ','), ''), now()::text FROM api_keys "
     "WHERE revoked_at > $1::timestamptz - interval '5 seconds'";
-static const char sql_prune[] =
-    "DELETE FROM events WHERE created_at < now() - make_interval(days => $1::int)";
 
 static struct event *heartbeat_ev, *revocation_ev, *prune_ev, *probe_ev, *status_ev;
 static char revoked_since[64] = "-infinity";
@@ -111,24 +109,12 @@ on_probe(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-pruned(void *arg, PGresult *res)
-{
-	(void)arg;
-	if (res != NULL && strcmp(PQcmdTuples(res), "0") != 0)
-		log_info(NULL, "msg=\"sse: pruned the event log\" rows=%s", PQcmdTuples(res));
-}
-
-static void
 on_prune(evutil_socket_t fd, short what, void *arg)
 {
-	char days[16];
-	const char *params[1] = {days};
-
 	(void)fd;
 	(void)what;
 	(void)arg;
-	snprintf(days, sizeof(days), "%d", sse.cfg->event_retention_days);
-	sse_pg_query(sse.pg, sql_prune, 1, params, pruned, NULL);
+	sse_prune_start();
 }
 
 static void
@@ -242,6 +228,7 @@ main(int argc, char **argv)
 	if (sse.base == NULL)
 		fatal("cannot create the event loop");
 	http = listen_http();
+	sse_dns_init(sse.base, sse.cfg->resolv_conf);
 	sse.pg = sse_pg_new(sse.base, sse.cfg->database);
 	sse.redis = sse_redis_new(sse.base, sse.cfg->redis, sse_org_on_message, sse_org_on_subscribed,
 	                          sse_org_on_redis_down);
@@ -272,6 +259,7 @@ main(int argc, char **argv)
 	evhttp_free(http);
 	sse_redis_free(sse.redis);
 	sse_pg_free(sse.pg);
+	sse_dns_free();
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(heartbeat_ev);

@@ -24,13 +24,25 @@ struct pg_query {
 	struct pg_query *next;
 };
 
-enum pg_state { PG_DOWN, PG_CONNECTING, PG_IDLE, PG_BUSY };
+enum pg_state { PG_DOWN, PG_RESOLVING, PG_CONNECTING, PG_IDLE, PG_BUSY };
+
+/* The conninfo's `host` list, when it names hosts libpq would resolve with a
+ * blocking getaddrinfo (and no `hostaddr` is given): those names are
+ * resolved on the loop before each connection and passed as `hostaddr`. */
+struct pg_hosts {
+	size_t n;
+	char **names;    /* each element of host=a,b,c */
+	char **addrs;    /* resolved; NULL for paths and numeric elements */
+	size_t next;     /* the element being resolved */
+	struct sse_dns_lookup *lookup;
+};
 
 struct sse_pg {
 	struct event_base *base;
 	char *conninfo;
 	PGconn *conn;
 	enum pg_state state;
+	struct pg_hosts *hosts; /* NULL: nothing to resolve */
 	/* non-persistent and re-armed after each callback: re-targeting them
 	 * (event_assign) is then always legal, even from their own callback */
 	struct event *ev_read;
@@ -183,12 +195,15 @@ pg_poll_connect(struct sse_pg *pg)
 	}
 }
 
+/* Starts the connection; hostaddr (may be NULL) overrides the conninfo's. */
 static void
-pg_connect(struct sse_pg *pg)
+pg_connect_to(struct sse_pg *pg, const char *hostaddr)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {"3", "incidentd-sse", pg->conninfo, NULL};
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", "hostaddr", NULL};
+	const char *vals[] = {"3", "incidentd-sse", pg->conninfo, hostaddr, NULL};
 
+	if (hostaddr == NULL)
+		keys[3] = NULL;
 	pg->conn = PQconnectStartParams(keys, vals, 1);
 	if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD) {
 		pg_lost(pg, pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
@@ -196,6 +211,136 @@ pg_connect(struct sse_pg *pg)
 	}
 	pg->state = PG_CONNECTING;
 	pg_poll_connect(pg);
+}
+
+static int
+host_needs_lookup(const char *host)
+{
+	return host[0] != '\0' && host[0] != '/' && host[0] != '@' && !sse_dns_is_numeric(host);
+}
+
+/* host=a,b,c of the conninfo, or NULL when no element needs a lookup. */
+static struct pg_hosts *
+pg_hosts_parse(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL), *o;
+	const char *host = NULL, *hostaddr = NULL;
+	struct pg_hosts *h = NULL;
+	char *list, *tok, *save = NULL;
+	size_t i, lookups = 0;
+
+	for (o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	if (host != NULL && *host != '\0' && (hostaddr == NULL || *hostaddr == '\0')) {
+		h = xcalloc(1, sizeof(*h));
+		list = xstrdup(host);
+		for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+			h->names = xrealloc(h->names, (h->n + 1) * sizeof(*h->names));
+			h->names[h->n++] = xstrdup(tok);
+			lookups += (size_t)host_needs_lookup(tok);
+		}
+		free(list);
+		h->addrs = xcalloc(h->n, sizeof(*h->addrs));
+	}
+	PQconninfoFree(opts);
+	if (h != NULL && lookups == 0) {
+		for (i = 0; i < h->n; i++)
+			free(h->names[i]);
+		free(h->names);
+		free(h->addrs);
+		free(h);
+		h = NULL;
+	}
+	return h;
+}
+
+static void
+pg_hosts_free(struct pg_hosts *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	if (h->lookup != NULL)
+		sse_dns_cancel(h->lookup);
+	for (i = 0; i < h->n; i++) {
+		free(h->names[i]);
+		free(h->addrs[i]);
+	}
+	free(h->names);
+	free(h->addrs);
+	free(h);
+}
+
+/* hostaddr for libpq: one element per host, empty where libpq needs none. */
+static char *
+pg_hosts_hostaddr(const struct pg_hosts *h)
+{
+	struct buf *b = buf_new(64);
+	char *out;
+	size_t i;
+
+	for (i = 0; i < h->n; i++) {
+		const char *addr = h->addrs[i] != NULL ? h->addrs[i]
+		                   : sse_dns_is_numeric(h->names[i]) ? h->names[i] : "";
+
+		b = buf_printf(b, "%s%s", i > 0 ? "," : "", addr);
+	}
+	out = xstrdup(b->data);
+	buf_free(b);
+	return out;
+}
+
+static void pg_resolve_next(struct sse_pg *pg);
+
+static void
+pg_resolved(void *arg, const char *addr)
+{
+	struct sse_pg *pg = arg;
+	struct pg_hosts *h = pg->hosts;
+
+	h->lookup = NULL;
+	if (addr == NULL) {
+		pg_lost(pg, "cannot resolve the database host name");
+		return;
+	}
+	free(h->addrs[h->next]);
+	h->addrs[h->next++] = xstrdup(addr);
+	pg_resolve_next(pg);
+}
+
+static void
+pg_resolve_next(struct sse_pg *pg)
+{
+	struct pg_hosts *h = pg->hosts;
+	char *hostaddr;
+
+	while (h->next < h->n && !host_needs_lookup(h->names[h->next]))
+		h->next++;
+	if (h->next < h->n) {
+		h->lookup = sse_dns_resolve(h->names[h->next], pg_resolved, pg);
+		return;
+	}
+	hostaddr = pg_hosts_hostaddr(h);
+	pg_connect_to(pg, hostaddr);
+	free(hostaddr);
+}
+
+/* Names are looked up again for every connection: a failover may move them. */
+static void
+pg_connect(struct sse_pg *pg)
+{
+	if (pg->hosts == NULL) {
+		pg_connect_to(pg, NULL);
+		return;
+	}
+	pg->state = PG_RESOLVING;
+	pg->hosts->next = 0;
+	pg_resolve_next(pg);
 }
 
 /* Flushes what libpq buffered; waits for the socket if it could not. */
@@ -295,6 +440,7 @@ sse_pg_new(struct event_base *base, const char *conninfo)
 
 	pg->base = base;
 	pg->conninfo = xstrdup(conninfo);
+	pg->hosts = pg_hosts_parse(conninfo);
 	pg->retry = evtimer_new(base, pg_retry_cb, pg);
 	pg->ev_read = event_new(base, -1, 0, pg_io, pg);
 	pg->ev_write = event_new(base, -1, 0, pg_io, pg);
@@ -349,6 +495,7 @@ sse_pg_free(struct sse_pg *pg)
 	PQclear(pg->result);
 	if (pg->conn != NULL)
 		PQfinish(pg->conn);
+	pg_hosts_free(pg->hosts);
 	free(pg->conninfo);
 	free(pg);
 }

@@ -22,6 +22,7 @@ struct sse_redis {
 	char *unix_path;
 	redisAsyncContext *ac;
 	int connected;
+	struct sse_dns_lookup *lookup; /* of host, while in flight */
 	struct event *retry;
 	sse_message_cb on_message;
 	sse_subscribed_cb on_subscribed;
@@ -130,10 +131,10 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-redis_connect(struct sse_redis *r)
+redis_connect_to(struct sse_redis *r, const char *numeric_host)
 {
 	redisAsyncContext *ac = r->unix_path != NULL ? redisAsyncConnectUnix(r->unix_path)
-	                                             : redisAsyncConnect(r->host, r->port);
+	                                             : redisAsyncConnect(numeric_host, r->port);
 
 	if (ac == NULL || ac->err) {
 		log_warn(NULL, "msg=\"sse: Redis unavailable\" error=\"%s\"",
@@ -148,6 +149,32 @@ redis_connect(struct sse_redis *r)
 	    redisAsyncSetConnectCallback(ac, on_connect) != REDIS_OK ||
 	    redisAsyncSetDisconnectCallback(ac, on_disconnect) != REDIS_OK)
 		fatal("cannot attach hiredis to libevent");
+}
+
+static void
+redis_resolved(void *arg, const char *addr)
+{
+	struct sse_redis *r = arg;
+
+	r->lookup = NULL;
+	if (addr == NULL) {
+		log_warn(NULL, "msg=\"sse: Redis unavailable\" error=\"cannot resolve %s\"", r->host);
+		redis_schedule_reconnect(r);
+		return;
+	}
+	redis_connect_to(r, addr);
+}
+
+/* hiredis would resolve a name with a blocking getaddrinfo: resolve it on
+ * the loop first, every time (a failover may move the name). */
+static void
+redis_connect(struct sse_redis *r)
+{
+	if (r->unix_path != NULL || sse_dns_is_numeric(r->host)) {
+		redis_connect_to(r, r->host);
+		return;
+	}
+	r->lookup = sse_dns_resolve(r->host, redis_resolved, r);
 }
 
 struct sse_redis *
@@ -211,6 +238,8 @@ sse_redis_free(struct sse_redis *r)
 	if (r == NULL)
 		return;
 	the_redis = NULL; /* the callbacks redisAsyncFree runs see it and return */
+	if (r->lookup != NULL)
+		sse_dns_cancel(r->lookup);
 	if (r->ac != NULL)
 		redisAsyncFree(r->ac);
 	event_free(r->retry);
