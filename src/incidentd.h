@@ -462,10 +462,18 @@ void list_query_parse(struct list_query *q, const char *query, int with_filters,
 void list_query_free(struct list_query *q);
 
 /* ---- worker.c / master.c ---- */
+/* health.c: the last slow check of one dependency, reused for a second. */
+struct health_check {
+	int slow; /* 0: nothing to reuse */
+	int ok;
+	int64_t at_ms; /* CLOCK_MONOTONIC, when it ended */
+};
 struct worker {
 	const struct config *cfg;
 	struct db *db;
 	struct publisher *pub;
+	struct health_check pg_health;
+	struct health_check redis_health;
 };
 int worker_run(const struct config *cfg, int listen_fd);
 /* Takes ownership of cfg (malloc'd); returns the exit status. */
