@@ -62,6 +62,20 @@ extern enum log_level log_threshold;
 int log_level_parse(const char *s, enum log_level *out);
 void log_msg(enum log_level level, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* An untrusted string (library error text, request input) as one quoted
+ * value: between double quotes, with " and \ escaped, control characters as
+ * \n, \r, \t or \xNN, cut with "..." to fit outlen.  Returns out.  log_msg
+ * escapes control characters in the whole line; only a quoted value keeps a
+ * string from ending its value early. */
+#define LOG_QUOTE_MAX 512
+const char *log_quote(char *out, size_t outlen, const char *s);
+/* log_quote into a temporary that lives to the end of the enclosing block:
+ *     log_warn(rid, "msg=\"redis error\" error=%s", LOG_QUOTE(reply->str)); */
+#define LOG_QUOTE(s) log_quote((char[LOG_QUOTE_MAX]){0}, LOG_QUOTE_MAX, (s))
+/* Like log_quote, but a token ([A-Za-z0-9_.:/-]+) stays bare: method=GET. */
+const char *log_value(char *out, size_t outlen, const char *s);
+#define LOG_VALUE(s) log_value((char[LOG_QUOTE_MAX]){0}, LOG_QUOTE_MAX, (s))
+int log_is_token(const char *s, size_t max);
 #define log_error(rid, ...) log_msg(LOG_ERROR, rid, __VA_ARGS__)
 #define log_warn(rid, ...) log_msg(LOG_WARN, rid, __VA_ARGS__)
 #define log_info(rid, ...) log_msg(LOG_INFO, rid, __VA_ARGS__)

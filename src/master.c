@@ -133,7 +133,8 @@ master_spawn_sse(struct master *m)
 		if (m->config_path == NULL)
 			argv[1] = NULL;
 		execv(m->sse_program, argv);
-		log_error(NULL, "msg=\"cannot run %s\" error=\"%s\"", m->sse_program, strerror(errno));
+		log_error(NULL, "msg=\"cannot run incidentd-sse\" program=%s error=\"%s\"",
+		          LOG_VALUE(m->sse_program), strerror(errno));
 		_exit(127);
 	}
 	m->sse.pid = pid;
@@ -246,8 +247,8 @@ master_reload(struct master *m)
 
 	config_defaults(next);
 	if (config_load(next, m->config_path, err, sizeof(err)) != 0) {
-		log_error(NULL, "msg=\"reload failed; keeping the running configuration\" error=\"%s\"",
-		          err);
+		log_error(NULL, "msg=\"reload failed; keeping the running configuration\" error=%s",
+		          LOG_QUOTE(err));
 		config_free(next);
 		free(next);
 		return;
@@ -332,7 +333,8 @@ master_run(struct config *cfg, const char *config_path)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	log_info(NULL, "msg=\"incidentd started\" listen=%s workers=%d", cfg->listen, cfg->workers);
+	log_info(NULL, "msg=\"incidentd started\" listen=%s workers=%d", LOG_VALUE(cfg->listen),
+	         cfg->workers);
 	m.sse_program = sse_program_path();
 	while (!got_stop) {
 		master_fill(&m);

@@ -70,8 +70,8 @@ publisher_connect(struct publisher *p, const char *request_id)
 	else
 		p->ctx = redisConnectWithTimeout(p->host, p->port, tv);
 	if (p->ctx == NULL || p->ctx->err || redisSetTimeout(p->ctx, tv) != REDIS_OK) {
-		log_warn(request_id, "msg=\"redis unavailable\" error=\"%s\"",
-		         p->ctx ? p->ctx->errstr : "out of memory");
+		log_warn(request_id, "msg=\"redis unavailable\" error=%s",
+		         LOG_QUOTE(p->ctx ? p->ctx->errstr : "out of memory"));
 		publisher_drop(p);
 		return -1;
 	}
@@ -91,13 +91,13 @@ publisher_command(struct publisher *p, const char *request_id, int argc, const c
 		return -1;
 	reply = redisCommandArgv(p->ctx, argc, argv, argvlen);
 	if (reply == NULL) {
-		log_warn(request_id, "msg=\"redis command failed\" error=\"%s\"", p->ctx->errstr);
+		log_warn(request_id, "msg=\"redis command failed\" error=%s", LOG_QUOTE(p->ctx->errstr));
 		publisher_drop(p);
 		return -1;
 	}
 	ok = reply->type != REDIS_REPLY_ERROR;
 	if (!ok)
-		log_warn(request_id, "msg=\"redis error\" error=\"%s\"", reply->str);
+		log_warn(request_id, "msg=\"redis error\" error=%s", LOG_QUOTE(reply->str));
 	freeReplyObject(reply);
 	return ok ? 0 : -1;
 }
