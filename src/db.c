@@ -64,6 +64,7 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_REPLY_LIST,
 	 "SELECT " REPLY_COLUMNS ", count(*) OVER () FROM replies "
 	 "WHERE incident_id = $1 AND org_id = $2 ORDER BY id LIMIT $3 OFFSET $4"},
+	{STMT_REPLY_COUNT, "SELECT count(*) FROM replies WHERE incident_id = $1 AND org_id = $2"},
 	{STMT_EVENT_APPEND,
 	 /* The org row lock taken here is held to COMMIT, so seq order is commit order. */
 	 "WITH s AS (UPDATE orgs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq) "
