@@ -154,6 +154,9 @@ struct jval {
 struct jval *json_parse(const char *text, size_t len, char *err, size_t errlen);
 void json_free(struct jval *v);
 const char *json_type_name(enum jtype t);
+/* Whether member i of object obj is named name: all of its keylens[i] bytes
+ * (a key may hold NUL bytes; "body\u0000x" is not "body"). */
+int json_key_is(const struct jval *obj, size_t i, const char *name);
 yajl_gen json_gen_new(void);
 void jgen_key(yajl_gen g, const char *k);
 void jgen_str(yajl_gen g, const char *s); /* NULL → null */
@@ -421,6 +424,9 @@ void incident_apply_body(struct incident *inc, struct incident_input *in,
 void incident_apply_lifecycle(struct incident *inc, const struct incident *old,
                               const struct incident_input *in, int64_t now,
                               const struct config *cfg, struct errors *e);
+/* unknown_field for member key (keylen bytes): the name is echoed back,
+ * cut to 64 bytes, a NUL in it shown as U+FFFD. */
+void field_error_unknown(struct errors *e, const char *key, size_t keylen);
 void incident_init_defaults(struct incident *inc);
 void incident_copy(struct incident *dst, const struct incident *src);
 void incident_free(struct incident *inc);

@@ -298,6 +298,14 @@ json_free(struct jval *v)
 	free(v);
 }
 
+int
+json_key_is(const struct jval *obj, size_t i, const char *name)
+{
+	size_t len = strlen(name);
+
+	return obj->u.obj.keylens[i] == len && memcmp(obj->u.obj.keys[i], name, len) == 0;
+}
+
 const char *
 json_type_name(enum jtype t)
 {

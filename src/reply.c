@@ -43,20 +43,17 @@ reply_validate(const struct jval *obj, struct reply_input *in, struct errors *e)
 	size_t i;
 
 	for (i = 0; i < obj->u.obj.n; i++) {
-		const char *key = obj->u.obj.keys[i];
 		const struct jval *v = obj->u.obj.vals[i];
 
-		if (strcmp(key, "body") == 0) {
+		if (json_key_is(obj, i, "body")) {
 			in->body = v;
-		} else if (strcmp(key, "internal") == 0) {
+		} else if (json_key_is(obj, i, "internal")) {
 			if (v->type == J_BOOL)
 				in->internal = v->u.boolean;
 			else if (v->type != J_NULL)
 				field_error(e, "invalid_value", "internal", "internal must be true or false");
 		} else {
-			char shown[80];
-			snprintf(shown, sizeof(shown), "%.*s", (int)utf8_cut(key, strlen(key), 64), key);
-			field_error(e, "unknown_field", shown, "unknown field \"%s\"", shown);
+			field_error_unknown(e, obj->u.obj.keys[i], obj->u.obj.keylens[i]);
 		}
 	}
 	if (in->body == NULL || in->body->type == J_NULL) {
