@@ -38,5 +38,25 @@ is $r->{json}{total}, 0, 'an incident without replies: total 0 past the end too'
 $r = call(GET => '/v1/tickets?limit=1&offset=50');
 is $r->{json}{total}, 2, 'incidents past the end: total is the true count';
 
+# A row that cannot be decoded fails the whole list with a 500 envelope and a
+# log line naming the request, never a short page. jsonb allows a tags value
+# that is not an array; incidentd never writes one.
+{
+	my $bad = call(POST => '/v1/tickets', { title => 'Corrupted', tags => ['a'] })->{json}{id};
+	call(POST => '/v1/tickets', { title => 'Fine after' });
+	$s->psql(qq{UPDATE incidents SET tags = '{"not":"a list"}' WHERE id = $bad});
+	my $r = call(GET => '/v1/tickets');
+	is $r->{status}, 500, 'a list with an unreadable row: 500';
+	is $r->{json}{type}, 'internal_error', 'the internal_error envelope';
+	is $r->{json}{errors}[0]{code}, 'internal_error', 'code internal_error';
+	unlike $r->{content}, qr/not|tags|list/i, 'nothing about the row leaks';
+	my $rid = $r->{headers}{'x-request-id'};
+	is $r->{json}{request_id}, $rid, 'request_id equals X-Request-Id';
+	like $s->log, qr/request_id=\Q$rid\E .*unreadable incident row.* id=$bad\b/,
+	    'the log names the request and the row';
+	$r = call(GET => '/v1/tickets?limit=1');
+	is $r->{status}, 200, 'a page without that row still works';
+}
+
 $s->finish;
 done_testing;
