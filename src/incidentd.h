@@ -107,6 +107,12 @@ void config_defaults(struct config *cfg);
  * with a message in err.  cfg must hold defaults (or an earlier load). */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
+/* SIGHUP: loads path (and the environment) into next, which it initialises,
+ * then gives next old's value of every key that needs a restart (database,
+ * redis, listen, socket_mode, sse_listen, sql_dir), logging a warning for
+ * each that changed.  -1 with a message in err; config_free(next) either way. */
+int config_reload(const struct config *old, struct config *next, const char *path, char *err,
+                  size_t errlen);
 void config_free(struct config *cfg);
 /* "90", "90s", "30m", "4h", "3d" → seconds; -1 if malformed. */
 int64_t config_parse_duration(const char *s);

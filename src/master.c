@@ -245,18 +245,13 @@ master_reload(struct master *m)
 	struct config *next = xmalloc(sizeof(*next));
 	char err[512];
 
-	config_defaults(next);
-	if (config_load(next, m->config_path, err, sizeof(err)) != 0) {
+	if (config_reload(m->cfg, next, m->config_path, err, sizeof(err)) != 0) {
 		log_error(NULL, "msg=\"reload failed; keeping the running configuration\" error=%s",
 		          LOG_QUOTE(err));
 		config_free(next);
 		free(next);
 		return;
 	}
-	if (strcmp(next->listen, m->cfg->listen) != 0)
-		log_warn(NULL, "msg=\"listen changes need a restart\"");
-	free(next->listen);
-	next->listen = xstrdup(m->cfg->listen);
 	log_threshold = next->log_level;
 	/* retiring workers hold their own copy (fork), so the master's can go */
 	config_free(m->cfg);

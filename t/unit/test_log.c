@@ -3,49 +3,8 @@
  * makes an untrusted string one quoted value. */
 #include "tap.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-static int saved_stderr = -1;
-static FILE *capture;
-
-/* Sends stderr (where log_msg writes) to a temporary file until capture_end. */
-static void
-capture_start(void)
-{
-	fflush(stderr);
-	capture = tmpfile();
-	saved_stderr = dup(STDERR_FILENO);
-	if (capture == NULL || saved_stderr < 0 || dup2(fileno(capture), STDERR_FILENO) < 0)
-		fatal("cannot capture stderr");
-}
-
-/* What was logged since capture_start, after the "time level pid=N " prefix;
- * caller frees. */
-static char *
-capture_end(void)
-{
-	struct buf *b = buf_new(256);
-	char chunk[256];
-	size_t n;
-	const char *rest;
-	char *out;
-
-	if (dup2(saved_stderr, STDERR_FILENO) < 0)
-		fatal("cannot restore stderr");
-	close(saved_stderr);
-	rewind(capture);
-	while ((n = fread(chunk, 1, sizeof(chunk), capture)) > 0)
-		b = buf_append(b, chunk, n);
-	fclose(capture);
-	rest = strstr(b->data, " pid=");
-	rest = rest != NULL ? strchr(rest + 1, ' ') : NULL;
-	out = xstrdup(rest != NULL ? rest + 1 : b->data);
-	buf_free(b);
-	return out;
-}
 
 static void
 test_control_characters(void)
