@@ -55,12 +55,17 @@ struct master {
 static int
 master_open_socket(const struct config *cfg)
 {
+	mode_t old_umask;
 	int fd;
 
 	/* a socket file left by a crashed master would make bind fail */
 	if (unlink(cfg->listen) != 0 && errno != ENOENT)
 		fatal("cannot remove stale socket %s: %s", cfg->listen, strerror(errno));
+	/* bind creates the file with 0777 minus the umask: never let it be
+	 * wider than socket_mode, not even until the chmod below */
+	old_umask = umask((mode_t)~cfg->socket_mode & 0777);
 	fd = FCGX_OpenSocket(cfg->listen, LISTEN_BACKLOG);
+	umask(old_umask);
 	if (fd < 0)
 		fatal("cannot listen on %s", cfg->listen);
 	if (chmod(cfg->listen, (mode_t)cfg->socket_mode) != 0)
