@@ -1,7 +1,9 @@
 #!/usr/bin/env perl
 # script/server, the development stack: run in a private directory
 # (INCIDENTD_VAR) on a free port with this run's build (INCIDENTD_BUILD), it
-# keeps its secrets private, and SIGTERM stops every process it started.
+# keeps its secrets private; when Redis, nginx or PostgreSQL exits it starts
+# it again and keeps serving (a Redis outage never fails a write); SIGTERM
+# stops every process it started.
 use strict;
 use warnings;
 use Cwd qw(abs_path);
@@ -14,6 +16,9 @@ use JSON::PP;
 use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
+
+use lib 't/lib';
+use SSEClient;
 
 my $REPO = abs_path(dirname(abs_path(__FILE__)) . '/..');
 my $BUILD = $ENV{INCIDENTD_BUILD} || "$REPO/build/test";
@@ -159,8 +164,94 @@ sub create {
 
 is create('through script/server'), 201, 'a write through nginx succeeds';
 
+# ---------------------------------------------------------------- restarts
+
+sub config_value {
+	my ($key) = @_;
+	my ($value) = slurp("$var/incidentd.conf") =~ /^\Q$key\E\s*=\s*(.*)$/m;
+	return $value;
+}
+
+sub redis_ping {
+	my ($port) = @_;
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 2)
+	    or return 0;
+	print $sock "PING\r\n";
+	return (<$sock> // '') =~ /^\+PONG/;
+}
+
+# poll while script/server runs: its exit ends the test at once.
+sub poll_up {
+	my ($timeout, $check) = @_;
+	return poll($timeout, sub {
+		die "script/server exited; see its output below\n" if server_exited();
+		return $check->();
+	});
+}
+
+# Waits until the service's pid file names a new, running process.
+sub restarted {
+	my ($name, $old) = @_;
+	my $new;
+	my $ok = poll_up($TIMEOUT, sub {
+		$new = pid_in("$var/run/$name.pid");
+		return $new && $new != $old && alive($new);
+	});
+	return $ok ? $new : undef;
+}
+
+sub all_created {
+	my ($label, $n) = @_;
+	my @bad = grep { $_ != 201 } map { create("$label $_") } 1 .. $n;
+	is scalar(@bad), 0, "$n writes $label answer 201" or diag "statuses: @bad";
+}
+
+my $stream = SSEClient->new(port => $port, path => '/v1/incidents/stream',
+	headers => { 'x-api-key' => $env{INCIDENTD_API_KEY} });
+is $stream->{status}, 200, 'a stream is open';
+
+subtest 'Redis exits: writes go on, script/server starts it again' => sub {
+	my ($redis_port) = (config_value('redis') // '') =~ /:(\d+)$/;
+	ok $redis_port, "Redis is on port $redis_port";
+	my $old = pid_in("$var/run/redis.pid");
+	system('redis-cli', '-p', $redis_port, 'shutdown', 'nosave');
+	ok poll(10, sub { !alive($old) }), 'redis-server is gone';
+	all_created('while Redis is down', 3);
+	ok restarted('redis', $old), 'a new redis-server runs';
+	ok poll_up($TIMEOUT, sub { redis_ping($redis_port) }), 'and answers PING on the same port';
+	ok !server_exited(), 'script/server is still running';
+	like slurp($log), qr/redis exited.*restart/i, 'script/server said what it did';
+	my $title = 'after Redis came back';
+	is create($title), 201, 'a write after the restart';
+	my $e = $stream->read_until(sub { ($_[0]{data}{incident}{title} // '') eq $title }, 30);
+	ok $e && @$e && $e->[-1]{data}{incident}{title} eq $title,
+	    'the open stream receives the events, the new one included';
+};
+
+subtest 'nginx exits: script/server starts it again' => sub {
+	my $old = pid_in("$var/run/nginx.pid") or die "no nginx pid\n";
+	kill 'TERM', $old;
+	ok poll(10, sub { !alive($old) }), 'nginx is gone';
+	ok restarted('nginx', $old), 'a new nginx runs';
+	ok poll_up($TIMEOUT, sub { create('after nginx came back') == 201 }), 'writes succeed through it';
+};
+
+subtest 'PostgreSQL exits: script/server starts it again' => sub {
+	my $old = pid_in("$var/pg/postmaster.pid");
+	my $pgbin = (sort { ($a =~ /(\d+)/)[0] <=> ($b =~ /(\d+)/)[0] } glob '/usr/lib/postgresql/*/bin')[-1];
+	system('runuser', '-u', 'postgres', '--', "$pgbin/pg_ctl", '-D', "$var/pg", '-m', 'fast',
+		'-w', 'stop') == 0 or diag 'pg_ctl stop failed';
+	ok poll(10, sub { !alive($old) }), 'PostgreSQL is gone';
+	my $new;
+	ok poll_up($TIMEOUT, sub { $new = pid_in("$var/pg/postmaster.pid"); $new && $new != $old && alive($new) }),
+	    'a new postmaster runs';
+	ok poll_up($TIMEOUT, sub { create('after PostgreSQL came back') == 201 }), 'writes succeed again';
+	ok !server_exited(), 'script/server is still running';
+};
+
 # ---------------------------------------------------------------- stopping
 
+$stream->close;
 my $pids = stack_pids();
 is scalar(grep { alive($_) } values %$pids), 4, 'redis, incidentd, nginx and PostgreSQL run'
     or diag explain $pids;
