@@ -23,18 +23,21 @@ struct config_key {
 #define OFF(field) offsetof(struct config, field)
 
 static const struct config_key config_keys[] = {
+	/* Not reloadable: the socket, the connections (a worker on one database
+	 * and incidentd-sse on another would split the service) and the
+	 * migrations the running code was built against need a restart. */
 	{"listen", CT_STRING, OFF(listen), 0, 0, "/tmp/incidentd.sock", 0},
 	{"socket_mode", CT_OCTAL, OFF(socket_mode), 0, 0777, "0660", 0},
 	{"workers", CT_INT, OFF(workers), 1, 256, "4", 1},
 	{"max_requests", CT_INT, OFF(max_requests), 1, 1000000000, "10000", 1},
-	{"database", CT_STRING, OFF(database), 0, 0, "dbname=incidentd", 1},
-	{"redis", CT_ADDRESS, OFF(redis), 0, 0, "127.0.0.1:6379", 1},
+	{"database", CT_STRING, OFF(database), 0, 0, "dbname=incidentd", 0},
+	{"redis", CT_ADDRESS, OFF(redis), 0, 0, "127.0.0.1:6379", 0},
 	{"public_base_url", CT_STRING, OFF(public_base_url), 0, 0, "http://127.0.0.1:8080", 1},
 	{"sla_urgent", CT_DURATION, OFF(sla_target[PRIORITY_URGENT]), 1, 0, "1h", 1},
 	{"sla_high", CT_DURATION, OFF(sla_target[PRIORITY_HIGH]), 1, 0, "4h", 1},
 	{"sla_normal", CT_DURATION, OFF(sla_target[PRIORITY_NORMAL]), 1, 0, "24h", 1},
 	{"sla_low", CT_DURATION, OFF(sla_target[PRIORITY_LOW]), 1, 0, "72h", 1},
-	{"sql_dir", CT_STRING, OFF(sql_dir), 0, 0, SQLDIR, 1},
+	{"sql_dir", CT_STRING, OFF(sql_dir), 0, 0, SQLDIR, 0},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", 1},
 	{"shutdown_timeout", CT_INT, OFF(shutdown_timeout), 1, 3600, "10", 1},
 	{"sse_listen", CT_ADDRESS, OFF(sse_listen), 0, 0, "", 0}, /* empty: no streams */
@@ -253,6 +256,54 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (path != NULL && config_load_file(cfg, path, err, errlen) != 0)
 		return -1;
 	return config_load_env(cfg, err, errlen);
+}
+
+/* Bytes of a field of each scalar type, for comparing and copying it. */
+static const size_t config_scalar_size[] = {
+	[CT_INT] = sizeof(int),         [CT_INT64] = sizeof(int64_t),
+	[CT_OCTAL] = sizeof(int),       [CT_DURATION] = sizeof(int64_t),
+	[CT_LOGLEVEL] = sizeof(enum log_level),
+};
+
+/* Gives next old's value of key k; returns whether they differed. */
+static int
+config_keep(const struct config *old, struct config *next, const struct config_key *k)
+{
+	const char *from = (const char *)old + k->offset;
+	char *to = (char *)next + k->offset;
+
+	if (k->type == CT_STRING || k->type == CT_ADDRESS) {
+		const char *was = *(char *const *)from;
+		char **now = (char **)to;
+
+		if (strcmp(was, *now) == 0)
+			return 0;
+		free(*now);
+		*now = xstrdup(was);
+		return 1;
+	}
+	if (memcmp(from, to, config_scalar_size[k->type]) == 0)
+		return 0;
+	memcpy(to, from, config_scalar_size[k->type]);
+	return 1;
+}
+
+int
+config_reload(const struct config *old, struct config *next, const char *path, char *err,
+              size_t errlen)
+{
+	size_t i;
+
+	config_defaults(next);
+	if (config_load(next, path, err, errlen) != 0)
+		return -1;
+	for (i = 0; i < NKEYS; i++) {
+		/* the new value is not logged: a conninfo may hold a password */
+		if (!config_keys[i].reloadable && config_keep(old, next, &config_keys[i]))
+			log_warn(NULL, "key=%s msg=\"changed; takes effect after a restart\"",
+			         config_keys[i].name);
+	}
+	return 0;
 }
 
 void

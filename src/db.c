@@ -64,6 +64,7 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_REPLY_LIST,
 	 "SELECT " REPLY_COLUMNS ", count(*) OVER () FROM replies "
 	 "WHERE incident_id = $1 AND org_id = $2 ORDER BY id LIMIT $3 OFFSET $4"},
+	{STMT_REPLY_COUNT, "SELECT count(*) FROM replies WHERE incident_id = $1 AND org_id = $2"},
 	{STMT_EVENT_APPEND,
 	 /* The org row lock taken here is held to COMMIT, so seq order is commit order. */
 	 "WITH s AS (UPDATE orgs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq) "
@@ -166,7 +167,7 @@ db_open(const char *conninfo)
 
 	db->conninfo = xstrdup(conninfo);
 	if (db_connect(db) != 0)
-		log_warn(NULL, "msg=\"database not reachable yet\" error=\"%s\"", db->last_error);
+		log_warn(NULL, "msg=\"database not reachable yet\" error=%s", LOG_QUOTE(db->last_error));
 	return db;
 }
 
@@ -286,7 +287,7 @@ db_rollback(struct db *db)
 	if (!db->in_tx)
 		return;
 	if (db_ok(db) && db_simple(db, "ROLLBACK") != 0)
-		log_warn(NULL, "msg=\"rollback failed\" error=\"%s\"", db->last_error);
+		log_warn(NULL, "msg=\"rollback failed\" error=%s", LOG_QUOTE(db->last_error));
 	db->in_tx = 0;
 }
 
@@ -315,8 +316,8 @@ request_fail_db(struct request *req)
 	int status = db_last_status(db);
 
 	db_rollback(db);
-	log_error(req->request_id, "msg=\"database error\" status=%d error=\"%s\"", status,
-	          db_last_error(db));
+	log_error(req->request_id, "msg=\"database error\" status=%d error=%s", status,
+	          LOG_QUOTE(db_last_error(db)));
 	if (status == 503)
 		request_fail(req, 503, "database_unavailable", "The database is unavailable; retry later");
 	else if (status == 409)

@@ -1,8 +1,63 @@
-/* health.c — GET /healthz: can this worker reach PostgreSQL and Redis? */
+/* health.c — GET /healthz: can this worker reach PostgreSQL and Redis?
+ *
+ * /healthz needs no key, so it must not let anyone tie up workers: checking a
+ * hung dependency waits out a connect or command timeout (300 ms for Redis).
+ * A check that took HEALTH_SLOW_MS or more is therefore reused for
+ * HEALTH_REUSE_MS: each worker waits on a hung PostgreSQL or Redis at most
+ * once a second and answers from a state at most that old.  A quick check (a
+ * round trip on an open connection, or a refused connect) costs no more than
+ * the request itself, so it is repeated: an outage or a recovery shows at
+ * once. */
 #include "incidentd.h"
 
 #include <libpq-fe.h>
 #include <time.h>
+
+#define HEALTH_REUSE_MS 1000
+#define HEALTH_SLOW_MS 100
+
+static int64_t
+health_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+health_pg_probe(struct worker *w)
+{
+	PGresult *res = db_exec(w->db, STMT_PING, 0, NULL);
+	int ok = res != NULL;
+
+	PQclear(res);
+	return ok;
+}
+
+static int
+health_redis_probe(struct worker *w)
+{
+	return publisher_ping(w->pub) == 0;
+}
+
+/* 1 when the dependency answers; a slow check younger than HEALTH_REUSE_MS
+ * is reused without probing. */
+static int
+health_checked(struct worker *w, struct health_check *hc, int (*probe)(struct worker *))
+{
+	int64_t start = health_now_ms();
+	int64_t end;
+
+	if (hc->slow && start - hc->at_ms < HEALTH_REUSE_MS)
+		return hc->ok;
+	hc->ok = probe(w);
+	end = health_now_ms();
+	hc->slow = end - start >= HEALTH_SLOW_MS;
+	hc->at_ms = end;
+	return hc->ok;
+}
 
 #define STREAMS_STALE_SEC 5 /* incidentd-sse reports every second */
 
@@ -35,14 +90,13 @@ health_render_streams(yajl_gen g)
 void
 health_check(struct request *req)
 {
-	PGresult *res = db_exec(req->worker->db, STMT_PING, 0, NULL);
-	int pg_ok = res != NULL;
-	int redis_ok = publisher_ping(req->worker->pub) == 0;
+	struct worker *w = req->worker;
+	int pg_ok = health_checked(w, &w->pg_health, health_pg_probe);
+	int redis_ok = health_checked(w, &w->redis_health, health_redis_probe);
 	const char *state[] = {"postgres", pg_ok ? "ok" : "unavailable",
 	                       "redis", redis_ok ? "ok" : "unavailable", NULL};
 	yajl_gen g;
 
-	PQclear(res);
 	request_header(req, "Cache-Control: no-store");
 	if (!pg_ok)
 		errors_add(&req->errors, "database_unavailable", NULL, NULL, "PostgreSQL is not reachable");

@@ -62,6 +62,20 @@ extern enum log_level log_threshold;
 int log_level_parse(const char *s, enum log_level *out);
 void log_msg(enum log_level level, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* An untrusted string (library error text, request input) as one quoted
+ * value: between double quotes, with " and \ escaped, control characters as
+ * \n, \r, \t or \xNN, cut with "..." to fit outlen.  Returns out.  log_msg
+ * escapes control characters in the whole line; only a quoted value keeps a
+ * string from ending its value early. */
+#define LOG_QUOTE_MAX 512
+const char *log_quote(char *out, size_t outlen, const char *s);
+/* log_quote into a temporary that lives to the end of the enclosing block:
+ *     log_warn(rid, "msg=\"redis error\" error=%s", LOG_QUOTE(reply->str)); */
+#define LOG_QUOTE(s) log_quote((char[LOG_QUOTE_MAX]){0}, LOG_QUOTE_MAX, (s))
+/* Like log_quote, but a token ([A-Za-z0-9_.:/-]+) stays bare: method=GET. */
+const char *log_value(char *out, size_t outlen, const char *s);
+#define LOG_VALUE(s) log_value((char[LOG_QUOTE_MAX]){0}, LOG_QUOTE_MAX, (s))
+int log_is_token(const char *s, size_t max);
 #define log_error(rid, ...) log_msg(LOG_ERROR, rid, __VA_ARGS__)
 #define log_warn(rid, ...) log_msg(LOG_WARN, rid, __VA_ARGS__)
 #define log_info(rid, ...) log_msg(LOG_INFO, rid, __VA_ARGS__)
@@ -95,6 +109,12 @@ void config_defaults(struct config *cfg);
  * with a message in err.  cfg must hold defaults (or an earlier load). */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
+/* SIGHUP: loads path (and the environment) into next, which it initialises,
+ * then gives next old's value of every key that needs a restart (database,
+ * redis, listen, socket_mode, sse_listen, sql_dir), logging a warning for
+ * each that changed.  -1 with a message in err; config_free(next) either way. */
+int config_reload(const struct config *old, struct config *next, const char *path, char *err,
+                  size_t errlen);
 void config_free(struct config *cfg);
 /* "90", "90s", "30m", "4h", "3d" → seconds; -1 if malformed. */
 int64_t config_parse_duration(const char *s);
@@ -142,6 +162,9 @@ struct jval {
 struct jval *json_parse(const char *text, size_t len, char *err, size_t errlen);
 void json_free(struct jval *v);
 const char *json_type_name(enum jtype t);
+/* Whether member i of object obj is named name: all of its keylens[i] bytes
+ * (a key may hold NUL bytes; "body\u0000x" is not "body"). */
+int json_key_is(const struct jval *obj, size_t i, const char *name);
 yajl_gen json_gen_new(void);
 void jgen_key(yajl_gen g, const char *k);
 void jgen_str(yajl_gen g, const char *s); /* NULL → null */
@@ -271,6 +294,7 @@ enum stmt_id {
 	STMT_INCIDENT_COUNT,
 	STMT_REPLY_INSERT,
 	STMT_REPLY_LIST,
+	STMT_REPLY_COUNT,
 	STMT_EVENT_APPEND,
 	STMT_STATUS_BY_TOKEN,
 	STMT_STATUS_REPLIES,
@@ -408,6 +432,9 @@ void incident_apply_body(struct incident *inc, struct incident_input *in,
 void incident_apply_lifecycle(struct incident *inc, const struct incident *old,
                               const struct incident_input *in, int64_t now,
                               const struct config *cfg, struct errors *e);
+/* unknown_field for member key (keylen bytes): the name is echoed back,
+ * cut to 64 bytes, a NUL in it shown as U+FFFD. */
+void field_error_unknown(struct errors *e, const char *key, size_t keylen);
 void incident_init_defaults(struct incident *inc);
 void incident_copy(struct incident *dst, const struct incident *src);
 void incident_free(struct incident *inc);
@@ -464,10 +491,18 @@ void list_query_parse(struct list_query *q, const char *query, int with_filters,
 void list_query_free(struct list_query *q);
 
 /* ---- worker.c / master.c ---- */
+/* health.c: the last slow check of one dependency, reused for a second. */
+struct health_check {
+	int slow; /* 0: nothing to reuse */
+	int ok;
+	int64_t at_ms; /* CLOCK_MONOTONIC, when it ended */
+};
 struct worker {
 	const struct config *cfg;
 	struct db *db;
 	struct publisher *pub;
+	struct health_check pg_health;
+	struct health_check redis_health;
 };
 int worker_run(const struct config *cfg, int listen_fd);
 /* Takes ownership of cfg (malloc'd); returns the exit status. */

@@ -13,6 +13,7 @@
 struct builder {
 	struct jval *root;
 	struct jval *stack[JSON_MAX_DEPTH];
+	size_t cap[JSON_MAX_DEPTH]; /* members stack[i] has room for */
 	int depth;
 	char *key;      /* pending object key, owned until attached */
 	size_t keylen;
@@ -30,6 +31,28 @@ jval_new(enum jtype t)
 	return v;
 }
 
+/* Room for one more member in the container being built at depth d: the
+ * capacity doubles, so n members cost O(log n) reallocations, not n. */
+static void
+reserve(struct builder *b, int d)
+{
+	struct jval *top = b->stack[d];
+	size_t n = top->type == J_ARRAY ? top->u.arr.n : top->u.obj.n;
+	size_t cap;
+
+	if (n < b->cap[d])
+		return;
+	cap = b->cap[d] == 0 ? 4 : b->cap[d] * 2;
+	if (top->type == J_ARRAY) {
+		top->u.arr.items = xrealloc(top->u.arr.items, cap * sizeof(*top->u.arr.items));
+	} else {
+		top->u.obj.keys = xrealloc(top->u.obj.keys, cap * sizeof(*top->u.obj.keys));
+		top->u.obj.keylens = xrealloc(top->u.obj.keylens, cap * sizeof(*top->u.obj.keylens));
+		top->u.obj.vals = xrealloc(top->u.obj.vals, cap * sizeof(*top->u.obj.vals));
+	}
+	b->cap[d] = cap;
+}
+
 /* Attaches v to the current container (or makes it the root); takes ownership. */
 static int
 attach(struct builder *b, struct jval *v)
@@ -41,15 +64,11 @@ attach(struct builder *b, struct jval *v)
 		return 1;
 	}
 	top = b->stack[b->depth - 1];
+	reserve(b, b->depth - 1);
 	if (top->type == J_ARRAY) {
-		top->u.arr.items = xrealloc(top->u.arr.items,
-		                            (top->u.arr.n + 1) * sizeof(*top->u.arr.items));
 		top->u.arr.items[top->u.arr.n++] = v;
 		return 1;
 	}
-	top->u.obj.keys = xrealloc(top->u.obj.keys, (top->u.obj.n + 1) * sizeof(char *));
-	top->u.obj.keylens = xrealloc(top->u.obj.keylens, (top->u.obj.n + 1) * sizeof(size_t));
-	top->u.obj.vals = xrealloc(top->u.obj.vals, (top->u.obj.n + 1) * sizeof(struct jval *));
 	top->u.obj.keys[top->u.obj.n] = b->key;
 	top->u.obj.keylens[top->u.obj.n] = b->keylen;
 	top->u.obj.vals[top->u.obj.n++] = v;
@@ -124,6 +143,7 @@ open_container(struct builder *b, enum jtype t)
 	}
 	v = jval_new(t);
 	attach(b, v);
+	b->cap[b->depth] = 0;
 	b->stack[b->depth++] = v;
 	return 1;
 }
@@ -296,6 +316,14 @@ json_free(struct jval *v)
 		break;
 	}
 	free(v);
+}
+
+int
+json_key_is(const struct jval *obj, size_t i, const char *name)
+{
+	size_t len = strlen(name);
+
+	return obj->u.obj.keylens[i] == len && memcmp(obj->u.obj.keys[i], name, len) == 0;
 }
 
 const char *

@@ -202,23 +202,41 @@ list_total(struct request *req, const PGresult *res, const char *const *params, 
 	return 0;
 }
 
+/* Renders every row; -1 (logged with the request id) when one cannot be
+ * decoded: a page silently shorter than its rows would lie about the data. */
+static int
+list_render_rows(struct request *req, yajl_gen g, const PGresult *res)
+{
+	int i, n = PQntuples(res);
+
+	for (i = 0; i < n; i++) {
+		struct incident inc;
+
+		if (incident_from_row(&inc, res, i) != 0) {
+			log_error(req->request_id, "msg=\"unreadable incident row\" id=%s",
+			          LOG_VALUE(PQgetvalue(res, i, 0)));
+			return -1;
+		}
+		incident_render(g, &inc, req->now, req->worker->cfg);
+		incident_free(&inc);
+	}
+	return 0;
+}
+
 static void
 list_respond(struct request *req, const PGresult *res, const struct list_query *q,
              int64_t total)
 {
 	yajl_gen g = json_gen_new();
-	int i, n = PQntuples(res);
+	int n = PQntuples(res);
 
 	yajl_gen_map_open(g);
 	jgen_key(g, "tickets");
 	yajl_gen_array_open(g);
-	for (i = 0; i < n; i++) {
-		struct incident inc;
-
-		if (incident_from_row(&inc, res, i) != 0)
-			continue;
-		incident_render(g, &inc, req->now, req->worker->cfg);
-		incident_free(&inc);
+	if (list_render_rows(req, g, res) != 0) {
+		yajl_gen_free(g);
+		request_fail(req, 500, "internal_error", "Internal error");
+		return;
 	}
 	yajl_gen_array_close(g);
 	jgen_key(g, "total");

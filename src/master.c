@@ -56,12 +56,17 @@ struct master {
 static int
 master_open_socket(const struct config *cfg)
 {
+	mode_t old_umask;
 	int fd;
 
 	/* a socket file left by a crashed master would make bind fail */
 	if (unlink(cfg->listen) != 0 && errno != ENOENT)
 		fatal("cannot remove stale socket %s: %s", cfg->listen, strerror(errno));
+	/* bind creates the file with 0777 minus the umask: never let it be
+	 * wider than socket_mode, not even until the chmod below */
+	old_umask = umask((mode_t)~cfg->socket_mode & 0777);
 	fd = FCGX_OpenSocket(cfg->listen, LISTEN_BACKLOG);
+	umask(old_umask);
 	if (fd < 0)
 		fatal("cannot listen on %s", cfg->listen);
 	if (chmod(cfg->listen, (mode_t)cfg->socket_mode) != 0)
@@ -136,7 +141,8 @@ master_spawn_sse(struct master *m)
 		if (m->config_path == NULL)
 			argv[3] = NULL;
 		execv(m->sse_program, argv);
-		log_error(NULL, "msg=\"cannot run %s\" error=\"%s\"", m->sse_program, strerror(errno));
+		log_error(NULL, "msg=\"cannot run incidentd-sse\" program=%s error=\"%s\"",
+		          LOG_VALUE(m->sse_program), strerror(errno));
 		_exit(127);
 	}
 	m->sse.pid = pid;
@@ -247,18 +253,13 @@ master_reload(struct master *m)
 	struct config *next = xmalloc(sizeof(*next));
 	char err[512];
 
-	config_defaults(next);
-	if (config_load(next, m->config_path, err, sizeof(err)) != 0) {
-		log_error(NULL, "msg=\"reload failed; keeping the running configuration\" error=\"%s\"",
-		          err);
+	if (config_reload(m->cfg, next, m->config_path, err, sizeof(err)) != 0) {
+		log_error(NULL, "msg=\"reload failed; keeping the running configuration\" error=%s",
+		          LOG_QUOTE(err));
 		config_free(next);
 		free(next);
 		return;
 	}
-	if (strcmp(next->listen, m->cfg->listen) != 0)
-		log_warn(NULL, "msg=\"listen changes need a restart\"");
-	free(next->listen);
-	next->listen = xstrdup(m->cfg->listen);
 	log_threshold = next->log_level;
 	/* retiring workers hold their own copy (fork), so the master's can go */
 	config_free(m->cfg);
@@ -335,7 +336,8 @@ master_run(struct config *cfg, const char *config_path)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	log_info(NULL, "msg=\"incidentd started\" listen=%s workers=%d", cfg->listen, cfg->workers);
+	log_info(NULL, "msg=\"incidentd started\" listen=%s workers=%d", LOG_VALUE(cfg->listen),
+	         cfg->workers);
 	m.sse_program = sse_program_path();
 	m.sse_status_fd = -1;
 	if (cfg->sse_listen[0] != '\0')

@@ -10,14 +10,14 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define RETRY_AFTER_SEC 1
+#define RETRY_AFTER_MS 1000
 
 struct publisher {
 	char *host;
 	int port;
 	char *unix_path;
 	redisContext *ctx;
-	time_t down_since; /* 0 while connected or never tried */
+	int64_t down_since_ms; /* CLOCK_MONOTONIC; 0 while connected or never tried */
 };
 
 /* NULL when address is not "host[:port]" or "unix:/path". */
@@ -36,13 +36,24 @@ publisher_new(const char *address)
 	return p;
 }
 
+/* Milliseconds on the monotonic clock, never 0 (0 means "not down"). */
+static int64_t
+publisher_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 1;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
 static void
 publisher_drop(struct publisher *p)
 {
 	if (p->ctx != NULL)
 		redisFree(p->ctx);
 	p->ctx = NULL;
-	p->down_since = time(NULL);
+	p->down_since_ms = publisher_now_ms();
 }
 
 static int
@@ -52,19 +63,19 @@ publisher_connect(struct publisher *p, const char *request_id)
 
 	if (p->ctx != NULL)
 		return 0;
-	if (p->down_since != 0 && time(NULL) - p->down_since < RETRY_AFTER_SEC)
+	if (p->down_since_ms != 0 && publisher_now_ms() - p->down_since_ms < RETRY_AFTER_MS)
 		return -1;
 	if (p->unix_path != NULL)
 		p->ctx = redisConnectUnixWithTimeout(p->unix_path, tv);
 	else
 		p->ctx = redisConnectWithTimeout(p->host, p->port, tv);
 	if (p->ctx == NULL || p->ctx->err || redisSetTimeout(p->ctx, tv) != REDIS_OK) {
-		log_warn(request_id, "msg=\"redis unavailable\" error=\"%s\"",
-		         p->ctx ? p->ctx->errstr : "out of memory");
+		log_warn(request_id, "msg=\"redis unavailable\" error=%s",
+		         LOG_QUOTE(p->ctx ? p->ctx->errstr : "out of memory"));
 		publisher_drop(p);
 		return -1;
 	}
-	p->down_since = 0;
+	p->down_since_ms = 0;
 	return 0;
 }
 
@@ -80,13 +91,13 @@ publisher_command(struct publisher *p, const char *request_id, int argc, const c
 		return -1;
 	reply = redisCommandArgv(p->ctx, argc, argv, argvlen);
 	if (reply == NULL) {
-		log_warn(request_id, "msg=\"redis command failed\" error=\"%s\"", p->ctx->errstr);
+		log_warn(request_id, "msg=\"redis command failed\" error=%s", LOG_QUOTE(p->ctx->errstr));
 		publisher_drop(p);
 		return -1;
 	}
 	ok = reply->type != REDIS_REPLY_ERROR;
 	if (!ok)
-		log_warn(request_id, "msg=\"redis error\" error=\"%s\"", reply->str);
+		log_warn(request_id, "msg=\"redis error\" error=%s", LOG_QUOTE(reply->str));
 	freeReplyObject(reply);
 	return ok ? 0 : -1;
 }
@@ -107,8 +118,8 @@ publisher_ping(struct publisher *p)
 	const char *argv[1] = {"PING"};
 	size_t argvlen[1] = {4};
 
-	/* a health check should see a recovered Redis at once */
-	p->down_since = 0;
+	/* The back-off holds here too: /healthz needs no key, and clearing it
+	 * let every call wait out a connect or PING timeout. */
 	return publisher_command(p, NULL, 1, argv, argvlen);
 }
 

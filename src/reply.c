@@ -43,20 +43,17 @@ reply_validate(const struct jval *obj, struct reply_input *in, struct errors *e)
 	size_t i;
 
 	for (i = 0; i < obj->u.obj.n; i++) {
-		const char *key = obj->u.obj.keys[i];
 		const struct jval *v = obj->u.obj.vals[i];
 
-		if (strcmp(key, "body") == 0) {
+		if (json_key_is(obj, i, "body")) {
 			in->body = v;
-		} else if (strcmp(key, "internal") == 0) {
+		} else if (json_key_is(obj, i, "internal")) {
 			if (v->type == J_BOOL)
 				in->internal = v->u.boolean;
 			else if (v->type != J_NULL)
 				field_error(e, "invalid_value", "internal", "internal must be true or false");
 		} else {
-			char shown[80];
-			snprintf(shown, sizeof(shown), "%.*s", (int)utf8_cut(key, strlen(key), 64), key);
-			field_error(e, "unknown_field", shown, "unknown field \"%s\"", shown);
+			field_error_unknown(e, obj->u.obj.keys[i], obj->u.obj.keylens[i]);
 		}
 	}
 	if (in->body == NULL || in->body->type == J_NULL) {
@@ -199,11 +196,31 @@ incident_exists(struct request *req, int *exists)
 	return 0;
 }
 
+/* total from the window column, or a count when the page is past the end
+ * (then there is no row to carry the window count). */
+static int
+replies_total(struct request *req, const PGresult *res, const char *const *params,
+              int64_t *total)
+{
+	PGresult *count;
+
+	if (PQntuples(res) > 0) {
+		*total = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
+		return 0;
+	}
+	count = db_exec(req->worker->db, STMT_REPLY_COUNT, 2, params);
+	if (count == NULL)
+		return -1;
+	*total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
+	PQclear(count);
+	return 0;
+}
+
 static void
-replies_respond(struct request *req, const PGresult *res, int64_t limit, int64_t offset)
+replies_respond(struct request *req, const PGresult *res, int64_t limit, int64_t offset,
+                int64_t total)
 {
 	yajl_gen g = json_gen_new();
-	int64_t total = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 7), NULL, 10) : 0;
 	int i;
 
 	yajl_gen_map_open(g);
@@ -230,7 +247,7 @@ reply_list(struct request *req)
 {
 	char id[24], org[24], lim[24], off[24];
 	const char *params[4] = {id, org, lim, off};
-	int64_t limit, offset;
+	int64_t limit, offset, total;
 	PGresult *res;
 	int exists;
 
@@ -252,10 +269,9 @@ reply_list(struct request *req)
 	snprintf(lim, sizeof(lim), "%lld", (long long)limit);
 	snprintf(off, sizeof(off), "%lld", (long long)offset);
 	res = db_exec(req->worker->db, STMT_REPLY_LIST, 4, params);
-	if (res == NULL) {
+	if (res == NULL || replies_total(req, res, params, &total) != 0)
 		request_fail_db(req);
-		return;
-	}
-	replies_respond(req, res, limit, offset);
+	else
+		replies_respond(req, res, limit, offset, total);
 	PQclear(res);
 }

@@ -151,14 +151,14 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	(void)arg;
-	config_defaults(next);
-	if (config_load(next, sse.config_path, err, sizeof(err)) != 0) {
-		log_error(NULL, "msg=\"sse: reload failed; keeping the configuration\" error=\"%s\"", err);
+	if (config_reload(sse.cfg, next, sse.config_path, err, sizeof(err)) != 0) {
+		log_error(NULL, "msg=\"sse: reload failed; keeping the configuration\" error=%s",
+		          LOG_QUOTE(err));
 		config_free(next);
 		free(next);
 		return;
 	}
-	/* listen, database and redis keep their running values until a restart */
+	/* config_reload kept the running listen, database and redis */
 	config_free(sse.cfg);
 	free(sse.cfg);
 	sse.cfg = next;

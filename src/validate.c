@@ -304,6 +304,30 @@ apply_message(struct incident_input *in, const struct jval *v, struct errors *e)
 	in->message = xstrndup(v->u.str.s, v->u.str.len);
 }
 
+/* The echo of an unknown name is cut at 64 bytes (on a character boundary);
+ * more than that of the key is never looked at. */
+#define SHOWN_KEY_BYTES 64
+#define SHOWN_KEY_MAX_BYTES (SHOWN_KEY_BYTES * 4)
+
+void
+field_error_unknown(struct errors *e, const char *key, size_t keylen)
+{
+	struct buf *b = buf_new(SHOWN_KEY_MAX_BYTES);
+	const char *end = key + (keylen < SHOWN_KEY_MAX_BYTES ? keylen : SHOWN_KEY_MAX_BYTES);
+	const char *nul;
+
+	/* the name goes on as a C string: a NUL in it would cut it short */
+	while ((nul = memchr(key, '\0', (size_t)(end - key))) != NULL) {
+		b = buf_append(b, key, (size_t)(nul - key));
+		b = buf_puts(b, "\xEF\xBF\xBD");
+		key = nul + 1;
+	}
+	b = buf_append(b, key, (size_t)(end - key));
+	b->data[utf8_cut(b->data, b->len, SHOWN_KEY_BYTES)] = '\0';
+	field_error(e, "unknown_field", b->data, "unknown field \"%s\"", b->data);
+	buf_free(b);
+}
+
 static int
 field_find(const char *key, size_t keylen)
 {
@@ -330,15 +354,12 @@ incident_apply_body(struct incident *inc, struct incident_input *in, const struc
 		if (f >= 0) {
 			in->given |= FIELD_BIT(f);
 			apply_field(inc, &rules[f], v, e);
-		} else if (allow_message && keylen == 7 && memcmp(key, "message", 7) == 0) {
+		} else if (allow_message && json_key_is(body, i, "message")) {
 			apply_message(in, v, e);
-		} else if (strlen(key) == keylen && enum_lookup(read_only_fields, key, keylen)) {
+		} else if (enum_lookup(read_only_fields, key, keylen)) {
 			field_error(e, "invalid_value", key, "%s is read-only", key);
 		} else {
-			/* the name is echoed back: cap it so the envelope stays bounded */
-			char shown[80];
-			snprintf(shown, sizeof(shown), "%.*s", (int)utf8_cut(key, keylen, 64), key);
-			field_error(e, "unknown_field", shown, "unknown field \"%s\"", shown);
+			field_error_unknown(e, key, keylen);
 		}
 	}
 }

@@ -85,9 +85,9 @@ request_init(struct request *req, struct worker *w, FCGX_Request *fr)
 	if (req->path == NULL)
 		req->path = "/";
 	rid = request_param(req, "REQUEST_ID");
-	/* nginx sets $request_id; without one (direct FastCGI) make our own */
-	req->request_id = rid != NULL && *rid != '\0' && strlen(rid) <= 64 ? xstrdup(rid)
-	                                                                    : random_token(16);
+	/* nginx sets $request_id (hex); without one (direct FastCGI), or with one
+	 * that could not go bare into a log line, make our own */
+	req->request_id = log_is_token(rid, 64) ? xstrdup(rid) : random_token(16);
 	if (req->request_id == NULL)
 		req->request_id = xstrdup("-");
 	req->now = clock_now(req);
@@ -167,8 +167,9 @@ worker_handle(struct request *req)
 	else
 		worker_dispatch(req);
 	worker_write_response(req, fr);
-	log_info(req->request_id, "method=%.16s route=%s status=%d duration_ms=%.2f", req->method,
-	         req->route != NULL ? req->route->pattern : "-", req->status, elapsed_ms(&start));
+	log_info(req->request_id, "method=%s route=%s status=%d duration_ms=%.2f",
+	         LOG_VALUE(req->method), req->route != NULL ? req->route->pattern : "-",
+	         req->status, elapsed_ms(&start));
 }
 
 static void

@@ -575,7 +575,7 @@ sub _write_config {
 	my ($self) = @_;
 	my %conf = (
 		listen => $self->{socket},
-		socket_mode => '0666',
+		socket_mode => '0660',    # as script/server: nginx runs as our user
 		workers => $self->{opts}{workers} // 2,
 		database => $self->sql_conninfo,
 		redis => "127.0.0.1:$self->{ports}{redis}",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct test_group {
 	const char *name;
@@ -18,7 +19,7 @@ struct test_group {
 static const struct test_group groups[] = {
 	{"utf8", test_utf8},   {"json", test_json},   {"validate", test_validate},
 	{"sla", test_sla},     {"clock", test_clock}, {"route", test_route},
-	{"config", test_config}, {"query", test_query},
+	{"config", test_config}, {"query", test_query}, {"log", test_log},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -212,6 +213,51 @@ errors_summary(const struct errors *e, char *out, size_t outlen)
 		used += (size_t)snprintf(out + used, outlen - used, "%s%s@%s", i ? " " : "",
 		                         e->items[i].code,
 		                         e->items[i].source_name ? e->items[i].source_name : "-");
+}
+
+static int saved_stderr = -1;
+static FILE *capture;
+
+/* Sends stderr (where log_msg writes) to a temporary file until capture_end. */
+void
+capture_start(void)
+{
+	fflush(stderr);
+	capture = tmpfile();
+	saved_stderr = dup(STDERR_FILENO);
+	if (capture == NULL || saved_stderr < 0 || dup2(fileno(capture), STDERR_FILENO) < 0)
+		fatal("cannot capture stderr");
+}
+
+/* What was logged since capture_start, each line after its
+ * "time level pid=N " prefix; caller frees. */
+char *
+capture_end(void)
+{
+	struct buf *b = buf_new(256), *out = buf_new(256);
+	char chunk[256];
+	size_t n;
+	char *line, *next, *rest, *text;
+
+	if (dup2(saved_stderr, STDERR_FILENO) < 0)
+		fatal("cannot restore stderr");
+	close(saved_stderr);
+	rewind(capture);
+	while ((n = fread(chunk, 1, sizeof(chunk), capture)) > 0)
+		b = buf_append(b, chunk, n);
+	fclose(capture);
+	for (line = b->data; *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		next = next != NULL ? next + 1 : line + strlen(line);
+		rest = strstr(line, " pid=");
+		rest = rest != NULL && rest < next ? strchr(rest + 1, ' ') : NULL;
+		rest = rest != NULL && rest < next ? rest + 1 : line;
+		out = buf_append(out, rest, (size_t)(next - rest));
+	}
+	text = xstrdup(out->data);
+	buf_free(b);
+	buf_free(out);
+	return text;
 }
 
 static const struct test_group *

@@ -29,6 +29,11 @@ void todo_end(void);
 char *str_repeat(const char *unit, size_t n);
 /* before + unit × n + after; caller frees. */
 char *wrap(const char *before, const char *unit, size_t n, const char *after);
+/* Log lines: stderr (where log_msg writes) goes to a temporary file from
+ * capture_start; capture_end returns what was logged, each line without its
+ * "time level pid=N " prefix (caller frees). */
+void capture_start(void);
+char *capture_end(void);
 /* Collected errors as "code@source code@source" ("" when none). */
 void errors_summary(const struct errors *e, char *out, size_t outlen);
 
@@ -47,5 +52,6 @@ void test_clock(void);
 void test_route(void);
 void test_config(void);
 void test_query(void);
+void test_log(void);
 
 #endif

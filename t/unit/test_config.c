@@ -404,6 +404,74 @@ test_addresses(void)
 	}
 }
 
+/* SIGHUP: keys that need a restart keep their running values, each change
+ * is logged once (without the new value), the rest take effect. */
+static void
+test_reload(void)
+{
+	struct config old, next;
+	char err[512], *path, *logged;
+	int rc;
+
+	ok(load_text(&old,
+	             "listen = /run/a.sock\nsocket_mode = 0660\ndatabase = dbname=a\n"
+	             "redis = 127.0.0.1:1\nsse_listen = 127.0.0.1:2\nsql_dir = /a/sql\n"
+	             "workers = 2\nheartbeat = 5\nsla_urgent = 1m\nlog_level = info\n",
+	             err, sizeof(err), NULL) == 0,
+	   "the running configuration loads (%s)", err);
+	path = temp_file("listen = /run/b.sock\nsocket_mode = 0600\n"
+	                 "database = dbname=b password=secret\nredis = 127.0.0.1:3\n"
+	                 "sse_listen = 127.0.0.1:4\nsql_dir = /b/sql\n"
+	                 "workers = 3\nheartbeat = 6\nsla_urgent = 2m\nlog_level = warn\n");
+	capture_start();
+	rc = config_reload(&old, &next, path, err, sizeof(err));
+	logged = capture_end();
+	ok(rc == 0, "reload succeeds (%s)", err);
+	is_str(next.listen, "/run/a.sock", "listen keeps its running value");
+	is_int(next.socket_mode, 0660, "socket_mode too");
+	is_str(next.database, "dbname=a", "database too");
+	is_str(next.redis, "127.0.0.1:1", "redis too");
+	is_str(next.sse_listen, "127.0.0.1:2", "sse_listen too");
+	is_str(next.sql_dir, "/a/sql", "sql_dir too");
+	is_int(next.workers, 3, "workers takes the new value");
+	is_int(next.heartbeat, 6, "heartbeat too");
+	is_int(next.sla_target[PRIORITY_URGENT], 120, "sla_urgent too");
+	is_int(next.log_level, LOG_WARN, "log_level too");
+	is_str(logged,
+	       "key=listen msg=\"changed; takes effect after a restart\"\n"
+	       "key=socket_mode msg=\"changed; takes effect after a restart\"\n"
+	       "key=database msg=\"changed; takes effect after a restart\"\n"
+	       "key=redis msg=\"changed; takes effect after a restart\"\n"
+	       "key=sql_dir msg=\"changed; takes effect after a restart\"\n"
+	       "key=sse_listen msg=\"changed; takes effect after a restart\"\n",
+	       "one warning per changed key, in table order, without values");
+	free(logged);
+	config_free(&next);
+
+	/* the running file itself: nothing changed, nothing logged */
+	unlink(path);
+	free(path);
+	path = temp_file("listen = /run/a.sock\nsocket_mode = 0660\ndatabase = dbname=a\n"
+	                 "redis = 127.0.0.1:1\nsse_listen = 127.0.0.1:2\nsql_dir = /a/sql\n");
+	capture_start();
+	rc = config_reload(&old, &next, path, err, sizeof(err));
+	logged = capture_end();
+	ok(rc == 0, "reloading unchanged keys succeeds");
+	is_str(logged, "", "and warns about nothing");
+	free(logged);
+	config_free(&next);
+
+	unlink(path);
+	free(path);
+	path = temp_file("database = dbname=a\nworkers = 0\n");
+	rc = config_reload(&old, &next, path, err, sizeof(err));
+	ok(rc == -1 && strstr(err, "workers") != NULL, "a bad file fails the reload (%s)", err);
+	config_free(&next);
+	unlink(path);
+	free(path);
+	config_free(&old);
+}
+
 void
 test_config(void)
 {
@@ -416,6 +484,7 @@ test_config(void)
 	test_load();
 	test_env();
 	test_addresses();
+	test_reload();
 	if (saved_build != NULL)
 		setenv("INCIDENTD_BUILD", saved_build, 1);
 	free(saved_build);

@@ -2,6 +2,7 @@
  * error envelope rendered by errors_render. */
 #include "tap.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -397,9 +398,60 @@ test_envelope(void)
 	errors_clear(&e);
 }
 
+/* Containers grow by doubling: a large array and object keep every member,
+ * in order, inside nested containers too. */
+static void
+test_large(void)
+{
+	enum { N = 10000 };
+	struct buf *b = buf_new(N * 16);
+	char err[256];
+	struct jval *v;
+	size_t i, bad;
+
+	b = buf_puts(b, "{\"a\":[");
+	for (i = 0; i < N; i++)
+		b = buf_printf(b, "%s%zu", i ? "," : "", i);
+	b = buf_puts(b, "],\"o\":{");
+	for (i = 0; i < N; i++)
+		b = buf_printf(b, "%s\"k%zu\":[%zu]", i ? "," : "", i, i);
+	b = buf_puts(b, "}}");
+	v = json_parse(b->data, b->len, err, sizeof(err));
+	ok(v != NULL && v->type == J_OBJECT && v->u.obj.n == 2, "a %zu-byte document parses (%s)",
+	   b->len, v != NULL ? "ok" : err);
+	if (v != NULL && v->type == J_OBJECT && v->u.obj.n == 2) {
+		const struct jval *a = member(v, 0), *o = member(v, 1);
+
+		is_int(a->u.arr.n, N, "an array of %d numbers keeps them all", N);
+		for (i = bad = 0; i < a->u.arr.n; i++)
+			bad += a->u.arr.items[i]->type != J_NUMBER || a->u.arr.items[i]->u.number != (double)i;
+		is_int(bad, 0, "in order");
+		is_int(o->u.obj.n, N, "an object of %d members keeps them all", N);
+		for (i = bad = 0; i < o->u.obj.n; i++) {
+			char key[32];
+			const struct jval *m = o->u.obj.vals[i];
+			size_t len = (size_t)snprintf(key, sizeof(key), "k%zu", i);
+
+			bad += o->u.obj.keylens[i] != len || strcmp(o->u.obj.keys[i], key) != 0 ||
+			       m->type != J_ARRAY || m->u.arr.n != 1 || m->u.arr.items[0]->u.number != (double)i;
+		}
+		is_int(bad, 0, "in order, with their keys, lengths and nested values");
+		ok(json_key_is(v, 0, "a") && !json_key_is(v, 0, "ab") && !json_key_is(v, 1, "a"),
+		   "json_key_is compares whole names");
+	}
+	json_free(v);
+	buf_free(b);
+
+	v = parse("{\"ab\\u0000c\":1}", err, sizeof(err));
+	ok(v != NULL && !json_key_is(v, 0, "ab") && v->u.obj.keylens[0] == 4,
+	   "json_key_is: a key with a NUL is not its prefix");
+	json_free(v);
+}
+
 void
 test_json(void)
 {
+	test_large();
 	test_objects();
 	test_numbers();
 	test_strings();

@@ -381,7 +381,8 @@ test_other_keys(void)
 	body_errors("{\"titel\":\"x\"}", 0, "unknown_field@titel", "unknown field");
 	body_errors("{\"ID\":1}", 0, "unknown_field@ID", "field names are case-sensitive");
 	body_errors("{\"org_id\":1}", 0, "unknown_field@org_id", "org_id is not an API field");
-	body_errors("{\"ti\\u0000tle\":\"x\"}", 0, "unknown_field@ti", "key with NUL is unknown");
+	body_errors("{\"ti\\u0000tle\":\"x\"}", 0, "unknown_field@ti\xEF\xBF\xBDtle",
+	            "key with NUL is unknown, its NUL shown as U+FFFD");
 	longkey = str_repeat("k", 100);
 	json = xprintf("{\"%s\":1}", longkey);
 	apply(&r, json, 0);

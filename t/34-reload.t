@@ -1,0 +1,87 @@
+#!/usr/bin/env perl
+# SIGHUP reloads the configuration, but keys that need a restart (database,
+# redis, listen, socket_mode, sse_listen, sql_dir) keep their running values
+# in the workers and in incidentd-sse alike, with a warning for each that
+# changed; reloadable keys take effect.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use lib 't/lib';
+use IncidentdTest;
+
+my $s = IncidentdTest->new(workers => 2);
+my $W = $s->key('write');
+
+sub rewrite_config {
+	my (%set) = @_;
+	my $file = $s->config_file;
+	open my $in, '<', $file or die "$file: $!";
+	my @lines = <$in>;
+	close $in;
+	for my $line (@lines) {
+		my ($key) = $line =~ /^(\w+)\s*=/ or next;
+		$line = "$key = " . delete($set{$key}) . "\n" if exists $set{$key};
+	}
+	push @lines, map { "$_ = $set{$_}\n" } sort keys %set;
+	open my $out, '>', $file or die "$file: $!";
+	print $out @lines;
+	close $out or die "$file: $!";
+}
+
+sub wait_workers_replaced {
+	my (@before) = @_;
+	my %old = map { $_ => 1 } @before;
+	my $deadline = time + 20;
+	while (time < $deadline) {
+		my @now = $s->worker_pids;
+		return 1 if @now == @before && !grep { $old{$_} } @now;
+		sleep 0.05;
+	}
+	return 0;
+}
+
+my $stream = $s->stream('/v1/incidents/stream', key => $s->key('read'));
+is $stream->{status}, 200, 'a stream is open before the reload';
+
+my @before = $s->worker_pids;
+rewrite_config(
+	database => 'host=/nonexistent port=1 user=nobody dbname=nowhere',
+	redis => '127.0.0.1:1',
+	sql_dir => '/nonexistent',
+	log_level => 'warn',
+);
+kill 'HUP', $s->incidentd_pid or die "kill: $!";
+ok wait_workers_replaced(@before), 'SIGHUP replaced the workers';
+
+my @bad;
+for my $n (1 .. 10) {
+	my $r = $s->req(POST => '/v1/tickets', key => $W, body => { title => "after reload $n" });
+	push @bad, "$r->{status} $r->{content}" if $r->{status} != 201;
+}
+is scalar(@bad), 0, 'writes succeed on the running database after the reload' or diag join "\n", @bad;
+my $h = $s->req(GET => '/healthz');
+is $h->{status}, 200, '/healthz: PostgreSQL and Redis are the running ones' or diag $h->{content};
+
+my $event = $stream->next_event(10);
+ok $event && $event->{event} eq 'incident.created', 'the open stream still receives events';
+
+my $log = $s->log;
+for my $key (qw(database redis sql_dir)) {
+	like $log, qr/^.* warn pid=\d+ key=$key msg="changed; takes effect after a restart"$/m,
+	    "a warning names $key";
+}
+unlike $log, qr/key=(?:listen|socket_mode|sse_listen|log_level) msg="changed/,
+    'no warning for unchanged keys or reloadable ones';
+unlike $log, qr/nonexistent|nowhere/, 'the new values are not logged';
+
+# log_level = warn took effect: request lines (info) are no longer logged.
+my $lines_before = () = $s->log =~ /route=/g;
+$s->req(GET => '/v1/tickets', key => $W);
+my $lines_after = () = $s->log =~ /route=/g;
+is $lines_after, $lines_before, 'a reloadable key (log_level) took effect';
+
+$stream->close;
+$s->finish;
+done_testing;
