@@ -39,8 +39,8 @@ sse_dns_init(struct event_base *base, const char *resolv_conf)
 	/* a missing file leaves libevent's defaults (127.0.0.1): names may
 	 * still come from /etc/hosts */
 	if (rc != 0 && rc != 1)
-		log_warn(NULL, "msg=\"sse: cannot read %s; resolving with defaults\" error=%d",
-		         resolv_conf, rc);
+		log_warn(NULL, "msg=\"sse: cannot read resolv_conf; resolving with defaults\" file=%s error=%d",
+		         LOG_QUOTE(resolv_conf), rc);
 	if (rc != 0 && evdns_base_load_hosts(dns, NULL) != 0)
 		log_warn(NULL, "msg=\"sse: cannot read /etc/hosts\"");
 }
@@ -66,8 +66,8 @@ static void
 lookup_finish(struct sse_dns_lookup *l)
 {
 	if (l->addr == NULL && l->cb != NULL)
-		log_warn(NULL, "msg=\"sse: cannot resolve a host name\" host=%s error=\"%s\"", l->name,
-		         l->error);
+		log_warn(NULL, "msg=\"sse: cannot resolve a host name\" host=%s error=%s", LOG_VALUE(l->name),
+		         LOG_QUOTE(l->error));
 	if (l->cb != NULL)
 		l->cb(l->arg, l->addr);
 	free(l->addr);

@@ -162,7 +162,7 @@ pg_lost(struct sse_pg *pg, const char *why)
 	struct timeval tv = {RECONNECT_SEC, 0};
 	int was_busy = pg->state == PG_BUSY;
 
-	log_warn(NULL, "msg=\"sse: PostgreSQL unavailable\" error=\"%s\"", why);
+	log_warn(NULL, "msg=\"sse: PostgreSQL unavailable\" error=%s", LOG_QUOTE(why));
 	pg_unwatch(pg);
 	PQclear(pg->result);
 	pg->result = NULL;
@@ -394,8 +394,8 @@ pg_read(struct sse_pg *pg)
 		pg->result = NULL;
 		pg->state = PG_IDLE;
 		if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-			log_warn(NULL, "msg=\"sse: query failed\" error=\"%s\"",
-			         res ? PQresultErrorMessage(res) : "no result");
+			log_warn(NULL, "msg=\"sse: query failed\" error=%s",
+			         LOG_QUOTE(res ? PQresultErrorMessage(res) : "no result"));
 			PQclear(res);
 			res = NULL;
 		}

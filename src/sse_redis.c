@@ -102,7 +102,7 @@ on_connect(const redisAsyncContext *ac, int status)
 	if (r == NULL)
 		return;
 	if (status != REDIS_OK) {
-		log_warn(NULL, "msg=\"sse: Redis unavailable\" error=\"%s\"", ac->errstr);
+		log_warn(NULL, "msg=\"sse: Redis unavailable\" error=%s", LOG_QUOTE(ac->errstr));
 		redis_schedule_reconnect(r); /* hiredis frees ac after this callback */
 		return;
 	}
@@ -118,7 +118,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	if (the_redis == NULL)
 		return; /* sse_redis_free */
 	if (status != REDIS_OK)
-		log_warn(NULL, "msg=\"sse: Redis connection lost\" error=\"%s\"", ac->errstr);
+		log_warn(NULL, "msg=\"sse: Redis connection lost\" error=%s", LOG_QUOTE(ac->errstr));
 	redis_schedule_reconnect(the_redis);
 }
 
@@ -137,8 +137,8 @@ redis_connect_to(struct sse_redis *r, const char *numeric_host)
 	                                             : redisAsyncConnect(numeric_host, r->port);
 
 	if (ac == NULL || ac->err) {
-		log_warn(NULL, "msg=\"sse: Redis unavailable\" error=\"%s\"",
-		         ac ? ac->errstr : "out of memory");
+		log_warn(NULL, "msg=\"sse: Redis unavailable\" error=%s",
+		         LOG_QUOTE(ac ? ac->errstr : "out of memory"));
 		if (ac != NULL)
 			redisAsyncFree(ac);
 		redis_schedule_reconnect(r);
@@ -158,7 +158,8 @@ redis_resolved(void *arg, const char *addr)
 
 	r->lookup = NULL;
 	if (addr == NULL) {
-		log_warn(NULL, "msg=\"sse: Redis unavailable\" error=\"cannot resolve %s\"", r->host);
+		log_warn(NULL, "msg=\"sse: Redis unavailable\" error=\"cannot resolve its host name\" host=%s",
+		         LOG_VALUE(r->host));
 		redis_schedule_reconnect(r);
 		return;
 	}

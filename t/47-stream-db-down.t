@@ -1,6 +1,9 @@
 #!/usr/bin/env perl
 # PostgreSQL goes down while incidentd-sse has queries in flight for many
-# streams: the organisations' syncs, then their replays. A lock held by
+# streams: the organisations' syncs, then their replays. And the hourly prune
+# of the event log, which shares the stream process's one query queue: it
+# deletes in batches, so a storm of new streams is served between them, and
+# only one host prunes at a time. A lock held by
 # another session keeps the stream process's query waiting inside PostgreSQL
 # until the fast shutdown cuts it, so the failure lands exactly there, every
 # run. The stream process must neither crash nor touch freed memory (the
@@ -143,6 +146,90 @@ subtest "PostgreSQL stops while $STREAMS streams of $ORGS orgs replay" => sub {
 	# Last-Event-ID) or carries on once its replay succeeds.
 	streams_recover('replay', $sse, \@raws, @orgs);
 };
+
+# ---------------------------------------------------------------- the prune
+
+# An org of its own with $n events logged 40 days ago (past the 30-day
+# retention); no stream ever reads it.
+sub old_events {
+	my ($n) = @_;
+	my $org = $s->new_org;
+	$s->psql("INSERT INTO events (org_id, seq, type, incident_id, payload, at, created_at) "
+		. "SELECT $org->{id}, g, 'incident.deleted', g, json_build_object('incident_id', g), "
+		. "now() - interval '40 days', now() - interval '40 days' FROM generate_series(1, $n) g");
+	$s->psql("UPDATE orgs SET event_seq = $n WHERE id = $org->{id}");
+	return $org;
+}
+
+sub logged_events {
+	my ($org) = @_;
+	return $s->psql("SELECT count(*) FROM events WHERE org_id = $org->{id}") + 0;
+}
+
+# incidentd-sse's statements, from PostgreSQL's log (log_statement = all).
+sub sse_statements {
+	my ($from) = @_;
+	my $log = $s->_slurp("$s->{dir}/postgres.log");
+	return grep { /^incidentd-sse .*execute/ } split /\n/, substr($log, $from);
+}
+
+subtest 'the prune deletes in batches while a storm of streams opens' => sub {
+	my $old = old_events(20_000);
+	$s->psql("ALTER SYSTEM SET log_statement = 'all'");
+	$s->psql("ALTER SYSTEM SET log_line_prefix = '%a '");
+	$s->psql('SELECT pg_reload_conf()');
+	my $from = -s "$s->{dir}/postgres.log";
+	my @orgs = orgs_with_events();
+	$s->kill_sse;    # a new incidentd-sse prunes as it starts
+	my @raws = map { my $o = $_; map { open_raw($o, 3) } 1 .. $STREAMS / $ORGS } @orgs;
+	my $count = statuses(\@raws, 30);
+	is($count->{200} // 0, $STREAMS, "all $STREAMS streams opened")
+	    or diag(join ', ', map { "$count->{$_} x $_" } sort keys %$count);
+	close $_->{sock} for @raws;
+	my $deadline = time + 30;
+	sleep 0.1 while logged_events($old) > 0 && time < $deadline;
+	is(logged_events($old), 0, 'every expired event is pruned');
+	like($s->log, qr/msg="sse: pruned the event log" rows=20000/, 'and logged once, with the total');
+	my @batches = grep { /DELETE FROM events/ } sse_statements($from);
+	cmp_ok(scalar @batches, '>=', 20, scalar(@batches) . ' statements of at most 1,000 rows each');
+	$s->psql("ALTER SYSTEM RESET log_statement");
+	$s->psql('SELECT pg_reload_conf()');
+};
+
+subtest 'one host prunes at a time' => sub {
+	my $old = old_events(500);
+	# Another host's prune, as far as the lock says.
+	my $pid = fork // die "fork: $!";
+	if (!$pid) {
+		open STDOUT, '>', '/dev/null';
+		open STDERR, '>', '/dev/null';
+		eval { $s->psql('SELECT pg_advisory_lock(7355609), pg_sleep(600)') };
+		POSIX::_exit(0);
+	}
+	my $deadline = time + 30;
+	sleep 0.05 until $s->psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7355609"
+		. " AND granted") + 0 > 0 || time > $deadline;
+	my $skips = () = $s->log =~ /another host is pruning/g;
+	$s->kill_sse;
+	ok(eventually(sub { (() = $s->log =~ /another host is pruning/g) > $skips }, 10),
+		'a host that finds the lock taken leaves the prune to its holder');
+	is(logged_events($old), 500, 'and deletes nothing');
+	kill 'KILL', $pid;
+	waitpid $pid, 0;
+	$s->psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7355609");
+	$s->kill_sse;
+	ok(eventually(sub { logged_events($old) == 0 }, 10), 'once the lock is free, it prunes');
+};
+
+sub eventually {
+	my ($check, $timeout) = @_;
+	my $deadline = time + $timeout;
+	until ($check->()) {
+		return 0 if time > $deadline;
+		sleep 0.1;
+	}
+	return 1;
+}
 
 $s->finish;
 done_testing;
