@@ -1,6 +1,6 @@
 /* auth.c — API keys: x-api-key or Authorization: Bearer, looked up by the
  * SHA-256 of the key; roles read < write < admin. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -8,20 +8,6 @@
 #include <strings.h>
 
 #define KEY_MAX 256
-
-/* The key a request presents: x-api-key, else Authorization: Bearer; NULL
- * when it carries none.  Shared with incidentd-sse, which has other headers. */
-const char *
-auth_presented_key(const char *x_api_key, const char *authorization)
-{
-	if (x_api_key != NULL && *x_api_key != '\0')
-		return x_api_key;
-	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
-		return NULL;
-	for (authorization += 7; *authorization == ' '; authorization++)
-		;
-	return *authorization != '\0' ? authorization : NULL;
-}
 
 int
 auth_authenticate(struct request *req, enum role needed)

@@ -1,5 +1,5 @@
 /* buf.c — growable, always NUL-terminated byte buffer (rebind idiom). */
-#include "incidentd.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,23 +1,13 @@
-/* clock.c — "now" for a request, and RFC 3339 timestamps in and out. */
-#include "incidentd.h"
+/* clock.c — "now", and RFC 3339 timestamps in and out. */
+#include "core.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 int64_t
-clock_now(const struct request *req)
+clock_now(void)
 {
-#ifdef INCIDENTD_TEST_CLOCK
-	/* Test builds only: the suite moves time per request instead of sleeping. */
-	const char *forced = req != NULL ? request_param(req, "HTTP_X_TEST_NOW") : NULL;
-	int64_t t;
-
-	if (forced != NULL && parse_int64(forced, 0, 253402300799LL, &t) == 0)
-		return t;
-#else
-	(void)req;
-#endif
 	return (int64_t)time(NULL);
 }
 

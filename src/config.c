@@ -1,7 +1,7 @@
 /* config.c — the configuration table: one row per key, its type, default and
  * whether SIGHUP reloads it.  File lines are "key = value"; INCIDENTD_<KEY>
  * environment variables override the file. */
-#include "incidentd.h"
+#include "core.h"
 
 #include <ctype.h>
 #include <errno.h>

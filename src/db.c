@@ -1,7 +1,7 @@
 /* db.c — one libpq connection per process.  Every statement incidentd runs is
  * in the table below, prepared once per connection; SQLSTATEs map to HTTP
  * statuses in one place.  A broken connection is re-opened on next use. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -32,8 +32,7 @@ struct statement {
 	"AND ($6::text IS NULL OR tags @> jsonb_build_array($6::text)) "
 
 static const struct statement statements[STMT_COUNT] = {
-	{STMT_AUTH_KEY,
-	 "SELECT id, org_id, role, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"},
+	{STMT_AUTH_KEY, auth_key_sql},
 	{STMT_INCIDENT_INSERT,
 	 "INSERT INTO incidents (title, description, status, priority, severity, source, "
 	 "source_ref, lat, lng, location_name, impact_description, assigned_to, tags, "
@@ -307,21 +306,4 @@ const char *
 db_statement_sql(enum stmt_id id)
 {
 	return statements[id].sql;
-}
-
-void
-request_fail_db(struct request *req)
-{
-	struct db *db = req->worker->db;
-	int status = db_last_status(db);
-
-	db_rollback(db);
-	log_error(req->request_id, "msg=\"database error\" status=%d error=%s", status,
-	          LOG_QUOTE(db_last_error(db)));
-	if (status == 503)
-		request_fail(req, 503, "database_unavailable", "The database is unavailable; retry later");
-	else if (status == 409)
-		request_fail(req, 409, "conflict", "The request conflicts with a concurrent change; retry");
-	else
-		request_fail(req, 500, "internal_error", "Internal error");
 }

@@ -1,6 +1,6 @@
 /* errors.c — every 4xx/5xx body comes from errors_render(): the DESIGN §3
  * envelope with all errors of the request. */
-#include "incidentd.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>

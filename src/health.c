@@ -8,7 +8,7 @@
  * round trip on an open connection, or a refused connect) costs no more than
  * the request itself, so it is repeated: an outage or a recovery shows at
  * once. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <libpq-fe.h>
 #include <time.h>

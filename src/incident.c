@@ -1,7 +1,7 @@
 /* incident.c — the incident routes: create, get, update (PATCH/PUT), delete.
  * Each write runs in one transaction that ends with its event row; the event
  * is published after COMMIT. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

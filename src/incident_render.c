@@ -1,6 +1,6 @@
 /* incident_render.c — an incident between its three forms: a database row
  * (INCIDENT_COLUMNS order), the C struct, and its JSON (and change sets). */
-#include "incidentd.h"
+#include "api.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* incidentctl.c — the admin CLI: migrations, organisations, API keys.
  * Subcommands are a table {words, usage, fn}. */
-#include "incidentd.h"
+#include "cli.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* json.c — request bodies become a small tree built on yajl's callback parser
  * (so nesting depth is bounded and string lengths survive embedded NULs);
  * responses are written with yajl_gen through the jgen_* helpers. */
-#include "incidentd.h"
+#include "core.h"
 
 #include <math.h>
 #include <stdio.h>

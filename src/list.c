@@ -1,6 +1,6 @@
 /* list.c — GET /v1/tickets: query-string parsing (libevent does the
  * decoding) and the newest-first page with total and has_more. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <sys/queue.h>
 

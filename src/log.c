@@ -4,7 +4,7 @@
  * request input): a line break in it would forge a line, a quote would end a
  * value early.  log_msg escapes control characters in the whole line;
  * log_quote makes an untrusted string one quoted value. */
-#include "incidentd.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <string.h>

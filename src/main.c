@@ -1,6 +1,6 @@
 /* main.c — incidentd [-t] -c FILE: check the configuration, or run the
  * master (which forks the FastCGI workers). */
-#include "incidentd.h"
+#include "api.h"
 
 #include <stdio.h>
 #include <stdlib.h>

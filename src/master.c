@@ -3,7 +3,7 @@
  * that dies, replaces the workers on SIGHUP (passing it on to incidentd-sse)
  * and drains everything on SIGTERM.  Signal handlers only set flags; this
  * loop does the work. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <errno.h>
 #include <fcgiapp.h>

@@ -1,7 +1,7 @@
 /* migrate.c — applies sql_dir/NNN_name.sql in order, each in its own
  * transaction, recording it in schema_migrations.  A session advisory lock
  * makes concurrent runs (several hosts starting at once) take turns. */
-#include "incidentd.h"
+#include "cli.h"
 
 #include <dirent.h>
 #include <errno.h>

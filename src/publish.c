@@ -2,7 +2,7 @@
  * COMMIT.  Redis being down must not slow requests down: after a failure we
  * wait a second before trying to reconnect, and every command has a short
  * timeout.  The event is in PostgreSQL either way; streams catch up. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <hiredis/hiredis.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* reply.c — an incident's timeline: replies (public or internal) and the
  * entries PATCH appends for status changes and messages. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* request.c — what a handler needs from a request and the only ways it
  * answers: request_respond*, request_fail* (the error envelope). */
-#include "incidentd.h"
+#include "api.h"
 
 #include <fcgiapp.h>
 #include <stdio.h>
@@ -122,4 +122,40 @@ request_json_object(struct request *req)
 		return NULL;
 	}
 	return v;
+}
+
+/* Database failures become responses here, not in db.c: the database layer
+ * knows statuses, the request knows how to answer. */
+void
+request_fail_db(struct request *req)
+{
+	struct db *db = req->worker->db;
+	int status = db_last_status(db);
+
+	db_rollback(db);
+	log_error(req->request_id, "msg=\"database error\" status=%d error=%s", status,
+	          LOG_QUOTE(db_last_error(db)));
+	if (status == 503)
+		request_fail(req, 503, "database_unavailable", "The database is unavailable; retry later");
+	else if (status == 409)
+		request_fail(req, 409, "conflict", "The request conflicts with a concurrent change; retry");
+	else
+		request_fail(req, 500, "internal_error", "Internal error");
+}
+
+/* Test builds only (--enable-test-clock): X-Test-Now moves time per request,
+ * so the suite tests SLA windows and expiry without sleeping. */
+int64_t
+request_now(const struct request *req)
+{
+#ifdef INCIDENTD_TEST_CLOCK
+	const char *forced = request_param(req, "HTTP_X_TEST_NOW");
+	int64_t t;
+
+	if (forced != NULL && parse_int64(forced, 0, 253402300799LL, &t) == 0)
+		return t;
+#else
+	(void)req;
+#endif
+	return clock_now();
 }

@@ -1,7 +1,7 @@
 /* route.c — the route table: every URL incidentd answers, the role it needs
  * and the handler that answers it.  /v1/tickets and /v1/incidents are one
  * resource (":coll"). */
-#include "incidentd.h"
+#include "api.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -133,24 +133,3 @@ route_match(const char *method, const char *path, const struct route **out,
 	return path_matched ? ROUTE_METHOD_NOT_ALLOWED : ROUTE_NOT_FOUND;
 }
 
-static const char *const role_names[] = {"none", "read", "write", "admin"};
-
-int
-role_parse(const char *s, enum role *out)
-{
-	int i;
-
-	for (i = ROLE_READ; i <= ROLE_ADMIN; i++) {
-		if (strcmp(s, role_names[i]) == 0) {
-			*out = (enum role)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-const char *
-role_name(enum role r)
-{
-	return role_names[r];
-}

@@ -1,5 +1,5 @@
 /* sla.c — SLA maths and status phases (DESIGN §4). */
-#include "incidentd.h"
+#include "api.h"
 
 #include <string.h>
 

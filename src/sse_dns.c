@@ -4,7 +4,7 @@
  * server answers.  Callers connect to the numeric address they are given.
  * The callback always runs from the loop, never inside sse_dns_resolve, and
  * never after sse_dns_cancel. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <arpa/inet.h>
 #include <event2/dns.h>

@@ -1,7 +1,7 @@
 /* sse_event.c — an event as the streams send it: the SSE frame for
  * organisation streams and, for the public status-page stream, a frame that
  * carries only title, status and public timeline entries (DESIGN §6). */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <stdlib.h>
 #include <string.h>

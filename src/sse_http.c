@@ -2,7 +2,7 @@
  * /v1/tickets/stream (an API key of role read or higher, checked here: the
  * proxy is not trusted) and /incidents/status/:token/stream (public).
  * Errors use the same envelope as the API. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -160,7 +160,7 @@ open_stream(struct evhttp_request *req, const char *rid, const char *path, int64
 		c = sse_client_new(req, rid, from);
 		c->refs++;
 		params[0] = hash;
-		sse_pg_query(sse.pg, db_statement_sql(STMT_AUTH_KEY), 1, params, key_checked, c);
+		sse_pg_query(sse.pg, auth_key_sql, 1, params, key_checked, c);
 		return;
 	}
 	if (!public_token(path, token, sizeof(token))) {

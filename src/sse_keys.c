@@ -2,7 +2,7 @@
  * leaked one, or a dashboard reconnecting in a loop) cannot take every
  * stream of the process: past max_streams_per_key a new stream gets 429.
  * A small chained hash of key id → count; entries go when they reach 0. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <stdlib.h>
 

@@ -2,7 +2,7 @@
  * loop holds every stream; timers send heartbeats, close the streams of
  * revoked keys and prune the event log past event_retention_days.  Signals
  * arrive through libevent, so their work happens in the loop. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <event2/event.h>
 #include <event2/http.h>

@@ -4,7 +4,7 @@
  * seq order: the next one is applied at once, anything after a gap (or after a
  * Redis reconnect) is read from the events table.  Recent events stay in a
  * ring so a reconnecting client usually replays without a query. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * A finished query moves to a list of completions that a loop event runs, so
  * a callback never runs inside sse_pg_query or inside another callback's
  * call into this file, where its caller would be half-way through an update. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <event2/event.h>
 #include <libpq-fe.h>

@@ -4,7 +4,7 @@
  * authenticated are never stuck behind one long DELETE.  A transaction-level
  * advisory lock lets one host prune at a time: a host that does not get it
  * leaves this round to the one that did. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

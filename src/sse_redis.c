@@ -3,7 +3,7 @@
  * streams here, and a reconnect (with re-subscribe) whenever Redis goes away.
  * Messages are handed to sse_org; a confirmed subscription is reported too,
  * since events published while we were not subscribed must be caught up. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
@@ -13,7 +13,6 @@
 #include <string.h>
 
 #define RECONNECT_MS 500
-#define CHANNEL_PREFIX "incidentd:org:"
 
 struct sse_redis {
 	struct event_base *base;
@@ -42,10 +41,10 @@ channel_org(const redisReply *channel)
 {
 	int64_t id;
 	char tmp[40];
-	size_t plen = strlen(CHANNEL_PREFIX);
+	size_t plen = strlen(EVENT_CHANNEL_PREFIX);
 
 	if (channel == NULL || channel->type != REDIS_REPLY_STRING || channel->len <= plen ||
-	    channel->len - plen >= sizeof(tmp) || memcmp(channel->str, CHANNEL_PREFIX, plen) != 0)
+	    channel->len - plen >= sizeof(tmp) || memcmp(channel->str, EVENT_CHANNEL_PREFIX, plen) != 0)
 		return -1;
 	memcpy(tmp, channel->str + plen, channel->len - plen);
 	tmp[channel->len - plen] = '\0';
@@ -77,7 +76,7 @@ static void
 redis_send_subscribe(struct sse_redis *r, int64_t org_id)
 {
 	if (r->connected &&
-	    redisAsyncCommand(r->ac, on_reply, NULL, "SUBSCRIBE " CHANNEL_PREFIX "%lld",
+	    redisAsyncCommand(r->ac, on_reply, NULL, "SUBSCRIBE " EVENT_CHANNEL_PREFIX "%lld",
 	                      (long long)org_id) != REDIS_OK)
 		log_warn(NULL, "msg=\"sse: SUBSCRIBE not sent\" org=%lld", (long long)org_id);
 }
@@ -222,7 +221,7 @@ sse_redis_unsubscribe(struct sse_redis *r, int64_t org_id)
 		}
 	}
 	if (r->connected &&
-	    redisAsyncCommand(r->ac, NULL, NULL, "UNSUBSCRIBE " CHANNEL_PREFIX "%lld",
+	    redisAsyncCommand(r->ac, NULL, NULL, "UNSUBSCRIBE " EVENT_CHANNEL_PREFIX "%lld",
 	                      (long long)org_id) != REDIS_OK)
 		log_warn(NULL, "msg=\"sse: UNSUBSCRIBE not sent\" org=%lld", (long long)org_id);
 }

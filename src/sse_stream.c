@@ -1,7 +1,7 @@
 /* sse_stream.c — one client's stream: its frames, its cursor (the last seq
  * it was sent or skipped, so it never sees a duplicate), its output cap, and
  * the process-wide list used for heartbeats, revocations and shutdown. */
-#include "incidentd.h"
+#include "sse.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>

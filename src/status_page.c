@@ -2,7 +2,7 @@
  * title, status, updated_at and the public timeline, as HTML or JSON.  The
  * HTML follows the incident live: status.js opens the public stream from the
  * event seq the page was rendered at, so nothing between the two is missed. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>

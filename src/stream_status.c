@@ -5,7 +5,7 @@
  * streams needs neither a query nor a socket.  Each field is written by
  * incidentd-sse alone, as a relaxed atomic: readers want a recent value, not
  * a consistent snapshot. */
-#include "incidentd.h"
+#include "core.h"
 
 #include <stdatomic.h>
 #include <sys/mman.h>

@@ -1,6 +1,6 @@
 /* utf8.c — strict UTF-8 validation (yajl lets overlong forms, surrogates and
  * code points past U+10FFFF through) and lengths in code points. */
-#include "incidentd.h"
+#include "core.h"
 
 size_t
 utf8_chars(const char *s, size_t len)

@@ -1,5 +1,5 @@
 /* util.c — allocation that dies on OOM, integer parsing, tokens and hashes. */
-#include "incidentd.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdio.h>

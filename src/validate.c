@@ -1,7 +1,7 @@
 /* validate.c — the incident's writable fields as a table of rules, and the
  * one function that applies a JSON body onto an incident, collecting every
  * error with its source.field.  Lifecycle rules that span fields follow. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <stdio.h>
 #include <stdlib.h>

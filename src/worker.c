@@ -1,7 +1,7 @@
 /* worker.c — a FastCGI worker: blocking accept loop, one request at a time,
  * one PostgreSQL and one Redis connection.  Here a request is read, routed,
  * authenticated and handed to its handler; the answer is written back. */
-#include "incidentd.h"
+#include "api.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -90,7 +90,7 @@ request_init(struct request *req, struct worker *w, FCGX_Request *fr)
 	req->request_id = log_is_token(rid, 64) ? xstrdup(rid) : random_token(16);
 	if (req->request_id == NULL)
 		req->request_id = xstrdup("-");
-	req->now = clock_now(req);
+	req->now = request_now(req);
 }
 
 static void

@@ -12,7 +12,7 @@
 #ifndef TAP_H
 #define TAP_H
 
-#include "incidentd.h"
+#include "api.h"
 
 #define TAP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 

@@ -1,0 +1,313 @@
+/*
+ * api.h — the FastCGI side: incidentd's master and workers, one request at a
+ * time, from route to validation, storage, event and response.  One section
+ * per source file.  incidentd-sse and incidentctl never include it (the build
+ * refuses), so neither links a request handler.
+ */
+#ifndef INCIDENTD_API_H
+#define INCIDENTD_API_H
+
+#if defined(INCIDENTD_SSE_PROCESS) || defined(INCIDENTD_CLI)
+#error "api.h is the FastCGI side: incidentd-sse and incidentctl build on core.h only"
+#endif
+
+#include "core.h"
+
+struct request;
+struct pg_result;
+
+/* ---- sla.c: SLA maths and status phases ---- */
+enum sla_state { SLA_OK, SLA_WARNING, SLA_BREACHED };
+int64_t sla_due_at(int64_t created_at, enum priority p, const struct config *cfg);
+/* State at time `at` (now while active; resolved_at once resolved). */
+enum sla_state sla_state_at(int64_t created_at, int64_t due_at, int64_t at);
+const char *sla_state_name(enum sla_state s);
+int status_is_resolved(const char *status);
+int status_is_acknowledging(const char *status);
+int priority_parse(const char *s, enum priority *out);
+
+/* ---- route.c: the route table ---- */
+typedef void (*handler_fn)(struct request *req);
+struct route {
+	const char *method;
+	const char *pattern; /* segments; ":coll" tickets|incidents, ":id" integer, ":token" */
+	enum role role;
+	handler_fn handler;
+};
+struct route_params {
+	const char *coll; /* "tickets" or "incidents" (static string) */
+	int64_t id;
+	char token[80];
+};
+enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
+/* On ROUTE_METHOD_NOT_ALLOWED, allow (size allowlen) lists the methods. */
+enum route_result route_match(const char *method, const char *path, const struct route **out,
+                              struct route_params *params, char *allow, size_t allowlen);
+
+/* ---- request.c: one FastCGI request, its response and its error list ---- */
+struct auth {
+	int64_t org_id;
+	int64_t key_id;
+	enum role role;
+	char *key_name;
+};
+struct worker;
+struct request {
+	struct worker *worker;
+	void *fcgi;          /* FCGX_Request *, NULL in unit tests */
+	char **env;          /* FastCGI parameters */
+	const char *method;
+	const char *path;
+	const char *query;
+	char *request_id;
+	char *body;
+	size_t body_len;
+	int64_t now;
+	const struct route *route;
+	struct route_params params;
+	struct auth auth;
+	struct errors errors;
+	/* response */
+	int status;
+	struct buf *headers;
+	char *content_type;
+	char *out;
+	size_t out_len;
+};
+const char *request_param(const struct request *req, const char *name);
+void request_header(struct request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Takes ownership of body (malloc'd). */
+void request_respond(struct request *req, int status, const char *content_type, char *body,
+                     size_t len);
+void request_respond_json(struct request *req, int status, yajl_gen g);
+/* Renders req->errors (plus code/message when given) as the envelope. */
+void request_fail(struct request *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 422 with what handlers collected in req->errors. */
+void request_fail_validation(struct request *req);
+/* status with req->errors and extra members (see errors_render). */
+void request_fail_extra(struct request *req, int status, const char *const *extra);
+void request_reset(struct request *req);
+/* Fails req from the db's last failure (logs internals, shows none). */
+void request_fail_db(struct request *req);
+/* The request's "now": the clock, or X-Test-Now in test builds. */
+int64_t request_now(const struct request *req);
+struct jval *request_json_object(struct request *req);
+
+/* ---- db.c: one libpq connection per process with prepared statements ---- */
+enum stmt_id {
+	STMT_AUTH_KEY,
+	STMT_INCIDENT_INSERT,
+	STMT_INCIDENT_GET,
+	STMT_INCIDENT_EXISTS,
+	STMT_INCIDENT_GET_FOR_UPDATE,
+	STMT_INCIDENT_UPDATE,
+	STMT_INCIDENT_TOUCH,
+	STMT_INCIDENT_DELETE,
+	STMT_INCIDENT_LIST,
+	STMT_INCIDENT_COUNT,
+	STMT_REPLY_INSERT,
+	STMT_REPLY_LIST,
+	STMT_REPLY_COUNT,
+	STMT_EVENT_APPEND,
+	STMT_STATUS_BY_TOKEN,
+	STMT_STATUS_REPLIES,
+	STMT_PING,
+	STMT_COUNT
+};
+struct db;
+struct db *db_open(const char *conninfo);
+void db_close(struct db *db);
+/* Reconnects if the connection is broken; 0 when usable. */
+int db_ensure(struct db *db);
+int db_ok(struct db *db);
+/* Executes a prepared statement; returns the result or NULL (then the failure is
+ * described by db_last_status()).  Caller PQclear()s a non-NULL result.  A
+ * statement outside a transaction is retried once after a reconnect. */
+struct pg_result *db_exec(struct db *db, enum stmt_id id, int nparams, const char *const *params);
+int db_begin(struct db *db);
+int db_begin_snapshot(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+/* HTTP status for the last failure (503 connection, 409 conflict, 500 other). */
+int db_last_status(struct db *db);
+const char *db_last_error(struct db *db);
+const char *db_statement_sql(enum stmt_id id);
+
+/* ---- auth.c ---- */
+/* 0 and req->auth filled; or responds 401/403/503 itself and returns -1. */
+int auth_authenticate(struct request *req, enum role needed);
+void auth_clear(struct auth *a);
+
+/* ---- publish.c: Redis PUBLISH after COMMIT; failures logged, never fatal ---- */
+struct publisher;
+struct publisher *publisher_new(const char *address);
+void publisher_free(struct publisher *p);
+int publisher_publish(struct publisher *p, const char *channel, const char *msg, size_t len,
+                      const char *request_id);
+int publisher_ping(struct publisher *p);
+
+/* ---- event.c: the event log, written in the transaction, published after ---- */
+/* Appends the event row and bumps orgs.event_seq; call as the last statement of
+ * the transaction.  Takes ownership of payload. */
+int event_append(struct request *req, const char *type, int64_t incident_id, char *payload,
+                 struct event *ev);
+/* PUBLISH after COMMIT; frees the payload. */
+void event_publish(struct request *req, struct event *ev);
+void event_discard(struct event *ev);
+
+/* ---- validate.c / incident.c: the incident and its field table ---- */
+struct strlist {
+	size_t n;
+	char **items;
+};
+struct optnum {
+	int set; /* 0: null */
+	double v;
+};
+struct incident {
+	int64_t id;
+	int64_t org_id;
+	char *title;
+	char *description;
+	char *status;
+	char *priority;
+	char *severity;
+	char *source;
+	char *source_ref;
+	struct optnum lat;
+	struct optnum lng;
+	char *location_name;
+	char *impact_description;
+	char *assigned_to;
+	struct strlist tags;
+	struct strlist affected_services;
+	int64_t sla_due_at;
+	char *customer_token;
+	int64_t started_at;
+	int64_t acknowledged_at;
+	int64_t resolved_at;
+	char *created_by;
+	int64_t created_at;
+	int64_t updated_at;
+};
+/* Which writable fields a request body named (bit per field index). */
+typedef uint32_t field_set;
+enum field_index {
+	F_TITLE,
+	F_DESCRIPTION,
+	F_STATUS,
+	F_PRIORITY,
+	F_SEVERITY,
+	F_SOURCE,
+	F_SOURCE_REF,
+	F_LAT,
+	F_LNG,
+	F_LOCATION_NAME,
+	F_IMPACT_DESCRIPTION,
+	F_ASSIGNED_TO,
+	F_TAGS,
+	F_AFFECTED_SERVICES,
+	F_STARTED_AT,
+	F_ACKNOWLEDGED_AT,
+	F_RESOLVED_AT,
+	F_COUNT
+};
+#define FIELD_BIT(f) ((field_set)1 << (f))
+struct incident_input {
+	field_set given;
+	char *message; /* PATCH only; NULL if absent or null */
+	int has_message;
+};
+extern const char *const incident_statuses[];
+extern const char *const incident_priorities[];
+extern const char *const incident_severities[];
+extern const char *const incident_sources[];
+const char *enum_lookup(const char *const *values, const char *s, size_t len);
+const char *severity_canonical(const char *s, size_t len);
+/* Applies a JSON body onto inc (a copy of the current one or the defaults),
+ * collecting errors into e.  allow_message: PATCH/PUT accept "message". */
+void incident_apply_body(struct incident *inc, struct incident_input *in,
+                         const struct jval *body, int allow_message, struct errors *e);
+/* After apply: derived fields (acknowledged_at, resolved_at, sla_due_at) and the
+ * checks that span fields.  old is NULL on create. */
+void incident_apply_lifecycle(struct incident *inc, const struct incident *old,
+                              const struct incident_input *in, int64_t now,
+                              const struct config *cfg, struct errors *e);
+/* unknown_field for member key (keylen bytes): the name is echoed back,
+ * cut to 64 bytes, a NUL in it shown as U+FFFD. */
+void field_error_unknown(struct errors *e, const char *key, size_t keylen);
+void incident_init_defaults(struct incident *inc);
+void incident_copy(struct incident *dst, const struct incident *src);
+void incident_free(struct incident *inc);
+void strlist_free(struct strlist *l);
+
+/* ---- incident_render.c: rows ↔ struct, JSON out, change sets ---- */
+#define INCIDENT_COLUMNS \
+	"id, org_id, title, description, status, priority, severity, source, source_ref, " \
+	"lat, lng, location_name, impact_description, assigned_to, tags::text, " \
+	"affected_services::text, extract(epoch from sla_due_at)::bigint, customer_token, " \
+	"extract(epoch from started_at)::bigint, extract(epoch from acknowledged_at)::bigint, " \
+	"extract(epoch from resolved_at)::bigint, created_by, " \
+	"extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint"
+#define INCIDENT_NCOLUMNS 24
+int incident_from_row(struct incident *inc, const struct pg_result *res, int row);
+void incident_render(yajl_gen g, const struct incident *inc, int64_t now, const struct config *cfg);
+/* Emits the changes object; returns how many fields differ. */
+int incident_render_changes(yajl_gen g, const struct incident *a, const struct incident *b);
+int incident_differs(const struct incident *a, const struct incident *b);
+char *strlist_json(const struct strlist *l);
+int strlist_from_json(struct strlist *l, const char *text);
+
+/* ---- handlers: incident.c, reply.c, list.c, status_page.c, health.c ---- */
+void incident_create(struct request *req);
+void incident_get(struct request *req);
+void incident_update(struct request *req);
+void incident_delete(struct request *req);
+void incident_list(struct request *req);
+void reply_create(struct request *req);
+void reply_list(struct request *req);
+void reply_render(yajl_gen g, const struct pg_result *res, int row);
+#define REPLY_COLUMNS \
+	"id, incident_id, body, internal, status, author, extract(epoch from created_at)::bigint"
+void status_page(struct request *req);
+void status_page_css(struct request *req);
+void status_page_js(struct request *req);
+void health_check(struct request *req);
+
+/* ---- list.c: query-string parsing shared by the list routes ---- */
+struct list_query {
+	char *status;   /* canonical comma lists, NULL = no filter */
+	char *priority;
+	char *severity;
+	char *source;
+	char *tag;
+	int64_t limit;
+	int64_t offset;
+};
+/* Parses a list query; errors (with source.parameter) go to e.  Without
+ * with_filters only limit, page and offset are known parameters. */
+void list_query_parse(struct list_query *q, const char *query, int with_filters,
+                      int64_t default_limit, int64_t max_limit, struct errors *e);
+void list_query_free(struct list_query *q);
+
+/* ---- worker.c / master.c ---- */
+/* health.c: the last slow check of one dependency, reused for a second. */
+struct health_check {
+	int slow; /* 0: nothing to reuse */
+	int ok;
+	int64_t at_ms; /* CLOCK_MONOTONIC, when it ended */
+};
+struct worker {
+	const struct config *cfg;
+	struct db *db;
+	struct publisher *pub;
+	struct health_check pg_health;
+	struct health_check redis_health;
+};
+int worker_run(const struct config *cfg, int listen_fd);
+/* Takes ownership of cfg (malloc'd); returns the exit status. */
+int master_run(struct config *cfg, const char *config_path);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * sse.h — incidentd-sse, the stream process: one libevent loop that holds
+ * every stream and never blocks.  Builds on core.h only; it never includes
+ * api.h (the build refuses), so no FastCGI code is linked into it.
+ */
+#ifndef INCIDENTD_SSE_H
+#define INCIDENTD_SSE_H
+
+#include "core.h"
+
+/* ---- incidentd-sse: sse_main.c, sse_http.c, sse_stream.c, sse_org.c,
+ *      sse_pg.c, sse_redis.c — one libevent loop that never blocks ---- */
+struct event_base;
+struct pg_result;
+struct evhttp_request;
+struct sse_pg;
+struct sse_redis;
+struct sse_org;
+struct sse_client;
+
+/* sse_pg.c: libpq in non-blocking mode, one connection, a FIFO of queries.
+ * The callback gets the result (NULL on failure) and must not PQclear it.
+ * It always runs from the loop, never inside sse_pg_query. */
+typedef void (*sse_pg_cb)(void *arg, struct pg_result *res);
+struct sse_pg *sse_pg_new(struct event_base *base, const char *conninfo);
+void sse_pg_free(struct sse_pg *pg);
+/* sql must outlive the query (a literal); params are copied. */
+void sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const *params,
+                  sse_pg_cb cb, void *arg);
+
+/* sse_dns.c: host names resolved on the loop (evdns), never by a blocking
+ * getaddrinfo.  The callback gets a numeric address, or NULL on failure, and
+ * always runs from the loop. */
+typedef void (*sse_resolved_cb)(void *arg, const char *addr);
+struct sse_dns_lookup;
+void sse_dns_init(struct event_base *base, const char *resolv_conf);
+/* Fails the lookups still in flight (their callbacks run unless cancelled). */
+void sse_dns_free(void);
+int sse_dns_is_numeric(const char *host);
+/* The lookup is valid until its callback runs, or until cancelled. */
+struct sse_dns_lookup *sse_dns_resolve(const char *name, sse_resolved_cb cb, void *arg);
+void sse_dns_cancel(struct sse_dns_lookup *l);
+
+/* sse_redis.c: hiredis async SUBSCRIBE with reconnects. */
+typedef void (*sse_message_cb)(int64_t org_id, const char *msg, size_t len);
+typedef void (*sse_subscribed_cb)(int64_t org_id);
+/* on_down runs whenever the connection is lost or cannot be made. */
+struct sse_redis *sse_redis_new(struct event_base *base, const char *address,
+                                sse_message_cb on_message, sse_subscribed_cb on_subscribed,
+                                void (*on_down)(void));
+void sse_redis_free(struct sse_redis *r);
+void sse_redis_subscribe(struct sse_redis *r, int64_t org_id);
+void sse_redis_unsubscribe(struct sse_redis *r, int64_t org_id);
+int sse_redis_connected(const struct sse_redis *r);
+
+/* One event as streams send it. */
+struct sse_event {
+	int64_t seq;
+	int64_t incident_id;
+	int refs;
+	char *frame;        /* "id: ..\nevent: ..\ndata: ..\n\n" */
+	size_t frame_len;
+	char *public_frame; /* what a status-page stream sees, or NULL */
+	size_t public_len;
+	int ends_public;    /* incident.deleted: the status-page stream ends */
+};
+/* Builds an event from its published JSON; NULL if it is not one. */
+struct sse_event *sse_event_from_json(const char *json, size_t len);
+void sse_event_unref(struct sse_event *ev);
+
+/* sse_stream.c: the process-wide state every part shares. */
+struct sse {
+	struct event_base *base;
+	struct config *cfg;
+	const char *config_path;
+	struct sse_pg *pg;
+	struct sse_redis *redis;
+	size_t nclients;
+	int stopping;
+	int64_t probe_deliveries; /* events the probe delivered that Redis had not */
+};
+extern struct sse sse;
+
+/* sse_stream.c: one client stream. */
+struct sse_client {
+	TAILQ_ENTRY(sse_client) org_link;
+	TAILQ_ENTRY(sse_client) all_link;
+	struct evhttp_request *req; /* NULL once the connection is gone */
+	struct evhttp_connection *conn;
+	char *request_id;
+	int64_t key_id;             /* 0: public status-page stream */
+	int64_t incident_id;        /* the public stream's incident */
+	int64_t last_event_id;      /* -1: the client sent none */
+	int64_t cursor;             /* every event up to here was sent or skipped */
+	int started;                /* 200 and headers sent */
+	int live;                   /* receives events as they are applied */
+	int paused;                 /* a replay waits for its output to drain */
+	int closed;
+	int refs;                   /* the connection + queries in flight */
+	struct sse_org *org;
+};
+struct sse_client *sse_client_new(struct evhttp_request *req, const char *request_id,
+                                  int64_t last_event_id);
+/* Drops a reference; returns 1 when that freed the client. */
+int sse_client_unref(struct sse_client *c);
+/* The org is synced at current: headers, then the first id, a reset or a replay. */
+void sse_client_begin(struct sse_client *c, int64_t current);
+void sse_client_deliver(struct sse_client *c, const struct sse_event *ev);
+/* A replay sends while less than half the cap waits; then it pauses and
+ * resume runs once the output has drained (never if the client goes). */
+int sse_client_backlogged(const struct sse_client *c);
+void sse_client_pause(struct sse_client *c, void (*resume)(struct sse_client *c));
+void sse_client_reset(struct sse_client *c, int64_t seq, const char *reason);
+/* Ends a started stream cleanly, or answers an error to one not started. */
+void sse_client_close(struct sse_client *c, const char *why);
+void sse_client_fail(struct sse_client *c, int status, const char *code, const char *message);
+void sse_clients_heartbeat(void);
+void sse_clients_close_revoked(const int64_t *key_ids, size_t n);
+void sse_clients_close_all(void);
+
+/* sse_prune.c: the event log past event_retention_days, in batches. */
+void sse_prune_start(void);
+
+/* sse_keys.c: org streams held per API key (max_streams_per_key). */
+int sse_keys_streams(int64_t key_id);
+void sse_keys_add(int64_t key_id, int delta);
+
+/* sse_org.c: per-organisation subscription, ordering and catch-up. */
+void sse_org_attach(int64_t org_id, struct sse_client *c);
+void sse_org_detach(struct sse_client *c);
+void sse_org_replay(struct sse_client *c);
+/* The client's Last-Event-ID is past this host's seq: resume or reset it
+ * by what PostgreSQL holds. */
+void sse_org_resume_ahead(struct sse_client *c, int64_t from);
+void sse_org_on_message(int64_t org_id, const char *msg, size_t len);
+void sse_org_on_subscribed(int64_t org_id);
+void sse_org_on_redis_down(void);
+void sse_org_probe(void);
+
+/* sse_http.c: the three stream routes. */
+void sse_http_request(struct evhttp_request *req, void *arg);
+/* The error envelope; parameter names source.parameter (or NULL). */
+void sse_send_error(struct evhttp_request *req, const char *request_id, int status,
+                    const char *code, const char *parameter, const char *message);
+
+#endif
