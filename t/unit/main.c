@@ -18,7 +18,7 @@ struct test_group {
 static const struct test_group groups[] = {
 	{"utf8", test_utf8},   {"json", test_json},   {"validate", test_validate},
 	{"sla", test_sla},     {"clock", test_clock}, {"route", test_route},
-	{"config", test_config}, {"query", test_query},
+	{"config", test_config}, {"query", test_query}, {"sse_url", test_sse_url},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

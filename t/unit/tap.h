@@ -47,5 +47,6 @@ void test_clock(void);
 void test_route(void);
 void test_config(void);
 void test_query(void);
+void test_sse_url(void);
 
 #endif
