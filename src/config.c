@@ -310,7 +310,8 @@ config_free(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < NKEYS; i++) {
-		if (config_keys[i].type == CT_STRING) {
+		/* an address is a string too (checked when set) */
+		if (config_keys[i].type == CT_STRING || config_keys[i].type == CT_ADDRESS) {
 			char **field = (char **)((char *)cfg + config_keys[i].offset);
 			free(*field);
 			*field = NULL;

@@ -73,6 +73,7 @@ test_defaults(void)
 	config_free(&cfg);
 	ok(cfg.listen == NULL && cfg.database == NULL && cfg.sql_dir == NULL,
 	   "config_free clears the strings");
+	ok(cfg.redis == NULL && cfg.sse_listen == NULL, "config_free clears the addresses");
 	config_free(&cfg);
 	ok(1, "config_free twice is harmless");
 }
