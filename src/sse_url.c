@@ -21,7 +21,11 @@ sse_url_last_event_id(const char *header, const char *query)
 	TAILQ_INIT(&q);
 	if (v == NULL && query != NULL && evhttp_parse_query_str(query, &q) == 0)
 		v = evhttp_find_header(&q, "last_event_id");
-	if (v != NULL && (strlen(v) == 0 || strlen(v) > LAST_EVENT_ID_MAX_DIGITS ||
+	/* a %00 decodes to a NUL that cuts a value short ("4%005" is not 4);
+	 * streams take no other parameter, so any NUL makes the query malformed */
+	if (v != NULL && v != header && strstr(query, "%00") != NULL)
+		id = -2;
+	else if (v != NULL && (strlen(v) == 0 || strlen(v) > LAST_EVENT_ID_MAX_DIGITS ||
 	                  strspn(v, "0123456789") != strlen(v) ||
 	                  parse_int64(v, 0, INT64_MAX, &id) != 0))
 		id = -2;

@@ -39,6 +39,10 @@ test_last_event_id(void)
 	last_event_id_is(NULL, "last_event_id=", -2);
 	last_event_id_is(NULL, "last_event_id=-3", -2);
 	last_event_id_is(NULL, "last_event_id=%FF", -2);
+	last_event_id_is(NULL, "last_event_id=4%005", -2);
+	last_event_id_is(NULL, "last_event_id=%00", -2);
+	last_event_id_is(NULL, "x=%00&last_event_id=5", -2);
+	last_event_id_is("5", "last_event_id=%00", 5);
 }
 
 static void
