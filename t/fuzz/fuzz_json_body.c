@@ -51,10 +51,8 @@ fuzz_render_incident(const struct incident *inc, const struct incident *old)
 	incident_render(g, inc, FUZZ_NOW, &fuzz_cfg);
 	if (old != NULL) {
 		jgen_key(g, "changes");
-		yajl_gen_map_open(g);
-		if (incident_render_changes(g, old, inc) != incident_differs(old, inc))
+		if ((incident_render_changes(g, old, inc) > 0) != incident_differs(old, inc))
 			abort();
-		yajl_gen_map_close(g);
 	}
 	yajl_gen_map_close(g);
 	out = jgen_finish(g, &len);
