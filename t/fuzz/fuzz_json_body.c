@@ -39,6 +39,20 @@ fuzz_render_errors(struct errors *e)
 	errors_clear(e);
 }
 
+/* A timestamp we accepted is rendered as RFC 3339 that reads back the same. */
+static void
+fuzz_check_time(int64_t t)
+{
+	char text[TIME_TEXT_LEN];
+	int64_t back;
+
+	if (t == TIME_NONE)
+		return;
+	time_format(t, text);
+	if (time_parse(text, strlen(text), &back) != 0 || back != t)
+		abort();
+}
+
 static void
 fuzz_render_incident(const struct incident *inc, const struct incident *old)
 {
@@ -46,6 +60,10 @@ fuzz_render_incident(const struct incident *inc, const struct incident *old)
 	char *out;
 	size_t len;
 
+	fuzz_check_time(inc->started_at);
+	fuzz_check_time(inc->acknowledged_at);
+	fuzz_check_time(inc->resolved_at);
+	fuzz_check_time(inc->sla_due_at);
 	yajl_gen_map_open(g);
 	jgen_key(g, "incident");
 	incident_render(g, inc, FUZZ_NOW, &fuzz_cfg);
