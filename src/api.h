@@ -269,6 +269,12 @@ void incident_list(struct request *req);
 void reply_create(struct request *req);
 void reply_list(struct request *req);
 void reply_render(yajl_gen g, const struct pg_result *res, int row);
+/* A reply body's fields (pure: no request); body points into obj. */
+struct reply_input {
+	const struct jval *body;
+	int internal;
+};
+void reply_validate(const struct jval *obj, struct reply_input *in, struct errors *e);
 #define REPLY_COLUMNS \
 	"id, incident_id, body, internal, status, author, extract(epoch from created_at)::bigint"
 void status_page(struct request *req);

@@ -5,6 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+/* The instants RFC 3339 can write: years 0001..9999 in UTC. */
+#define TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+
 int64_t
 clock_now(void)
 {
@@ -17,9 +21,17 @@ time_format(int64_t t, char out[TIME_TEXT_LEN])
 	struct tm tm;
 	time_t tt = (time_t)t;
 
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(out, TIME_TEXT_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, TIME_TEXT_LEN, "1970-01-01T00:00:00Z");
+	/* not strftime's %Y: it writes year 999 as "999", not "0999" */
+	if (t < TIME_MIN || t > TIME_MAX || gmtime_r(&tt, &tm) == NULL) {
+		memset(&tm, 0, sizeof(tm)); /* 1970-01-01T00:00:00Z */
+		tm.tm_year = 70;
+		tm.tm_mday = 1;
+	}
+	/* the fields are in range already; % tells the compiler they fit */
+	snprintf(out, TIME_TEXT_LEN, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+	         (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)(tm.tm_mon + 1) % 100,
+	         (unsigned)tm.tm_mday % 100, (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100,
+	         (unsigned)tm.tm_sec % 100);
 }
 
 /* Reads exactly n digits at *p. */
@@ -83,7 +95,7 @@ time_parse(const char *s, size_t len, int64_t *out)
 {
 	const char *p = s, *end = s + len;
 	int year, mon, day, hh, mm, ss;
-	int64_t offset;
+	int64_t offset, t;
 	struct tm tm;
 
 	if (digits(&p, end, 4, &year) || expect(&p, end, '-') || digits(&p, end, 2, &mon) ||
@@ -114,6 +126,10 @@ time_parse(const char *s, size_t len, int64_t *out)
 	tm.tm_hour = hh;
 	tm.tm_min = mm;
 	tm.tm_sec = ss == 60 ? 59 : ss; /* a leap second is held at :59 */
-	*out = (int64_t)timegm(&tm) - offset;
+	t = (int64_t)timegm(&tm) - offset;
+	/* an offset may carry the instant out of the years it can be written in */
+	if (t < TIME_MIN || t > TIME_MAX)
+		return -1;
+	*out = t;
 	return 0;
 }

@@ -183,9 +183,9 @@ trim_in_place(char *s)
 	return s;
 }
 
+/* One "key = value" line (NUL-terminated, without its newline). */
 static int
-config_load_line(struct config *cfg, char *line, const char *path, int lineno, char *err,
-                 size_t errlen)
+config_load_line(struct config *cfg, char *line, int lineno, char *err, size_t errlen)
 {
 	char *eq, *key, *value;
 	char msg[256];
@@ -195,36 +195,87 @@ config_load_line(struct config *cfg, char *line, const char *path, int lineno, c
 		return 0;
 	eq = strchr(line, '=');
 	if (eq == NULL) {
-		snprintf(err, errlen, "%s:%d: expected \"key = value\"", path, lineno);
+		snprintf(err, errlen, "%d: expected \"key = value\"", lineno);
 		return -1;
 	}
 	*eq = '\0';
 	key = trim_in_place(line);
 	value = trim_in_place(eq + 1);
 	if (config_set(cfg, key, value, msg, sizeof(msg)) != 0) {
-		snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+		snprintf(err, errlen, "%d: %s", lineno, msg);
 		return -1;
 	}
 	return 0;
 }
 
+int
+config_load_text(struct config *cfg, const char *text, size_t len, char *err, size_t errlen)
+{
+	const char *p = text, *end = text + len;
+	int lineno = 0, rc = 0;
+
+	while (rc == 0 && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line;
+
+		lineno++;
+		/* a NUL would silently cut the line short: say so instead */
+		if (memchr(p, '\0', n) != NULL) {
+			snprintf(err, errlen, "%d: the line contains a NUL byte", lineno);
+			return -1;
+		}
+		line = xstrndup(p, n);
+		rc = config_load_line(cfg, line, lineno, err, errlen);
+		free(line);
+		p += n + 1;
+	}
+	return rc;
+}
+
+/* The whole file, NUL-terminated, in a buf (caller frees); NULL with errno. */
+static struct buf *
+config_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct buf *b;
+	char chunk[4096];
+	size_t n;
+	int failed;
+
+	if (f == NULL)
+		return NULL;
+	b = buf_new(sizeof(chunk));
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		b = buf_append(b, chunk, n);
+	failed = ferror(f);
+	fclose(f);
+	if (failed) {
+		buf_free(b);
+		errno = EIO;
+		return NULL;
+	}
+	return b;
+}
+
 static int
 config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	int lineno = 0, rc = 0;
+	struct buf *b = config_read_file(path);
+	char msg[512];
 
-	if (f == NULL) {
+	if (b == NULL) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	while (rc == 0 && getline(&line, &cap, f) >= 0)
-		rc = config_load_line(cfg, line, path, ++lineno, err, errlen);
-	free(line);
-	fclose(f);
-	return rc;
+	if (config_load_text(cfg, b->data, b->len, msg, sizeof(msg)) != 0) {
+		/* "path:line: detail", as compilers report */
+		snprintf(err, errlen, "%s:%s", path, msg);
+		buf_free(b);
+		return -1;
+	}
+	buf_free(b);
+	return 0;
 }
 
 static int

@@ -113,6 +113,10 @@ void config_defaults(struct config *cfg);
 /* Loads path (NULL: defaults only) then the environment.  On error returns -1
  * with a message in err.  cfg must hold defaults (or an earlier load). */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* The file format's one parser: text (len bytes, need not be NUL-terminated)
+ * onto cfg, without the environment.  On error returns -1 with
+ * "LINE: detail" in err (config_load prefixes the path). */
+int config_load_text(struct config *cfg, const char *text, size_t len, char *err, size_t errlen);
 int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
 /* SIGHUP: loads path (and the environment) into next, which it initialises,
  * then gives next old's value of every key that needs a restart (database,

@@ -15,6 +15,9 @@
 #define LIST_MAX_LIMIT 100
 #define PAGE_MAX 10000000
 #define TAG_MAX_CHARS 64
+/* A parameter name (valid UTF-8) echoed in a message: "%.*s" arguments for
+ * at most 64 bytes, never cut inside a character (the envelope is JSON). */
+#define NAME_SHOWN(s) (int)utf8_cut((s), strlen(s), 64), (s)
 
 struct enum_param {
 	const char *name;
@@ -106,7 +109,8 @@ report_nul_params(const char *query, struct errors *e)
 			char *key = evhttp_uridecode(raw, 1, NULL);
 
 			if (key != NULL && strlen(key) > 0 && utf8_valid(key, strlen(key)))
-				param_error(e, "invalid_value", key, "%.64s must not contain NUL", key);
+				param_error(e, "invalid_value", key, "%.*s must not contain NUL",
+				            NAME_SHOWN(key));
 			else
 				param_error(e, "invalid_value", "query", "the query must not contain NUL");
 			free(key);
@@ -150,7 +154,8 @@ list_query_parse(struct list_query *q, const char *query, int with_filters,
 		if (!utf8_valid(it->key, strlen(it->key)))
 			param_error(e, "invalid_value", "query", "query parameter names must be valid UTF-8");
 		else if (!utf8_valid(it->value, strlen(it->value)))
-			param_error(e, "invalid_value", it->key, "%.64s must be valid UTF-8", it->key);
+			param_error(e, "invalid_value", it->key, "%.*s must be valid UTF-8",
+			            NAME_SHOWN(it->key));
 		else if (ep != NULL)
 			parse_enum_list((char **)((char *)q + ep->offset), ep, it->value, e);
 		else if (with_filters && strcmp(it->key, "tag") == 0)
@@ -162,7 +167,8 @@ list_query_parse(struct list_query *q, const char *query, int with_filters,
 		else if (strcmp(it->key, "offset") == 0)
 			offset = parse_bounded("offset", it->value, 0, PAGE_MAX * LIST_MAX_LIMIT, e);
 		else
-			param_error(e, "unknown_field", it->key, "unknown query parameter \"%.64s\"", it->key);
+			param_error(e, "unknown_field", it->key, "unknown query parameter \"%.*s\"",
+			            NAME_SHOWN(it->key));
 	}
 	evhttp_clear_headers(&kv);
 	if (page > 0 && offset >= 0)

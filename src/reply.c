@@ -32,12 +32,7 @@ reply_render(yajl_gen g, const PGresult *res, int row)
 	yajl_gen_map_close(g);
 }
 
-struct reply_input {
-	const struct jval *body;
-	int internal;
-};
-
-static void
+void
 reply_validate(const struct jval *obj, struct reply_input *in, struct errors *e)
 {
 	size_t i;

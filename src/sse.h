@@ -137,6 +137,13 @@ void sse_org_on_subscribed(int64_t org_id);
 void sse_org_on_redis_down(void);
 void sse_org_probe(void);
 
+/* sse_url.c: what a stream request's URL and headers say; pure functions.
+ * The resume point from the Last-Event-ID header, else the query's
+ * last_event_id (either may be NULL): -1 when absent, -2 if malformed. */
+int64_t sse_url_last_event_id(const char *header, const char *query);
+/* "/incidents/status/<token>/stream": 1 with the token in out, else 0. */
+int sse_url_public_token(const char *path, char *out, size_t outlen);
+
 /* sse_http.c: the three stream routes. */
 void sse_http_request(struct evhttp_request *req, void *arg);
 /* The error envelope; parameter names source.parameter (or NULL). */

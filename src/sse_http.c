@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LAST_EVENT_ID_MAX_DIGITS 16
-
 static const char sql_incident_by_token[] =
     "SELECT id, org_id FROM incidents WHERE customer_token = $1";
 
@@ -40,26 +38,6 @@ sse_send_error(struct evhttp_request *req, const char *request_id, int status,
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "10");
 	evhttp_send_reply(req, status, NULL, b); /* NULL: libevent's reason phrase */
 	evbuffer_free(b);
-}
-
-/* Last-Event-ID header, else ?last_event_id=: -1 when absent, -2 if malformed. */
-static int64_t
-last_event_id(struct evhttp_request *req, const struct evhttp_uri *uri)
-{
-	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
-	struct evkeyvalq q;
-	int64_t id = -1;
-
-	TAILQ_INIT(&q);
-	if (v == NULL && evhttp_uri_get_query(uri) != NULL &&
-	    evhttp_parse_query_str(evhttp_uri_get_query(uri), &q) == 0)
-		v = evhttp_find_header(&q, "last_event_id");
-	if (v != NULL && (strlen(v) == 0 || strlen(v) > LAST_EVENT_ID_MAX_DIGITS ||
-	                  strspn(v, "0123456789") != strlen(v) ||
-	                  parse_int64(v, 0, INT64_MAX, &id) != 0))
-		id = -2;
-	evhttp_clear_headers(&q);
-	return id;
 }
 
 static const char *
@@ -120,25 +98,6 @@ token_checked(void *arg, PGresult *res)
 	sse_client_unref(c);
 }
 
-/* "/incidents/status/<token>/stream" → token (URL-safe characters only). */
-static int
-public_token(const char *path, char *out, size_t outlen)
-{
-	static const char prefix[] = "/incidents/status/", suffix[] = "/stream";
-	size_t plen = sizeof(prefix) - 1, slen = sizeof(suffix) - 1, len = strlen(path), tlen;
-
-	if (len <= plen + slen || strncmp(path, prefix, plen) != 0 ||
-	    strcmp(path + len - slen, suffix) != 0)
-		return 0;
-	tlen = len - plen - slen;
-	if (tlen >= outlen || strspn(path + plen, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	                                          "0123456789-_") != tlen)
-		return 0;
-	memcpy(out, path + plen, tlen);
-	out[tlen] = '\0';
-	return 1;
-}
-
 static void
 open_stream(struct evhttp_request *req, const char *rid, const char *path, int64_t from)
 {
@@ -163,7 +122,7 @@ open_stream(struct evhttp_request *req, const char *rid, const char *path, int64
 		sse_pg_query(sse.pg, auth_key_sql, 1, params, key_checked, c);
 		return;
 	}
-	if (!public_token(path, token, sizeof(token))) {
+	if (!sse_url_public_token(path, token, sizeof(token))) {
 		sse_send_error(req, rid, 404, "not_found", NULL, "There is nothing at this path");
 		return;
 	}
@@ -189,7 +148,9 @@ route(struct evhttp_request *req, const char *rid)
 		sse_send_error(req, rid, 405, "method_not_allowed", NULL, "Streams are read with GET");
 		return;
 	}
-	from = last_event_id(req, uri);
+	from = sse_url_last_event_id(
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID"),
+	    evhttp_uri_get_query(uri));
 	if (from == -2) {
 		sse_send_error(req, rid, 400, "invalid_last_event_id", "last_event_id",
 		               "Last-Event-ID must be a decimal event id");

@@ -13,6 +13,7 @@
 #define TAP_H
 
 #include "api.h"
+#include "sse.h"
 
 #define TAP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 
@@ -53,5 +54,6 @@ void test_route(void);
 void test_config(void);
 void test_query(void);
 void test_log(void);
+void test_sse_url(void);
 
 #endif

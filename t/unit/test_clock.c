@@ -25,6 +25,9 @@ test_format(void)
 	format_is(1709164800, "2024-02-29T00:00:00Z");
 	format_is(946684799, "1999-12-31T23:59:59Z");
 	format_is(253402300799LL, "9999-12-31T23:59:59Z");
+	/* four-digit years all the way down (found by t/fuzz/fuzz-json-body) */
+	format_is(-30610224001LL, "0999-12-31T23:59:59Z");
+	format_is(-62135596800LL, "0001-01-01T00:00:00Z");
 	is_int(strlen("2026-03-15T07:00:00Z") + 1, TIME_TEXT_LEN, "TIME_TEXT_LEN fits one stamp");
 }
 
@@ -68,6 +71,11 @@ test_parse_valid(void)
 	parse_is("1969-12-31T23:59:59Z", -1);
 	parse_is("2026-12-31T23:59:59Z", 1798761599);
 	parse_is("2016-12-31T23:59:60Z", 1483228799); /* a leap second is held at :59 */
+	parse_is("0999-01-01T00:00:00Z", -30641760000LL);
+	parse_is("0001-01-01T00:00:00Z", -62135596800LL);
+	parse_is("0001-01-01T00:00:00-00:01", -62135596740LL);
+	parse_is("9999-12-31T23:59:59Z", 253402300799LL);
+	parse_is("9999-12-31T23:59:59+00:01", 253402300739LL);
 	ok(time_parse("2026-03-15T07:00:00Zjunk", 20, &t) == 0 && t == T0,
 	   "only len bytes are parsed");
 }
@@ -108,6 +116,11 @@ test_parse_invalid(void)
 	rejects("2026-03-15T07:60:00Z");
 	rejects("2026-03-15T07:00:61Z");
 	rejects("0000-01-01T00:00:00Z");
+	/* an offset must not carry the instant out of years 0001..9999 in UTC,
+	 * where it would have no RFC 3339 form to be rendered in */
+	rejects("0001-01-01T00:00:00+00:01");
+	rejects("9999-12-31T23:59:59-00:01");
+	rejects("9999-12-31T23:30:00-23:59");
 	rejects("2026-03-15T0a:00:00Z");
 	ok(time_parse("2026-03-15T07:00:00\0Z", 21, &t) == -1, "rejects an embedded NUL");
 }

@@ -73,6 +73,7 @@ test_defaults(void)
 	config_free(&cfg);
 	ok(cfg.listen == NULL && cfg.database == NULL && cfg.sql_dir == NULL,
 	   "config_free clears the strings");
+	ok(cfg.redis == NULL && cfg.sse_listen == NULL, "config_free clears the addresses");
 	config_free(&cfg);
 	ok(1, "config_free twice is harmless");
 }
@@ -320,6 +321,32 @@ test_load(void)
 	config_free(&cfg);
 }
 
+/* config_load_text: the parser itself, on bytes that need not end in NUL. */
+static void
+test_load_text(void)
+{
+	static const char text[] = "workers = 5\nlisten = /tmp/t.sockXX";
+	static const char nul[] = "workers = 5\nlisten = /tmp/a\0b.sock\n";
+	struct config cfg;
+	char err[256];
+
+	config_defaults(&cfg);
+	ok(config_load_text(&cfg, text, sizeof(text) - 3, err, sizeof(err)) == 0,
+	   "text loads (%s)", err);
+	is_int(cfg.workers, 5, "first line");
+	is_str(cfg.listen, "/tmp/t.sock", "only len bytes are read");
+	ok(config_load_text(&cfg, "workers = 6", 0, err, sizeof(err)) == 0 && cfg.workers == 5,
+	   "zero bytes: nothing changes");
+	ok(config_load_text(&cfg, "\n\nworkers 6\n", 12, err, sizeof(err)) == -1,
+	   "a line without = fails");
+	is_str(err, "3: expected \"key = value\"", "message names the line");
+	ok(config_load_text(&cfg, nul, sizeof(nul) - 1, err, sizeof(err)) == -1,
+	   "a NUL inside a line fails");
+	is_str(err, "2: the line contains a NUL byte", "message names the NUL's line");
+	is_str(cfg.listen, "/tmp/t.sock", "the cut value was not stored");
+	config_free(&cfg);
+}
+
 static void
 test_env(void)
 {
@@ -482,6 +509,7 @@ test_config(void)
 	test_set();
 	test_durations();
 	test_load();
+	test_load_text();
 	test_env();
 	test_addresses();
 	test_reload();

@@ -89,6 +89,21 @@ messages_valid_utf8(const char *query)
 	parsed_free(&p);
 }
 
+/* Every message of query's n errors is valid UTF-8. */
+static void
+all_messages_valid_utf8(const char *label, const char *query, size_t n)
+{
+	struct parsed p;
+	size_t i;
+
+	parse(&p, query);
+	is_int(p.e.n, n, "%s: %zu errors", label, n);
+	for (i = 0; i < p.e.n; i++)
+		ok(utf8_valid(p.e.items[i].message, strlen(p.e.items[i].message)),
+		   "%s: message %zu is valid UTF-8", label, i + 1);
+	parsed_free(&p);
+}
+
 static void
 test_empty(void)
 {
@@ -154,6 +169,22 @@ test_filters(void)
 	messages_valid_utf8("status=%FF");
 	encoded = wrap("status=a", "%C3%A9", 40, "");
 	messages_valid_utf8(encoded);
+	free(encoded);
+	/* a long parameter name is cut at 64 bytes in messages: never inside a
+	 * character (found by t/fuzz/fuzz-list-query) */
+	encoded = wrap("a", "\xc3\xa9", 40, "=1");
+	all_messages_valid_utf8("unknown 81-byte name", encoded, 1);
+	free(encoded);
+	encoded = wrap("a", "\xc3\xa9", 40, "=%FF");
+	all_messages_valid_utf8("81-byte name, value not UTF-8", encoded, 1);
+	free(encoded);
+	encoded = wrap("a", "\xc3\xa9", 40, "=%00");
+	all_messages_valid_utf8("81-byte name, value with NUL", encoded, 2);
+	free(encoded);
+	encoded = wrap("a", "\xc3\xa9", 40, "=1");
+	query = xprintf("%s&status=a%s", encoded, "%C3%A9%C3%A9");
+	all_messages_valid_utf8("81-byte name and a bad status", query, 2);
+	free(query);
 	free(encoded);
 
 	encoded = str_repeat("x", 65);
