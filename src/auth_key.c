@@ -1,15 +1,12 @@
 /* auth_key.c — what every process agrees on about API keys: how a request
- * presents one (x-api-key, else Authorization: Bearer), the roles (read <
- * write < admin) and the statement that looks a key up by its SHA-256.
+ * presents one (x-api-key, else Authorization: Bearer) and the roles (read <
+ * write < admin); core.h has the statement that looks a key up.
  * incidentd, incidentd-sse and incidentctl all use it; it touches no request,
  * database or process. */
 #include "core.h"
 
 #include <string.h>
 #include <strings.h>
-
-const char auth_key_sql[] =
-    "SELECT id, org_id, role, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL";
 
 /* The key a request presents: x-api-key, else Authorization: Bearer; NULL
  * when it carries none.  Shared with incidentd-sse, which has other headers. */

@@ -217,8 +217,10 @@ const char *role_name(enum role r);
 /* The key a request presents: x-api-key, else Authorization: Bearer; NULL
  * when it carries none. */
 const char *auth_presented_key(const char *x_api_key, const char *authorization);
-/* $1 = the key's SHA-256 (hex) → id, org_id, role, name of a live key. */
-extern const char auth_key_sql[];
+/* $1 = the key's SHA-256 (hex) → id, org_id, role, name of a live key.  A
+ * literal, so db.c's statement table (and bench/pgbench/check-sql) sees it. */
+#define AUTH_KEY_SQL \
+	"SELECT id, org_id, role, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
 
 /* ---- event_form.c: an event as published, logged and streamed ---- */
 #define EVENT_CHANNEL_PREFIX "incidentd:org:"

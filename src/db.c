@@ -32,7 +32,7 @@ struct statement {
 	"AND ($6::text IS NULL OR tags @> jsonb_build_array($6::text)) "
 
 static const struct statement statements[STMT_COUNT] = {
-	{STMT_AUTH_KEY, auth_key_sql},
+	{STMT_AUTH_KEY, AUTH_KEY_SQL},
 	{STMT_INCIDENT_INSERT,
 	 "INSERT INTO incidents (title, description, status, priority, severity, source, "
 	 "source_ref, lat, lng, location_name, impact_description, assigned_to, tags, "

@@ -22,6 +22,7 @@ struct sse_client;
  * The callback gets the result (NULL on failure) and must not PQclear it.
  * It always runs from the loop, never inside sse_pg_query. */
 typedef void (*sse_pg_cb)(void *arg, struct pg_result *res);
+#define SSE_PG_QUEUE_MAX 100000 /* queries waiting; more fail at once */
 struct sse_pg *sse_pg_new(struct event_base *base, const char *conninfo);
 void sse_pg_free(struct sse_pg *pg);
 /* sql must outlive the query (a literal); params are copied. */

@@ -119,7 +119,7 @@ open_stream(struct evhttp_request *req, const char *rid, const char *path, int64
 		c = sse_client_new(req, rid, from);
 		c->refs++;
 		params[0] = hash;
-		sse_pg_query(sse.pg, auth_key_sql, 1, params, key_checked, c);
+		sse_pg_query(sse.pg, AUTH_KEY_SQL, 1, params, key_checked, c);
 		return;
 	}
 	if (!sse_url_public_token(path, token, sizeof(token))) {

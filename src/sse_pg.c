@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QUEUE_MAX 100000
 #define RECONNECT_SEC 1
 
 struct pg_query {
@@ -465,7 +464,7 @@ sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const 
 		q->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
 	q->cb = cb;
 	q->arg = arg;
-	if (pg->queued >= QUEUE_MAX) {
+	if (pg->queued >= SSE_PG_QUEUE_MAX) {
 		log_warn(NULL, "msg=\"sse: query queue full\"");
 		pg_defer(pg, q, NULL);
 		return;

@@ -43,15 +43,6 @@ close $rc;
 
 $s->_spawn('sse2', "$dir/sse2.log", [ $s->build . '/src/incidentd-sse', '-c', $conf ]);
 
-sub eventually {
-	my ($check, $timeout) = @_;
-	my $deadline = time + $timeout;
-	until ($check->()) {
-		return 0 if time > $deadline;
-		sleep 0.05;
-	}
-	return 1;
-}
 
 sub sse2_log { $s->_slurp("$dir/sse2.log") }
 

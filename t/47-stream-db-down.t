@@ -50,12 +50,10 @@ sub hold_lock {
 		eval { $s->psql("BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)") };
 		POSIX::_exit(0);
 	}
-	my $deadline = time + 30;
-	until ($s->psql("SELECT count(*) FROM pg_locks WHERE relation = '$table'::regclass"
-		. " AND mode = 'AccessExclusiveLock' AND granted") + 0 > 0) {
-		die "the lock on $table was not granted in 30 s\n" if time > $deadline;
-		sleep 0.05;
-	}
+	eventually(sub {
+		$s->psql("SELECT count(*) FROM pg_locks WHERE relation = '$table'::regclass"
+			. " AND mode = 'AccessExclusiveLock' AND granted") + 0 > 0;
+	}, 30) or die "the lock on $table was not granted in 30 s\n";
 	return $pid;
 }
 
@@ -88,14 +86,10 @@ sub statuses {
 }
 
 sub wait_for_lock_wait {
-	my $deadline = time + 30;
-	while (time < $deadline) {
-		my $n = $s->psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'incidentd-sse'"
-			. " AND wait_event_type = 'Lock'");
-		return 1 if $n + 0 > 0;
-		sleep 0.05;
-	}
-	return 0;
+	return eventually(sub {
+		$s->psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'incidentd-sse'"
+			. " AND wait_event_type = 'Lock'") + 0 > 0;
+	}, 30);
 }
 
 # The fault itself: PostgreSQL stops (fast shutdown: every session cut,
@@ -186,9 +180,7 @@ subtest 'the prune deletes in batches while a storm of streams opens' => sub {
 	is($count->{200} // 0, $STREAMS, "all $STREAMS streams opened")
 	    or diag(join ', ', map { "$count->{$_} x $_" } sort keys %$count);
 	close $_->{sock} for @raws;
-	my $deadline = time + 30;
-	sleep 0.1 while logged_events($old) > 0 && time < $deadline;
-	is(logged_events($old), 0, 'every expired event is pruned');
+	ok(eventually(sub { logged_events($old) == 0 }, 30), 'every expired event is pruned');
 	like($s->log, qr/msg="sse: pruned the event log" rows=20000/, 'and logged once, with the total');
 	my @batches = grep { /DELETE FROM events/ } sse_statements($from);
 	cmp_ok(scalar @batches, '>=', 20, scalar(@batches) . ' statements of at most 1,000 rows each');
@@ -206,9 +198,10 @@ subtest 'one host prunes at a time' => sub {
 		eval { $s->psql('SELECT pg_advisory_lock(7355609), pg_sleep(600)') };
 		POSIX::_exit(0);
 	}
-	my $deadline = time + 30;
-	sleep 0.05 until $s->psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7355609"
-		. " AND granted") + 0 > 0 || time > $deadline;
+	eventually(sub {
+		$s->psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7355609"
+			. " AND granted") + 0 > 0;
+	}, 30) or die "the advisory lock was not granted in 30 s\n";
 	my $skips = () = $s->log =~ /another host is pruning/g;
 	$s->kill_sse;
 	ok(eventually(sub { (() = $s->log =~ /another host is pruning/g) > $skips }, 10),
@@ -221,15 +214,6 @@ subtest 'one host prunes at a time' => sub {
 	ok(eventually(sub { logged_events($old) == 0 }, 10), 'once the lock is free, it prunes');
 };
 
-sub eventually {
-	my ($check, $timeout) = @_;
-	my $deadline = time + $timeout;
-	until ($check->()) {
-		return 0 if time > $deadline;
-		sleep 0.1;
-	}
-	return 1;
-}
 
 $s->finish;
 done_testing;

@@ -27,15 +27,6 @@ sub create {
 	die "create: $r->{status}\n" unless $r->{status} == 201;
 }
 
-sub eventually {
-	my ($check, $timeout) = @_;
-	my $deadline = time + $timeout;
-	until ($check->()) {
-		return 0 if time > $deadline;
-		sleep 0.1;
-	}
-	return 1;
-}
 
 # Host B's stream stays open throughout: B holds the org, so what B has
 # applied is what it heard, not what it just read from PostgreSQL.

@@ -9,8 +9,9 @@ use warnings;
 use Exporter 'import';
 use JSON::PP;
 use Test::More;
+use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(current_seq stream_ok error_ok ids_ok stored_events strip_envelope);
+our @EXPORT = qw(current_seq stream_ok error_ok ids_ok stored_events strip_envelope eventually);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -84,6 +85,18 @@ sub ids_ok {
 	my @want = $to >= $from ? ($from .. $to) : ();
 	return is_deeply(\@got, \@want, "$name: ids $from..$to, each once, in order")
 	    || diag("got ids: @got");
+}
+
+# Polls $check every 0.05 s until it returns true (1) or $timeout seconds
+# pass (0): for what a process does on its own time, never a fixed sleep.
+sub eventually {
+	my ($check, $timeout) = @_;
+	my $deadline = time + $timeout;
+	until ($check->()) {
+		return 0 if time > $deadline;
+		sleep 0.05;
+	}
+	return 1;
 }
 
 1;

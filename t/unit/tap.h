@@ -55,5 +55,6 @@ void test_config(void);
 void test_query(void);
 void test_log(void);
 void test_sse_url(void);
+void test_sse_pg(void);
 
 #endif
