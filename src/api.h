@@ -134,6 +134,10 @@ void db_rollback(struct db *db);
 int db_last_status(struct db *db);
 const char *db_last_error(struct db *db);
 const char *db_statement_sql(enum stmt_id id);
+/* A page's total: its window-count column, or count_id run with the same
+ * params when the page is past the end; -1 when that query failed. */
+int db_page_total(struct db *db, const struct pg_result *page, int column, enum stmt_id count_id,
+                  int nparams, const char *const *params, int64_t *total);
 
 /* ---- auth.c ---- */
 /* 0 and req->auth filled; or responds 401/403/503 itself and returns -1. */

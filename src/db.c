@@ -307,3 +307,23 @@ db_statement_sql(enum stmt_id id)
 {
 	return statements[id].sql;
 }
+
+/* A page's total: from its window-count column, or, past the last row
+ * (no row carries the count), from count_id with the same parameters. */
+int
+db_page_total(struct db *db, const PGresult *page, int column, enum stmt_id count_id, int nparams,
+              const char *const *params, int64_t *total)
+{
+	PGresult *count;
+
+	if (PQntuples(page) > 0) {
+		*total = strtoll(PQgetvalue(page, 0, column), NULL, 10);
+		return 0;
+	}
+	count = db_exec(db, count_id, nparams, params);
+	if (count == NULL)
+		return -1;
+	*total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
+	PQclear(count);
+	return 0;
+}

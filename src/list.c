@@ -190,24 +190,6 @@ list_query_free(struct list_query *q)
 	memset(q, 0, sizeof(*q));
 }
 
-/* total from the window column, or a count when the page is past the end. */
-static int
-list_total(struct request *req, const PGresult *res, const char *const *params, int64_t *total)
-{
-	PGresult *count;
-
-	if (PQntuples(res) > 0) {
-		*total = strtoll(PQgetvalue(res, 0, INCIDENT_NCOLUMNS), NULL, 10);
-		return 0;
-	}
-	count = db_exec(req->worker->db, STMT_INCIDENT_COUNT, 6, params);
-	if (count == NULL)
-		return -1;
-	*total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-	PQclear(count);
-	return 0;
-}
-
 /* Renders every row; -1 (logged with the request id) when one cannot be
  * decoded: a page silently shorter than its rows would lie about the data. */
 static int
@@ -287,7 +269,7 @@ incident_list(struct request *req)
 	params[6] = lim;
 	params[7] = off;
 	res = db_exec(req->worker->db, STMT_INCIDENT_LIST, 8, params);
-	if (res == NULL || list_total(req, res, params, &total) != 0)
+	if (res == NULL || db_page_total(req->worker->db, res, INCIDENT_NCOLUMNS, STMT_INCIDENT_COUNT, 6, params, &total) != 0)
 		request_fail_db(req);
 	else
 		list_respond(req, res, &q, total);

@@ -191,26 +191,6 @@ incident_exists(struct request *req, int *exists)
 	return 0;
 }
 
-/* total from the window column, or a count when the page is past the end
- * (then there is no row to carry the window count). */
-static int
-replies_total(struct request *req, const PGresult *res, const char *const *params,
-              int64_t *total)
-{
-	PGresult *count;
-
-	if (PQntuples(res) > 0) {
-		*total = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
-		return 0;
-	}
-	count = db_exec(req->worker->db, STMT_REPLY_COUNT, 2, params);
-	if (count == NULL)
-		return -1;
-	*total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-	PQclear(count);
-	return 0;
-}
-
 static void
 replies_respond(struct request *req, const PGresult *res, int64_t limit, int64_t offset,
                 int64_t total)
@@ -264,7 +244,7 @@ reply_list(struct request *req)
 	snprintf(lim, sizeof(lim), "%lld", (long long)limit);
 	snprintf(off, sizeof(off), "%lld", (long long)offset);
 	res = db_exec(req->worker->db, STMT_REPLY_LIST, 4, params);
-	if (res == NULL || replies_total(req, res, params, &total) != 0)
+	if (res == NULL || db_page_total(req->worker->db, res, 7, STMT_REPLY_COUNT, 2, params, &total) != 0)
 		request_fail_db(req);
 	else
 		replies_respond(req, res, limit, offset, total);

@@ -39,22 +39,28 @@ sub orgs_with_events {
 	return @orgs;
 }
 
-# A psql session holding an exclusive lock on $table until PostgreSQL
-# stops; returns once the lock is granted.
-sub hold_lock {
-	my ($table) = @_;
+# A psql session that takes a lock with $take and holds it until killed or
+# PostgreSQL stops; returns its pid once pg_locks shows the lock ($which: a
+# condition on pg_locks) granted.
+sub hold {
+	my ($take, $which) = @_;
 	my $pid = fork // die "fork: $!";
 	if (!$pid) {
 		open STDOUT, '>', '/dev/null';
 		open STDERR, '>', '/dev/null';
-		eval { $s->psql("BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)") };
+		eval { $s->psql("$take; SELECT pg_sleep(600)") };
 		POSIX::_exit(0);
 	}
-	eventually(sub {
-		$s->psql("SELECT count(*) FROM pg_locks WHERE relation = '$table'::regclass"
-			. " AND mode = 'AccessExclusiveLock' AND granted") + 0 > 0;
-	}, 30) or die "the lock on $table was not granted in 30 s\n";
+	eventually(sub { $s->psql("SELECT count(*) FROM pg_locks WHERE $which AND granted") + 0 > 0 }, 30)
+	    or die "the lock ($which) was not granted in 30 s\n";
 	return $pid;
+}
+
+# An exclusive lock on $table: the stream process's reads of it wait.
+sub hold_lock {
+	my ($table) = @_;
+	return hold("BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE",
+		"relation = '$table'::regclass AND mode = 'AccessExclusiveLock'");
 }
 
 # Raw stream requests: the response head only comes once the org is synced,
@@ -190,18 +196,8 @@ subtest 'the prune deletes in batches while a storm of streams opens' => sub {
 
 subtest 'one host prunes at a time' => sub {
 	my $old = old_events(500);
-	# Another host's prune, as far as the lock says.
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		open STDOUT, '>', '/dev/null';
-		open STDERR, '>', '/dev/null';
-		eval { $s->psql('SELECT pg_advisory_lock(7355609), pg_sleep(600)') };
-		POSIX::_exit(0);
-	}
-	eventually(sub {
-		$s->psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7355609"
-			. " AND granted") + 0 > 0;
-	}, 30) or die "the advisory lock was not granted in 30 s\n";
+	# Another host's prune, as far as the lock says (sse_prune.c's lock id).
+	my $pid = hold('SELECT pg_advisory_lock(7355609)', "locktype = 'advisory' AND objid = 7355609");
 	my $skips = () = $s->log =~ /another host is pruning/g;
 	$s->kill_sse;
 	ok(eventually(sub { (() = $s->log =~ /another host is pruning/g) > $skips }, 10),
