@@ -4,6 +4,7 @@
  * timeout.  The event is in PostgreSQL either way; streams catch up. */
 #include "api.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,17 +80,38 @@ publisher_connect(struct publisher *p, const char *request_id)
 	return 0;
 }
 
-/* Runs one command; the reply is checked and freed here. */
+/* A connection Redis closed while we were not looking (it restarted, or
+ * timed us out): no outage, just a stale socket, found by the first command
+ * sent on it.  A hung Redis (a timeout) is not stale. */
+static int
+publisher_stale(const redisContext *ctx)
+{
+	return ctx->err == REDIS_ERR_EOF ||
+	       (ctx->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
+}
+
+/* Runs one command; the reply is checked and freed here.  A command that
+ * finds its reused connection stale is sent once more on a fresh one,
+ * without the back-off: otherwise the first event after a Redis restart
+ * would wait for the streams' probe, and /healthz would call Redis down. */
 static int
 publisher_command(struct publisher *p, const char *request_id, int argc, const char **argv,
                   const size_t *argvlen)
 {
 	redisReply *reply;
-	int ok;
+	int ok, reused = p->ctx != NULL;
 
 	if (publisher_connect(p, request_id) != 0)
 		return -1;
 	reply = redisCommandArgv(p->ctx, argc, argv, argvlen);
+	if (reply == NULL && reused && publisher_stale(p->ctx)) {
+		log_info(request_id, "msg=\"redis connection was closed; reconnecting\"");
+		redisFree(p->ctx);
+		p->ctx = NULL;
+		if (publisher_connect(p, request_id) != 0)
+			return -1;
+		reply = redisCommandArgv(p->ctx, argc, argv, argvlen);
+	}
 	if (reply == NULL) {
 		log_warn(request_id, "msg=\"redis command failed\" error=%s", LOG_QUOTE(p->ctx->errstr));
 		publisher_drop(p);
