@@ -8,8 +8,10 @@
 
 #include "core.h"
 
-/* ---- incidentd-sse: sse_main.c, sse_http.c, sse_stream.c, sse_org.c,
- *      sse_pg.c, sse_redis.c — one libevent loop that never blocks ---- */
+/* ---- sse_main.c (timers, signals), sse_http.c + sse_url.c (the routes),
+ *      sse_stream.c (one client), sse_org.c (ordering, catch-up, replay),
+ *      sse_keys.c, sse_event.c, sse_pg.c, sse_dns.c, sse_redis.c,
+ *      sse_prune.c ---- */
 struct event_base;
 struct pg_result;
 struct evhttp_request;
