@@ -95,7 +95,7 @@ subtest 'SIGHUP replaces the workers without failing requests' => sub {
 	# A worker that just reached max_requests may not be replaced yet (the
 	# master respawns on its next tick): start from a full set.
 	my $full_deadline = time + 10;
-	sleep 0.05 until $s->worker_pids == 2 || time > $full_deadline;
+	sleep 0.05 until (() = $s->worker_pids) == 2 || time > $full_deadline;
 	my @before = $s->worker_pids;
 	is scalar(@before), 2, 'two workers before SIGHUP';
 	kill 'HUP', $s->incidentd_pid or die "kill: $!";
