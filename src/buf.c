@@ -1,6 +1,7 @@
 /* buf.c — growable, always NUL-terminated byte buffer (rebind idiom). */
 #include "core.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,4 +92,28 @@ void
 buf_free(struct buf *b)
 {
 	free(b);
+}
+
+struct buf *
+buf_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct buf *b;
+	char chunk[4096];
+	size_t n;
+	int failed;
+
+	if (f == NULL)
+		return NULL;
+	b = buf_new(sizeof(chunk));
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		b = buf_append(b, chunk, n);
+	failed = ferror(f);
+	fclose(f);
+	if (failed) {
+		buf_free(b);
+		errno = EIO;
+		return NULL;
+	}
+	return b;
 }

@@ -5,14 +5,20 @@
 #include <string.h>
 #include <time.h>
 
-/* The instants RFC 3339 can write: years 0001..9999 in UTC. */
-#define TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
-#define TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
-
 int64_t
 clock_now(void)
 {
 	return (int64_t)time(NULL);
+}
+
+int64_t
+clock_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void

@@ -233,35 +233,10 @@ config_load_text(struct config *cfg, const char *text, size_t len, char *err, si
 	return rc;
 }
 
-/* The whole file, NUL-terminated, in a buf (caller frees); NULL with errno. */
-static struct buf *
-config_read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	struct buf *b;
-	char chunk[4096];
-	size_t n;
-	int failed;
-
-	if (f == NULL)
-		return NULL;
-	b = buf_new(sizeof(chunk));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		b = buf_append(b, chunk, n);
-	failed = ferror(f);
-	fclose(f);
-	if (failed) {
-		buf_free(b);
-		errno = EIO;
-		return NULL;
-	}
-	return b;
-}
-
 static int
 config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct buf *b = config_read_file(path);
+	struct buf *b = buf_read_file(path);
 	char msg[512];
 
 	if (b == NULL) {

@@ -60,6 +60,8 @@ struct buf *buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 struct buf *buf_html_escape(struct buf *b, const char *s);
 void buf_free(struct buf *b);
+/* A whole file, NUL-terminated (caller frees); NULL with errno set. */
+struct buf *buf_read_file(const char *path);
 
 /* ---- log.c: one line per event, key=value, prefixed with the request id ---- */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -132,6 +134,11 @@ int64_t config_parse_duration(const char *s);
 #define TIME_NONE INT64_MIN
 #define TIME_TEXT_LEN 21 /* "2026-03-15T07:00:00Z" + NUL */
 int64_t clock_now(void);
+/* Milliseconds on the monotonic clock: for intervals, never for dates. */
+int64_t clock_monotonic_ms(void);
+/* The instants RFC 3339 can write: years 0001..9999 in UTC. */
+#define TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
 void time_format(int64_t t, char out[TIME_TEXT_LEN]);
 /* Strict RFC 3339: date, 'T' or ' ', time, optional fraction, Z or ±hh:mm. */
 int time_parse(const char *s, size_t len, int64_t *out);

@@ -16,16 +16,6 @@
 #define HEALTH_REUSE_MS 1000
 #define HEALTH_SLOW_MS 100
 
-static int64_t
-health_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 health_pg_probe(struct worker *w)
 {
@@ -47,13 +37,13 @@ health_redis_probe(struct worker *w)
 static int
 health_checked(struct worker *w, struct health_check *hc, int (*probe)(struct worker *))
 {
-	int64_t start = health_now_ms();
+	int64_t start = clock_monotonic_ms();
 	int64_t end;
 
 	if (hc->slow && start - hc->at_ms < HEALTH_REUSE_MS)
 		return hc->ok;
 	hc->ok = probe(w);
-	end = health_now_ms();
+	end = clock_monotonic_ms();
 	hc->slow = end - start >= HEALTH_SLOW_MS;
 	hc->at_ms = end;
 	return hc->ok;

@@ -269,7 +269,8 @@ incident_list(struct request *req)
 	params[6] = lim;
 	params[7] = off;
 	res = db_exec(req->worker->db, STMT_INCIDENT_LIST, 8, params);
-	if (res == NULL || db_page_total(req->worker->db, res, INCIDENT_NCOLUMNS, STMT_INCIDENT_COUNT, 6, params, &total) != 0)
+	if (res == NULL || db_page_total(req->worker->db, res, INCIDENT_NCOLUMNS, STMT_INCIDENT_COUNT,
+	                                 6, params, &total) != 0)
 		request_fail_db(req);
 	else
 		list_respond(req, res, &q, total);

@@ -28,31 +28,6 @@ select_migration(const struct dirent *d)
 	return is_migration_name(d->d_name);
 }
 
-static char *
-read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	struct buf *b;
-	char chunk[4096];
-	size_t n;
-	char *out;
-
-	if (f == NULL)
-		return NULL;
-	b = buf_new(sizeof(chunk));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		b = buf_append(b, chunk, n);
-	if (ferror(f)) {
-		fclose(f);
-		buf_free(b);
-		return NULL;
-	}
-	fclose(f);
-	out = xstrndup(b->data, b->len);
-	buf_free(b);
-	return out;
-}
-
 /* Runs sql (no parameters: our own files and fixed statements only). */
 static int
 exec_ok(PGconn *conn, const char *sql, const char *what)
@@ -83,7 +58,7 @@ migration_apply(PGconn *conn, const char *dir, const char *name, int verbose)
 {
 	const char *params[1] = {name};
 	char *path = xprintf("%s/%s", dir, name);
-	char *sql = read_file(path);
+	struct buf *sql = buf_read_file(path);
 	PGresult *res;
 	int ok;
 
@@ -93,12 +68,12 @@ migration_apply(PGconn *conn, const char *dir, const char *name, int verbose)
 		return -1;
 	}
 	free(path);
-	if (exec_ok(conn, "BEGIN", name) != 0 || exec_ok(conn, sql, name) != 0) {
+	if (exec_ok(conn, "BEGIN", name) != 0 || exec_ok(conn, sql->data, name) != 0) {
 		exec_ok(conn, "ROLLBACK", "rollback");
-		free(sql);
+		buf_free(sql);
 		return -1;
 	}
-	free(sql);
+	buf_free(sql);
 	res = PQexecParams(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL,
 	                   params, NULL, NULL, 0);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;

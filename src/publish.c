@@ -18,7 +18,8 @@ struct publisher {
 	int port;
 	char *unix_path;
 	redisContext *ctx;
-	int64_t down_since_ms; /* CLOCK_MONOTONIC; 0 while connected or never tried */
+	int down;              /* the last connect or command failed */
+	int64_t down_since_ms; /* clock_monotonic_ms() of that failure */
 };
 
 /* NULL when address is not "host[:port]" or "unix:/path". */
@@ -37,24 +38,14 @@ publisher_new(const char *address)
 	return p;
 }
 
-/* Milliseconds on the monotonic clock, never 0 (0 means "not down"). */
-static int64_t
-publisher_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 1;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
-}
-
 static void
 publisher_drop(struct publisher *p)
 {
 	if (p->ctx != NULL)
 		redisFree(p->ctx);
 	p->ctx = NULL;
-	p->down_since_ms = publisher_now_ms();
+	p->down = 1;
+	p->down_since_ms = clock_monotonic_ms();
 }
 
 static int
@@ -64,7 +55,7 @@ publisher_connect(struct publisher *p, const char *request_id)
 
 	if (p->ctx != NULL)
 		return 0;
-	if (p->down_since_ms != 0 && publisher_now_ms() - p->down_since_ms < RETRY_AFTER_MS)
+	if (p->down && clock_monotonic_ms() - p->down_since_ms < RETRY_AFTER_MS)
 		return -1;
 	if (p->unix_path != NULL)
 		p->ctx = redisConnectUnixWithTimeout(p->unix_path, tv);
@@ -76,7 +67,7 @@ publisher_connect(struct publisher *p, const char *request_id)
 		publisher_drop(p);
 		return -1;
 	}
-	p->down_since_ms = 0;
+	p->down = 0;
 	return 0;
 }
 

@@ -244,7 +244,8 @@ reply_list(struct request *req)
 	snprintf(lim, sizeof(lim), "%lld", (long long)limit);
 	snprintf(off, sizeof(off), "%lld", (long long)offset);
 	res = db_exec(req->worker->db, STMT_REPLY_LIST, 4, params);
-	if (res == NULL || db_page_total(req->worker->db, res, 7, STMT_REPLY_COUNT, 2, params, &total) != 0)
+	if (res == NULL ||
+	    db_page_total(req->worker->db, res, 7, STMT_REPLY_COUNT, 2, params, &total) != 0)
 		request_fail_db(req);
 	else
 		replies_respond(req, res, limit, offset, total);

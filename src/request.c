@@ -152,7 +152,7 @@ request_now(const struct request *req)
 	const char *forced = request_param(req, "HTTP_X_TEST_NOW");
 	int64_t t;
 
-	if (forced != NULL && parse_int64(forced, 0, 253402300799LL, &t) == 0)
+	if (forced != NULL && parse_int64(forced, 0, TIME_MAX, &t) == 0)
 		return t;
 #else
 	(void)req;
