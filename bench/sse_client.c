@@ -16,6 +16,10 @@
  *	  --creates N             measured creates, after one warm-up [200]
  *	  --rate R                creates per second [50]
  *	  --connect-window N      stream opens in flight at once [64]
+ *	  --source-addresses N    spread the streams over N client addresses,
+ *	                          127.0.0.1 .. 127.0.0.N (IPv4 loopback only) [1]:
+ *	                          thousands of users come from many addresses, and
+ *	                          incidentd's nginx caps streams per address
  *	  --rss-server PID,...    processes holding the streams (VmRSS summed)
  *	  --rss-proxy PID,...     processes relaying them (nginx workers), if any
  *	  --redis HOST:PORT       also SUBSCRIBE to --redis-channel there and note
@@ -443,6 +447,7 @@ static struct {
 	char *body;
 	size_t body_len;
 	long nstreams, ncreates, window;
+	long sources; /* client addresses 127.0.0.1 .. 127.0.0.sources */
 	double rate;
 	const char *rss_server, *rss_proxy, *dump_event, *dump_creates, *label, *redis_channel;
 	struct url redis;
@@ -450,7 +455,7 @@ static struct {
 	long open_timeout, drain_timeout;
 	int wait_go;
 	double offset_ms;
-} opt = {.mode = MODE_INCIDENTD, .nstreams = 1000, .ncreates = 200, .window = 64,
+} opt = {.mode = MODE_INCIDENTD, .nstreams = 1000, .ncreates = 200, .window = 64, .sources = 1,
 	 .rate = 50, .label = "sse", .open_timeout = 180, .drain_timeout = 30};
 
 static struct event_base *base;
@@ -880,6 +885,21 @@ stream_connected(evutil_socket_t fd, short what, void *arg)
 		die("cannot watch a stream");
 }
 
+/* Stream i comes from 127.0.0.(1 + i % sources); a single source keeps the
+ * kernel's choice. */
+static int
+stream_bind_source(const struct stream *s)
+{
+	struct sockaddr_in src;
+
+	if (opt.sources <= 1)
+		return 0;
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)((s - streams) % opt.sources));
+	return bind(s->fd, (struct sockaddr *)&src, sizeof(src));
+}
+
 static void
 stream_open(struct stream *s)
 {
@@ -889,7 +909,7 @@ stream_open(struct stream *s)
 	s->state = S_CONNECTING;
 	opening++;
 	s->fd = socket(opt.stream_url.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd < 0 || (connect(s->fd, (struct sockaddr *)&opt.stream_url.sa,
+	if (s->fd < 0 || stream_bind_source(s) != 0 || (connect(s->fd, (struct sockaddr *)&opt.stream_url.sa,
 	                          (socklen_t)opt.stream_url.salen) != 0 &&
 	                  errno != EINPROGRESS)) {
 		if (nfailed_connect < 3)
@@ -1555,7 +1575,8 @@ usage(void)
 	fprintf(stderr,
 	        "usage: sse_client --stream-url URL --create-url URL --body-file FILE\n"
 	        "         [--mode incidentd|nchan] [--key KEY] [--streams N] [--creates N]\n"
-	        "         [--rate R] [--connect-window N] [--rss-server PIDS] [--rss-proxy PIDS]\n"
+	        "         [--rate R] [--connect-window N] [--source-addresses N]\n"
+	        "         [--rss-server PIDS] [--rss-proxy PIDS]\n"
 	        "         [--dump-event FILE] [--label NAME] [--open-timeout S] [--drain-timeout S]\n");
 	exit(2);
 }
@@ -1569,6 +1590,7 @@ main(int argc, char **argv)
 	    {"body-file", required_argument, NULL, 'b'},  {"streams", required_argument, NULL, 'n'},
 	    {"creates", required_argument, NULL, 'C'},    {"rate", required_argument, NULL, 'r'},
 	    {"connect-window", required_argument, NULL, 'w'},
+	    {"source-addresses", required_argument, NULL, 'A'},
 	    {"rss-server", required_argument, NULL, 'S'}, {"rss-proxy", required_argument, NULL, 'P'},
 	    {"dump-event", required_argument, NULL, 'd'}, {"label", required_argument, NULL, 'l'},
 	    {"open-timeout", required_argument, NULL, 'o'},
@@ -1605,6 +1627,7 @@ main(int argc, char **argv)
 				die("--rate must be a positive number");
 			break;
 		case 'w': opt.window = parse_long(optarg, 1, 100000, "--connect-window"); break;
+		case 'A': opt.sources = parse_long(optarg, 1, 250, "--source-addresses"); break;
 		case 'S': opt.rss_server = optarg; break;
 		case 'P': opt.rss_proxy = optarg; break;
 		case 'd': opt.dump_event = optarg; break;
