@@ -289,6 +289,9 @@ struct dialect_write {
 	enum message_rule message;
 	int status; /* HTTP status of success */
 	int location; /* answer with Location: the incident's URL */
+	/* members named read-only (422 invalid_value rather than unknown_field);
+	 * NULL: every member of the dialect's incident the write does not take */
+	const char *const *read_only;
 };
 enum out_kind {
 	OUT_ID,          /* the number */

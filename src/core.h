@@ -213,6 +213,8 @@ void errors_add(struct errors *e, const char *code, const char *source_kind,
     __attribute__((format(printf, 5, 6)));
 #define field_error(e, code, field, ...) errors_add(e, code, "field", field, __VA_ARGS__)
 #define param_error(e, code, param, ...) errors_add(e, code, "parameter", param, __VA_ARGS__)
+/* Whether an error naming this field or parameter is already collected. */
+int errors_about(const struct errors *e, const char *name);
 void errors_clear(struct errors *e);
 const char *error_type_for_status(int status);
 /* Envelope JSON for status, plus extra string members given as a

@@ -59,6 +59,10 @@ static const struct dialect_field statly_add_update[] = {
     {NULL, 0, NULL},
 };
 
+/* The timeline update's body is an update, not an incident: of the members
+ * the client reads back, only the update's own are read-only there. */
+static const char *const statly_update_read_only[] = {"id", "createdAt", NULL};
+
 static const struct dialect_out statly_out[] = {
     {"id", OUT_ID_PREFIXED, 0, NULL},
     {"title", OUT_TEXT, OFF(title), NULL},
@@ -97,9 +101,9 @@ const struct dialect dialect_statly = {
     .name = "statly",
     .ref = REF_PREFIXED_OR_NUMBER,
     .ref_prefix = "inc_",
-    .create = {statly_create, MESSAGE_OPTIONAL, 201, 1},
-    .update = {statly_patch, MESSAGE_ON_STATUS_CHANGE, 200, 0},
-    .add_update = {statly_add_update, MESSAGE_REQUIRED, 201, 1},
+    .create = {statly_create, MESSAGE_OPTIONAL, 201, 1, NULL},
+    .update = {statly_patch, MESSAGE_ON_STATUS_CHANGE, 200, 0, NULL},
+    .add_update = {statly_add_update, MESSAGE_REQUIRED, 201, 1, statly_update_read_only},
     .default_status = "investigating",
     .default_severity = "low",
     .first_update_on_create = 1,

@@ -71,6 +71,17 @@ errors_add(struct errors *e, const char *code, const char *source_kind,
 	it->source_name = source_name != NULL ? xstrdup(source_name) : NULL;
 }
 
+int
+errors_about(const struct errors *e, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (e->items[i].source_name != NULL && strcmp(e->items[i].source_name, name) == 0)
+			return 1;
+	return 0;
+}
+
 void
 errors_clear(struct errors *e)
 {

@@ -454,7 +454,8 @@ incident_body_invalid(struct request *req, const struct jval *body, const struct
 	incident_apply_body(&scratch, &in, body, req->route->dialect, w, &req->errors);
 	if (w->message != MESSAGE_OPTIONAL && in.message != NULL && message_blank(in.message))
 		field_error(&req->errors, "is_required", "message", "message must not be blank");
-	else if (w->message == MESSAGE_REQUIRED && in.message == NULL)
+	else if (w->message == MESSAGE_REQUIRED && in.message == NULL &&
+	         !errors_about(&req->errors, "message"))
 		field_error(&req->errors, "is_required", "message", "message is required");
 	incident_free(&scratch);
 	free(in.message);

@@ -50,9 +50,10 @@ static const struct field_rule rules[F_COUNT] = {
 	[F_ASSIGNED_TO] = {"assigned_to", K_TEXT, OFF(assigned_to), 200, 1, NULL, 0, 0, NULL},
 	[F_TAGS] = {"tags", K_LIST, OFF(tags), 0, 1, NULL, 0, 0, NULL},
 	[F_AFFECTED_SERVICES] = {"affected_services", K_LIST, OFF(affected_services), 0, 1, NULL, 0,
-	                         0},
+	                         0, NULL},
 	[F_STARTED_AT] = {"started_at", K_TIME, OFF(started_at), 0, 0, NULL, 0, 0, NULL},
-	[F_ACKNOWLEDGED_AT] = {"acknowledged_at", K_TIME, OFF(acknowledged_at), 0, 1, NULL, 0, 0, NULL},
+	[F_ACKNOWLEDGED_AT] = {"acknowledged_at", K_TIME, OFF(acknowledged_at), 0, 1, NULL, 0, 0,
+	                       NULL},
 	[F_RESOLVED_AT] = {"resolved_at", K_TIME, OFF(resolved_at), 0, 1, NULL, 0, 0, NULL},
 };
 
@@ -353,13 +354,22 @@ write_field_find(const struct dialect_write *w, const char *key, size_t keylen)
 	return NULL;
 }
 
-/* A member the dialect shows but this write does not take is read-only:
- * naming it is an error, not a no-op. */
+/* A member the client reads back but this write does not take is
+ * read-only: naming it is an error, not a no-op.  By default those are the
+ * members of the dialect's incident. */
 static const char *
-dialect_shown_name(const struct dialect *d, const char *key, size_t keylen)
+read_only_name(const struct dialect *d, const struct dialect_write *w, const char *key,
+               size_t keylen)
 {
 	const struct dialect_out *o;
+	size_t i;
 
+	if (w->read_only != NULL) {
+		for (i = 0; w->read_only[i] != NULL; i++)
+			if (strlen(w->read_only[i]) == keylen && memcmp(w->read_only[i], key, keylen) == 0)
+				return w->read_only[i];
+		return NULL;
+	}
 	for (o = d->out; o->name != NULL; o++)
 		if (strlen(o->name) == keylen && memcmp(o->name, key, keylen) == 0)
 			return o->name;
@@ -398,23 +408,11 @@ incident_apply_body(struct incident *inc, struct incident_input *in, const struc
 
 		if (f != NULL)
 			apply_dialect_field(inc, in, f, body->u.obj.vals[i], e);
-		else if ((shown = dialect_shown_name(d, key, keylen)) != NULL)
+		else if ((shown = read_only_name(d, w, key, keylen)) != NULL)
 			field_error(e, "invalid_value", shown, "%s is read-only", shown);
 		else
 			field_error_unknown(e, key, keylen);
 	}
-}
-
-/* Whether an error about this field is already reported. */
-static int
-errors_name(const struct errors *e, const char *field)
-{
-	size_t i;
-
-	for (i = 0; i < e->n; i++)
-		if (e->items[i].source_name != NULL && strcmp(e->items[i].source_name, field) == 0)
-			return 1;
-	return 0;
 }
 
 /* Derived timestamps, the SLA due time and the checks spanning fields. */
@@ -444,7 +442,7 @@ incident_apply_lifecycle(struct incident *inc, const struct incident *old,
 	if (!resolved && inc->resolved_at != TIME_NONE)
 		field_error(e, "invalid_value", "resolved_at",
 		            "resolved_at can only be set when status is resolved, postmortem or closed");
-	if (inc->lat.set != inc->lng.set && !errors_name(e, "lat") && !errors_name(e, "lng"))
+	if (inc->lat.set != inc->lng.set && !errors_about(e, "lat") && !errors_about(e, "lng"))
 		field_error(e, "invalid_value", inc->lat.set ? "lng" : "lat",
 		            "lat and lng must be given together");
 	if ((old == NULL || strcmp(old->priority, inc->priority) != 0) &&

@@ -333,8 +333,9 @@ test_bodies(void)
 	            "invalid_value@id invalid_value@updates invalid_value@createdAt "
 	            "unknown_field@affected_services",
 	            "Statly: its own read-only members, and /v1's names are unknown");
-	body_errors(s, &s->add_update, "{\"message\":\"m\",\"title\":\"t\"}", "invalid_value@title",
-	            "Statly timeline update: title is not one of its members");
+	body_errors(s, &s->add_update, "{\"message\":\"m\",\"title\":\"t\",\"id\":\"upd_1\"}",
+	            "unknown_field@title invalid_value@id",
+	            "Statly timeline update: an update's body, with its own read-only id");
 	body_errors(a, &a->create, "{\"resolved_at\":\"2026-03-19T15:30:00Z\",\"priority\":\"high\"}",
 	            "invalid_value@resolved_at unknown_field@priority",
 	            "Alert24 create: resolved_at read-only, priority unknown");
