@@ -201,7 +201,7 @@ is_deeply(data($gu), $inc, '... the same incident');
 my $gn = call(GET => "$M/$num");
 is($gn->{status}, 200, 'GET by incident_number: 200');
 is_deeply(data($gn), $inc, '... the same incident');
-is(data(call(GET => "$M/$uuid"))->{id}, $uuid, 'the UUID is stable');
+is((data(call(GET => "$M/$uuid")) || {})->{id}, $uuid, 'the UUID is stable');
 
 # --- Update Incident, "Resolve an incident": the seed's body byte for byte -------------------
 my $seed_resolve = <<'JSON';
