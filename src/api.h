@@ -27,22 +27,35 @@ int status_is_acknowledging(const char *status);
 int priority_parse(const char *s, enum priority *out);
 
 /* ---- route.c: the route table ---- */
+struct dialect;
 typedef void (*handler_fn)(struct request *req);
+/* Where a route answers: always, or only while config api_v1 names its dialect. */
+enum mount { MOUNT_ALWAYS, MOUNT_API_V1 };
 struct route {
 	const char *method;
-	const char *pattern; /* segments; ":coll" tickets|incidents, ":id" integer, ":token" */
+	const char *pattern; /* segments; ":coll" tickets|incidents, ":ref" an incident
+	                      * in the form its dialect writes ids, ":token" */
 	enum role role;
 	handler_fn handler;
+	const struct dialect *dialect; /* NULL: not an incident route */
+	enum mount mount;
 };
 struct route_params {
 	const char *coll; /* "tickets" or "incidents" (static string) */
-	int64_t id;
+	int64_t id;       /* :ref by number; 0 when by uuid */
+	char uuid[40];    /* :ref by UUID, lower case; "" when by number */
+	char ref[80];     /* :ref as given (for messages) */
 	char token[80];
 };
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
-/* On ROUTE_METHOD_NOT_ALLOWED, allow (size allowlen) lists the methods. */
-enum route_result route_match(const char *method, const char *path, const struct route **out,
-                              struct route_params *params, char *allow, size_t allowlen);
+/* api_v1: the dialect config api_v1 names (NULL: none).  On
+ * ROUTE_METHOD_NOT_ALLOWED, allow (size allowlen) lists the methods. */
+enum route_result route_match(const char *method, const char *path, const struct dialect *api_v1,
+                              const struct route **out, struct route_params *params, char *allow,
+                              size_t allowlen);
+/* Bytes of path that name the collection of a route's incidents
+ * ("/v1/tickets", "/compat/statly/api/v1/incidents"). */
+size_t route_collection_len(const struct route *r, const char *path);
 
 /* ---- request.c: one FastCGI request, its response and its error list ---- */
 struct auth {
@@ -110,6 +123,7 @@ enum stmt_id {
 	STMT_REPLY_INSERT,
 	STMT_REPLY_LIST,
 	STMT_REPLY_COUNT,
+	STMT_UPDATES_OF,
 	STMT_EVENT_APPEND,
 	STMT_STATUS_BY_TOKEN,
 	STMT_STATUS_REPLIES,
@@ -173,6 +187,7 @@ struct optnum {
 struct incident {
 	int64_t id;
 	int64_t org_id;
+	char uuid[40]; /* assigned by PostgreSQL: the Alert24 dialect's id */
 	char *title;
 	char *description;
 	char *status;
@@ -221,7 +236,7 @@ enum field_index {
 #define FIELD_BIT(f) ((field_set)1 << (f))
 struct incident_input {
 	field_set given;
-	char *message; /* PATCH only; NULL if absent or null */
+	char *message; /* the timeline message, where a write takes one; NULL if absent or null */
 	int has_message;
 };
 extern const char *const incident_statuses[];
@@ -230,10 +245,13 @@ extern const char *const incident_severities[];
 extern const char *const incident_sources[];
 const char *enum_lookup(const char *const *values, const char *s, size_t len);
 const char *severity_canonical(const char *s, size_t len);
-/* Applies a JSON body onto inc (a copy of the current one or the defaults),
- * collecting errors into e.  allow_message: PATCH/PUT accept "message". */
+struct dialect;
+struct dialect_write;
+/* Applies a JSON body onto inc (a copy of the current one or the defaults)
+ * by the members write w of dialect d accepts, collecting errors into e. */
 void incident_apply_body(struct incident *inc, struct incident_input *in,
-                         const struct jval *body, int allow_message, struct errors *e);
+                         const struct jval *body, const struct dialect *d,
+                         const struct dialect_write *w, struct errors *e);
 /* After apply: derived fields (acknowledged_at, resolved_at, sla_due_at) and the
  * checks that span fields.  old is NULL on create. */
 void incident_apply_lifecycle(struct incident *inc, const struct incident *old,
@@ -247,6 +265,104 @@ void incident_copy(struct incident *dst, const struct incident *src);
 void incident_free(struct incident *inc);
 void strlist_free(struct strlist *l);
 
+/* ---- dialect.c, dialect_*.c: one incident, several surfaces (DESIGN §8) ----
+ * A dialect is data: the names it gives the incident's fields, the words it
+ * maps their values to, the form of its ids, envelopes and lists.  The
+ * handlers (incident.c, list.c) read the route's dialect and stay one
+ * implementation; dialect_v1.c, dialect_alert24.c and dialect_statly.c hold
+ * the tables. */
+struct enum_map {
+	const char *word;  /* as the dialect writes it */
+	const char *value; /* as stored */
+};
+/* Input tables name the timeline message with this pseudo field. */
+#define FIELD_MESSAGE F_COUNT
+struct dialect_field {
+	const char *name; /* the member, as the dialect spells it */
+	int field;        /* enum field_index, or FIELD_MESSAGE */
+	const struct enum_map *in; /* an enum's words (NULL: the field's own values) */
+};
+enum message_rule { MESSAGE_OPTIONAL, MESSAGE_ON_STATUS_CHANGE, MESSAGE_REQUIRED };
+/* One kind of write: create, update, or a timeline update (Statly). */
+struct dialect_write {
+	const struct dialect_field *fields; /* ends with {NULL} */
+	enum message_rule message;
+	int status; /* HTTP status of success */
+	int location; /* answer with Location: the incident's URL */
+};
+enum out_kind {
+	OUT_ID,          /* the number */
+	OUT_ID_PREFIXED, /* ref_prefix + the number */
+	OUT_UUID,
+	OUT_TEXT,        /* char * at offset, through map when set */
+	OUT_NUMBER,      /* struct optnum at offset */
+	OUT_LIST,        /* struct strlist at offset */
+	OUT_TIME,        /* int64_t at offset; null when unset */
+	OUT_TIME_IF_SET, /* the same, but the member is left out when unset */
+	OUT_SLA_BREACHED,
+	OUT_SLA_STATUS,
+	OUT_STATUS_URL,
+	OUT_UPDATES /* the public timeline (dialect's render_update) */
+};
+struct dialect_out {
+	const char *name;
+	enum out_kind kind;
+	size_t offset; /* into struct incident */
+	const struct enum_map *map; /* OUT_TEXT: stored value → word */
+};
+enum ref_form { REF_NUMBER, REF_UUID_OR_NUMBER, REF_PREFIXED_OR_NUMBER };
+enum list_form { LIST_V1, LIST_ALERT24, LIST_STATLY };
+enum time_form { TIME_SECONDS, TIME_MILLIS };
+/* Query parameters a dialect's list knows. */
+#define LP_STATUS 0x01u
+#define LP_PRIORITY 0x02u
+#define LP_SEVERITY 0x04u
+#define LP_SOURCE 0x08u
+#define LP_TAG 0x10u
+#define LP_PAGE 0x20u
+#define LP_OFFSET 0x40u
+/* A page of public timeline rows (STMT_UPDATES_OF: id, incident_id, body,
+ * incident_status, created_at), sorted by incident, then oldest first. */
+struct updates_page {
+	const struct pg_result *res; /* NULL: the dialect shows no timeline */
+};
+struct dialect {
+	const char *name;
+	enum ref_form ref;
+	const char *ref_prefix; /* REF_PREFIXED_OR_NUMBER: "inc_" */
+	struct dialect_write create, update, add_update;
+	const char *default_status;   /* NULL: /v1's */
+	const char *default_severity; /* NULL: /v1's */
+	int first_update_on_create;   /* create appends the first timeline entry */
+	const struct enum_map *status_words; /* NULL: statuses as stored */
+	const struct dialect_out *out;       /* ends with {NULL} */
+	enum time_form times;
+	const char *data_member; /* responses wrapped in {"data": ...}; NULL: bare */
+	int delete_status;       /* 204, or 200 with {"data":null} */
+	enum list_form list;
+	unsigned list_params;
+	int64_t list_default_limit;
+	int updates_per_incident; /* timeline entries shown with one incident (0: none) */
+	int updates_per_listed;   /* ... with each incident of a list */
+	void (*render_update)(yajl_gen g, const struct dialect *d, const struct pg_result *res,
+	                      int row);
+};
+extern const struct dialect dialect_v1, dialect_alert24, dialect_statly;
+/* The dialect config api_v1 names; NULL for "none". */
+const struct dialect *dialect_named(const char *name);
+/* Parses an id segment in d's forms into params; 0 if it is one. */
+int dialect_parse_ref(const struct dialect *d, const char *seg, size_t len,
+                      struct route_params *params);
+/* The incident's id as d writes it in URLs; caller frees. */
+char *dialect_ref(const struct dialect *d, const struct incident *inc);
+/* The word d shows for a stored status (itself when d maps none). */
+const char *dialect_status_word(const struct dialect *d, const char *status);
+/* Writes value's word in map (NULL map or no entry: value itself). */
+const char *enum_map_word(const struct enum_map *map, const char *value);
+/* inc as d shows it; updates holds its timeline rows (or res NULL). */
+void dialect_render(yajl_gen g, const struct dialect *d, const struct incident *inc,
+                    const struct updates_page *updates, int64_t now, const struct config *cfg);
+
 /* ---- incident_render.c: rows ↔ struct, JSON out, change sets ---- */
 #define INCIDENT_COLUMNS \
 	"id, org_id, title, description, status, priority, severity, source, source_ref, " \
@@ -254,14 +370,17 @@ void strlist_free(struct strlist *l);
 	"affected_services::text, extract(epoch from sla_due_at)::bigint, customer_token, " \
 	"extract(epoch from started_at)::bigint, extract(epoch from acknowledged_at)::bigint, " \
 	"extract(epoch from resolved_at)::bigint, created_by, " \
-	"extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint"
-#define INCIDENT_NCOLUMNS 24
+	"extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint, uuid::text"
+#define INCIDENT_NCOLUMNS 25
 int incident_from_row(struct incident *inc, const struct pg_result *res, int row);
+/* The /v1 form (responses and every event's payload). */
 void incident_render(yajl_gen g, const struct incident *inc, int64_t now, const struct config *cfg);
 /* Emits the changes object; returns how many fields differ. */
 int incident_render_changes(yajl_gen g, const struct incident *a, const struct incident *b);
 int incident_differs(const struct incident *a, const struct incident *b);
 char *strlist_json(const struct strlist *l);
+void strlist_render(yajl_gen g, const struct strlist *l);
+void optnum_render(yajl_gen g, struct optnum n); /* unset: null */
 int strlist_from_json(struct strlist *l, const char *text);
 
 /* ---- handlers: incident.c, reply.c, list.c, status_page.c, health.c ---- */
@@ -269,6 +388,8 @@ void incident_create(struct request *req);
 void incident_get(struct request *req);
 void incident_update(struct request *req);
 void incident_delete(struct request *req);
+/* A dialect's timeline update (Statly's POST .../updates). */
+void incident_add_update(struct request *req);
 void incident_list(struct request *req);
 void reply_create(struct request *req);
 void reply_list(struct request *req);
@@ -296,10 +417,12 @@ struct list_query {
 	int64_t limit;
 	int64_t offset;
 };
-/* Parses a list query; errors (with source.parameter) go to e.  Without
- * with_filters only limit, page and offset are known parameters. */
-void list_query_parse(struct list_query *q, const char *query, int with_filters,
-                      int64_t default_limit, int64_t max_limit, struct errors *e);
+/* Parses a list query; errors (with source.parameter) go to e.  limit and
+ * the parameters in known (LP_*) are known; a status filter is in
+ * status_words' words when given (NULL: stored statuses). */
+void list_query_parse(struct list_query *q, const char *query, unsigned known,
+                      const struct enum_map *status_words, int64_t default_limit,
+                      int64_t max_limit, struct errors *e);
 void list_query_free(struct list_query *q);
 
 /* ---- worker.c / master.c ---- */

@@ -40,6 +40,17 @@ time_format(int64_t t, char out[TIME_TEXT_LEN])
 	         (unsigned)tm.tm_sec % 100);
 }
 
+/* Seconds with a millisecond part, as the Alert24 dialect writes times:
+ * times are kept to the second, so it is always ".000". */
+void
+time_format_millis(int64_t t, char out[TIME_MILLIS_TEXT_LEN])
+{
+	char seconds[TIME_TEXT_LEN];
+
+	time_format(t, seconds);
+	snprintf(out, TIME_MILLIS_TEXT_LEN, "%.19s.000Z", seconds);
+}
+
 /* Reads exactly n digits at *p. */
 static int
 digits(const char **p, const char *end, int n, int *out)

@@ -9,7 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum config_type { CT_STRING, CT_ADDRESS, CT_INT, CT_INT64, CT_OCTAL, CT_DURATION, CT_LOGLEVEL };
+enum config_type {
+	CT_STRING,
+	CT_ADDRESS,
+	CT_INT,
+	CT_INT64,
+	CT_OCTAL,
+	CT_DURATION,
+	CT_LOGLEVEL,
+	CT_CHOICE
+};
 
 struct config_key {
 	const char *name;
@@ -18,35 +27,40 @@ struct config_key {
 	int64_t min, max;
 	const char *def;
 	int reloadable;
+	const char *const *choices; /* CT_CHOICE: the words allowed */
 };
 
 #define OFF(field) offsetof(struct config, field)
+
+/* Which dialect answers at /api/v1/incidents (DESIGN §8). */
+static const char *const api_v1_choices[] = {"alert24", "statly", "none", NULL};
 
 static const struct config_key config_keys[] = {
 	/* Not reloadable: the socket, the connections (a worker on one database
 	 * and incidentd-sse on another would split the service) and the
 	 * migrations the running code was built against need a restart. */
-	{"listen", CT_STRING, OFF(listen), 0, 0, "/tmp/incidentd.sock", 0},
-	{"socket_mode", CT_OCTAL, OFF(socket_mode), 0, 0777, "0660", 0},
-	{"workers", CT_INT, OFF(workers), 1, 256, "4", 1},
-	{"max_requests", CT_INT, OFF(max_requests), 1, 1000000000, "10000", 1},
-	{"database", CT_STRING, OFF(database), 0, 0, "dbname=incidentd", 0},
-	{"redis", CT_ADDRESS, OFF(redis), 0, 0, "127.0.0.1:6379", 0},
-	{"public_base_url", CT_STRING, OFF(public_base_url), 0, 0, "http://127.0.0.1:8080", 1},
-	{"sla_urgent", CT_DURATION, OFF(sla_target[PRIORITY_URGENT]), 1, 0, "1h", 1},
-	{"sla_high", CT_DURATION, OFF(sla_target[PRIORITY_HIGH]), 1, 0, "4h", 1},
-	{"sla_normal", CT_DURATION, OFF(sla_target[PRIORITY_NORMAL]), 1, 0, "24h", 1},
-	{"sla_low", CT_DURATION, OFF(sla_target[PRIORITY_LOW]), 1, 0, "72h", 1},
-	{"sql_dir", CT_STRING, OFF(sql_dir), 0, 0, SQLDIR, 0},
-	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", 1},
-	{"shutdown_timeout", CT_INT, OFF(shutdown_timeout), 1, 3600, "10", 1},
-	{"sse_listen", CT_ADDRESS, OFF(sse_listen), 0, 0, "", 0}, /* empty: no streams */
-	{"heartbeat", CT_INT, OFF(heartbeat), 1, 3600, "15", 1},
-	{"max_connections", CT_INT, OFF(max_connections), 1, 1000000, "10000", 1},
-	{"max_streams_per_key", CT_INT, OFF(max_streams_per_key), 1, 1000000, "100", 1},
-	{"resolv_conf", CT_STRING, OFF(resolv_conf), 0, 0, "/etc/resolv.conf", 0},
-	{"client_buffer_cap", CT_INT64, OFF(client_buffer_cap), 1024, INT64_MAX, "262144", 1},
-	{"event_retention_days", CT_INT, OFF(event_retention_days), 1, 36500, "30", 1},
+	{"listen", CT_STRING, OFF(listen), 0, 0, "/tmp/incidentd.sock", 0, NULL},
+	{"socket_mode", CT_OCTAL, OFF(socket_mode), 0, 0777, "0660", 0, NULL},
+	{"workers", CT_INT, OFF(workers), 1, 256, "4", 1, NULL},
+	{"max_requests", CT_INT, OFF(max_requests), 1, 1000000000, "10000", 1, NULL},
+	{"database", CT_STRING, OFF(database), 0, 0, "dbname=incidentd", 0, NULL},
+	{"redis", CT_ADDRESS, OFF(redis), 0, 0, "127.0.0.1:6379", 0, NULL},
+	{"public_base_url", CT_STRING, OFF(public_base_url), 0, 0, "http://127.0.0.1:8080", 1, NULL},
+	{"sla_urgent", CT_DURATION, OFF(sla_target[PRIORITY_URGENT]), 1, 0, "1h", 1, NULL},
+	{"sla_high", CT_DURATION, OFF(sla_target[PRIORITY_HIGH]), 1, 0, "4h", 1, NULL},
+	{"sla_normal", CT_DURATION, OFF(sla_target[PRIORITY_NORMAL]), 1, 0, "24h", 1, NULL},
+	{"sla_low", CT_DURATION, OFF(sla_target[PRIORITY_LOW]), 1, 0, "72h", 1, NULL},
+	{"sql_dir", CT_STRING, OFF(sql_dir), 0, 0, SQLDIR, 0, NULL},
+	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", 1, NULL},
+	{"shutdown_timeout", CT_INT, OFF(shutdown_timeout), 1, 3600, "10", 1, NULL},
+	{"sse_listen", CT_ADDRESS, OFF(sse_listen), 0, 0, "", 0, NULL}, /* empty: no streams */
+	{"heartbeat", CT_INT, OFF(heartbeat), 1, 3600, "15", 1, NULL},
+	{"max_connections", CT_INT, OFF(max_connections), 1, 1000000, "10000", 1, NULL},
+	{"max_streams_per_key", CT_INT, OFF(max_streams_per_key), 1, 1000000, "100", 1, NULL},
+	{"resolv_conf", CT_STRING, OFF(resolv_conf), 0, 0, "/etc/resolv.conf", 0, NULL},
+	{"client_buffer_cap", CT_INT64, OFF(client_buffer_cap), 1024, INT64_MAX, "262144", 1, NULL},
+	{"api_v1", CT_CHOICE, OFF(api_v1), 0, 0, "alert24", 1, api_v1_choices},
+	{"event_retention_days", CT_INT, OFF(event_retention_days), 1, 36500, "30", 1, NULL},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -89,6 +103,17 @@ config_find(const char *name)
 		if (strcmp(config_keys[i].name, name) == 0)
 			return &config_keys[i];
 	return NULL;
+}
+
+static int
+config_choice_known(const char *const *choices, const char *value)
+{
+	size_t i;
+
+	for (i = 0; choices[i] != NULL; i++)
+		if (strcmp(choices[i], value) == 0)
+			return 1;
+	return 0;
 }
 
 /* Stores value into the field the key names, checking its type and range. */
@@ -140,6 +165,12 @@ config_store(struct config *cfg, const struct config_key *k, const char *value, 
 	case CT_LOGLEVEL:
 		if (log_level_parse(value, (enum log_level *)field) != 0)
 			break;
+		return 0;
+	case CT_CHOICE:
+		if (!config_choice_known(k->choices, value))
+			break;
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
 		return 0;
 	}
 	snprintf(err, errlen, "invalid value for %s: \"%s\"", k->name, value);
@@ -285,6 +316,13 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 }
 
 /* Bytes of a field of each scalar type, for comparing and copying it. */
+/* Keys whose field is a malloc'd string (config_store duplicates them). */
+static int
+config_type_is_string(enum config_type t)
+{
+	return t == CT_STRING || t == CT_ADDRESS || t == CT_CHOICE;
+}
+
 static const size_t config_scalar_size[] = {
 	[CT_INT] = sizeof(int),         [CT_INT64] = sizeof(int64_t),
 	[CT_OCTAL] = sizeof(int),       [CT_DURATION] = sizeof(int64_t),
@@ -298,7 +336,7 @@ config_keep(const struct config *old, struct config *next, const struct config_k
 	const char *from = (const char *)old + k->offset;
 	char *to = (char *)next + k->offset;
 
-	if (k->type == CT_STRING || k->type == CT_ADDRESS) {
+	if (config_type_is_string(k->type)) {
 		const char *was = *(char *const *)from;
 		char **now = (char **)to;
 
@@ -338,8 +376,7 @@ config_free(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < NKEYS; i++) {
-		/* an address is a string too (config_store duplicates both) */
-		if (config_keys[i].type == CT_STRING || config_keys[i].type == CT_ADDRESS) {
+		if (config_type_is_string(config_keys[i].type)) {
 			char **field = (char **)((char *)cfg + config_keys[i].offset);
 			free(*field);
 			*field = NULL;

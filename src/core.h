@@ -110,6 +110,7 @@ struct config {
 	char *resolv_conf; /* incidentd-sse resolves host names itself (evdns) */
 	int64_t client_buffer_cap;
 	int event_retention_days;
+	char *api_v1; /* the dialect at /api/v1/incidents: alert24, statly or none */
 };
 void config_defaults(struct config *cfg);
 /* Loads path (NULL: defaults only) then the environment.  On error returns -1
@@ -140,6 +141,8 @@ int64_t clock_monotonic_ms(void);
 #define TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
 #define TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
 void time_format(int64_t t, char out[TIME_TEXT_LEN]);
+#define TIME_MILLIS_TEXT_LEN 25 /* "2026-03-15T07:00:00.000Z" + NUL */
+void time_format_millis(int64_t t, char out[TIME_MILLIS_TEXT_LEN]);
 /* Strict RFC 3339: date, 'T' or ' ', time, optional fraction, Z or ±hh:mm. */
 int time_parse(const char *s, size_t len, int64_t *out);
 

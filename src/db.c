@@ -23,6 +23,11 @@ struct statement {
 	"resolved_at = to_timestamp($19), created_by = $20, created_at = to_timestamp($21), " \
 	"updated_at = to_timestamp($22)"
 
+/* One incident of org $2, by number $1 or (when $1 is null) by UUID $3. */
+#define BY_REF \
+	"WHERE id = coalesce($1::bigint, (SELECT id FROM incidents WHERE uuid = $3::uuid)) " \
+	"AND org_id = $2"
+
 #define LIST_FILTER \
 	"WHERE org_id = $1 " \
 	"AND ($2::text IS NULL OR status = ANY (string_to_array($2, ','))) " \
@@ -40,30 +45,37 @@ static const struct statement statements[STMT_COUNT] = {
 	 "resolved_at, created_by, created_at, updated_at, org_id) VALUES ($1, $2, $3, $4, $5, "
 	 "$6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, to_timestamp($15), $16, "
 	 "to_timestamp($17), to_timestamp($18), to_timestamp($19), $20, to_timestamp($21), "
-	 "to_timestamp($22), $23) RETURNING id"},
-	{STMT_INCIDENT_GET,
-	 "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE id = $1 AND org_id = $2"},
+	 "to_timestamp($22), $23) RETURNING id, uuid::text"},
+	{STMT_INCIDENT_GET, "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_REF},
 	{STMT_INCIDENT_EXISTS, "SELECT 1 FROM incidents WHERE id = $1 AND org_id = $2"},
 	{STMT_INCIDENT_GET_FOR_UPDATE,
-	 "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE id = $1 AND org_id = $2 FOR UPDATE"},
+	 "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_REF " FOR UPDATE"},
 	{STMT_INCIDENT_UPDATE,
 	 "UPDATE incidents SET " INCIDENT_WRITE_SET " WHERE id = $23 AND org_id = $24"},
 	{STMT_INCIDENT_TOUCH,
 	 "UPDATE incidents SET updated_at = greatest(updated_at, to_timestamp($3)) "
 	 "WHERE id = $1 AND org_id = $2 RETURNING id"},
-	{STMT_INCIDENT_DELETE,
-	 "DELETE FROM incidents WHERE id = $1 AND org_id = $2 RETURNING id"},
+	{STMT_INCIDENT_DELETE, "DELETE FROM incidents " BY_REF " RETURNING id"},
 	{STMT_INCIDENT_LIST,
 	 "SELECT " INCIDENT_COLUMNS ", count(*) OVER () FROM incidents " LIST_FILTER
 	 "ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"},
 	{STMT_INCIDENT_COUNT, "SELECT count(*) FROM incidents " LIST_FILTER},
 	{STMT_REPLY_INSERT,
-	 "INSERT INTO replies (incident_id, org_id, body, internal, status, author, created_at) "
-	 "VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7)) RETURNING " REPLY_COLUMNS},
+	 /* the incident's row is written or locked first in the same transaction */
+	 "INSERT INTO replies (incident_id, org_id, body, internal, status, author, created_at, "
+	 "incident_status) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), "
+	 "(SELECT status FROM incidents WHERE id = $1)) RETURNING " REPLY_COLUMNS},
 	{STMT_REPLY_LIST,
 	 "SELECT " REPLY_COLUMNS ", count(*) OVER () FROM replies "
 	 "WHERE incident_id = $1 AND org_id = $2 ORDER BY id LIMIT $3 OFFSET $4"},
 	{STMT_REPLY_COUNT, "SELECT count(*) FROM replies WHERE incident_id = $1 AND org_id = $2"},
+	{STMT_UPDATES_OF,
+	 /* the newest $3 public entries of each incident in $1, by incident then oldest first */
+	 "SELECT u.id, u.incident_id, u.body, u.incident_status, "
+	 "extract(epoch from u.created_at)::bigint FROM unnest($1::bigint[]) AS i (id) "
+	 "CROSS JOIN LATERAL (SELECT id, incident_id, body, incident_status, created_at "
+	 "FROM replies WHERE incident_id = i.id AND org_id = $2 AND NOT internal "
+	 "ORDER BY id DESC LIMIT $3) u ORDER BY u.incident_id, u.id"},
 	{STMT_EVENT_APPEND,
 	 /* The org row lock taken here is held to COMMIT, so seq order is commit order. */
 	 "WITH s AS (UPDATE orgs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq) "

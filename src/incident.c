@@ -1,4 +1,6 @@
-/* incident.c — the incident routes: create, get, update (PATCH/PUT), delete.
+/* incident.c — the incident routes of every dialect: create, get, update
+ * (PATCH/PUT, and Statly's timeline update), delete.  The route's dialect
+ * names the fields and shapes the answer; the rules are the same for all.
  * Each write runs in one transaction that ends with its event row; the event
  * is published after COMMIT. */
 #include "api.h"
@@ -33,6 +35,22 @@ static char *
 dup_param(const char *s)
 {
 	return s != NULL ? xstrdup(s) : NULL;
+}
+
+static int
+message_blank(const char *message)
+{
+	size_t len;
+
+	text_trim(message, strlen(message), &len);
+	return len == 0;
+}
+
+static void
+replace_str(char **slot, const char *value)
+{
+	free(*slot);
+	*slot = xstrdup(value);
 }
 
 static void
@@ -75,19 +93,41 @@ write_params_free(struct write_params *wp)
 		free(wp->v[i]);
 }
 
-/* Loads the request's incident (:id) within its org.  Returns 0 when found;
+/* The statement parameters naming the request's incident: $1 its number
+ * (or null), $2 the org, $3 its UUID (or null). */
+struct ref_params {
+	char id[24], org[24];
+	const char *p[3];
+};
+
+static void
+ref_params_fill(struct ref_params *rp, const struct request *req)
+{
+	snprintf(rp->id, sizeof(rp->id), "%lld", (long long)req->params.id);
+	snprintf(rp->org, sizeof(rp->org), "%lld", (long long)req->auth.org_id);
+	rp->p[0] = req->params.uuid[0] == '\0' ? rp->id : NULL;
+	rp->p[1] = rp->org;
+	rp->p[2] = req->params.uuid[0] != '\0' ? req->params.uuid : NULL;
+}
+
+static void
+fail_not_found(struct request *req)
+{
+	/* another org's incident answers exactly like a missing one */
+	request_fail(req, 404, "not_found", "No incident %s", req->params.ref);
+}
+
+/* Loads the request's incident (:ref) within its org.  Returns 0 when found;
  * otherwise the request has been answered (404 or a database error). */
 static int
 incident_load(struct request *req, enum stmt_id stmt, struct incident *inc)
 {
-	char id[24], org[24];
-	const char *params[2] = {id, org};
+	struct ref_params rp;
 	PGresult *res;
 	int rc;
 
-	snprintf(id, sizeof(id), "%lld", (long long)req->params.id);
-	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
-	res = db_exec(req->worker->db, stmt, 2, params);
+	ref_params_fill(&rp, req);
+	res = db_exec(req->worker->db, stmt, 3, rp.p);
 	if (res == NULL) {
 		request_fail_db(req);
 		return -1;
@@ -95,9 +135,7 @@ incident_load(struct request *req, enum stmt_id stmt, struct incident *inc)
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		db_rollback(req->worker->db);
-		/* another org's incident answers exactly like a missing one */
-		request_fail(req, 404, "not_found", "No incident with id %lld",
-		             (long long)req->params.id);
+		fail_not_found(req);
 		return -1;
 	}
 	rc = incident_from_row(inc, res, 0);
@@ -105,20 +143,59 @@ incident_load(struct request *req, enum stmt_id stmt, struct incident *inc)
 	if (rc != 0) {
 		db_rollback(req->worker->db);
 		request_fail(req, 500, "internal_error", "Internal error");
-		log_error(req->request_id, "msg=\"unreadable incident row\" id=%lld",
-		          (long long)req->params.id);
+		log_error(req->request_id, "msg=\"unreadable incident row\" ref=%s", req->params.ref);
 	}
 	return rc;
 }
 
-static void
-respond_incident(struct request *req, int status, const struct incident *inc)
+/* The newest public timeline entries of one incident, for a dialect that
+ * shows them (res NULL for one that does not); 0, or -1 on a db error. */
+static int
+updates_fetch(struct request *req, const struct incident *inc, struct updates_page *u)
 {
+	const struct dialect *d = req->route->dialect;
+	char ids[32], org[24], limit[24];
+	const char *params[3] = {ids, org, limit};
+
+	u->res = NULL;
+	if (d->updates_per_incident == 0)
+		return 0;
+	snprintf(ids, sizeof(ids), "{%lld}", (long long)inc->id);
+	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
+	snprintf(limit, sizeof(limit), "%d", d->updates_per_incident);
+	u->res = db_exec(req->worker->db, STMT_UPDATES_OF, 3, params);
+	return u->res != NULL ? 0 : -1;
+}
+
+/* Answers with inc in the route's dialect (and its Location, when the
+ * write says so); frees updates. */
+static void
+respond_incident(struct request *req, int status, const struct incident *inc,
+                 struct updates_page *updates, int location)
+{
+	const struct dialect *d = req->route->dialect;
 	yajl_gen g = json_gen_new();
 
-	incident_render(g, inc, req->now, req->worker->cfg);
+	if (location) {
+		char *ref = dialect_ref(d, inc);
+
+		request_header(req, "Location: %s%.*s/%s", req->worker->cfg->public_base_url,
+		               (int)route_collection_len(req->route, req->path), req->path, ref);
+		free(ref);
+	}
+	if (d->data_member != NULL) {
+		yajl_gen_map_open(g);
+		jgen_key(g, d->data_member);
+	}
+	dialect_render(g, d, inc, updates, req->now, req->worker->cfg);
+	if (d->data_member != NULL)
+		yajl_gen_map_close(g);
 	request_respond_json(req, status, g);
 	yajl_gen_free(g);
+	if (updates != NULL) {
+		PQclear((PGresult *)updates->res);
+		updates->res = NULL;
+	}
 }
 
 /* Commits and publishes the event appended last; answers on failure. */
@@ -134,8 +211,11 @@ commit_and_publish(struct request *req, struct event *ev)
 	return 0;
 }
 
+/* incident.created: the incident, and the first timeline entry of a
+ * dialect that writes one (entry NULL otherwise). */
 static char *
-payload_incident(const struct incident *inc, int64_t now, const struct config *cfg)
+payload_incident(const struct incident *inc, const PGresult *entry, int64_t now,
+                 const struct config *cfg)
 {
 	yajl_gen g = json_gen_new();
 	char *out;
@@ -143,6 +223,10 @@ payload_incident(const struct incident *inc, int64_t now, const struct config *c
 	yajl_gen_map_open(g);
 	jgen_key(g, "incident");
 	incident_render(g, inc, now, cfg);
+	if (entry != NULL) {
+		jgen_key(g, "reply");
+		reply_render(g, entry, 0);
+	}
 	yajl_gen_map_close(g);
 	out = jgen_finish(g, NULL);
 	yajl_gen_free(g);
@@ -164,18 +248,25 @@ incident_insert(struct request *req, struct incident *inc)
 	if (res == NULL)
 		return -1;
 	inc->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	snprintf(inc->uuid, sizeof(inc->uuid), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return 0;
 }
 
-/* Validates a create body into inc; 0 when valid, else errors are collected. */
+/* Validates a create body into inc, starting from the dialect's defaults;
+ * 0 when valid, else errors are collected. */
 static int
 incident_build(struct request *req, const struct jval *body, struct incident *inc)
 {
+	const struct dialect *d = req->route->dialect;
 	struct incident_input in = {0, NULL, 0};
 
 	incident_init_defaults(inc);
-	incident_apply_body(inc, &in, body, 0, &req->errors);
+	if (d->default_status != NULL)
+		replace_str(&inc->status, d->default_status);
+	if (d->default_severity != NULL)
+		replace_str(&inc->severity, d->default_severity);
+	incident_apply_body(inc, &in, body, d, &d->create, &req->errors);
 	if (!(in.given & FIELD_BIT(F_TITLE)))
 		field_error(&req->errors, "is_required", "title", "title is required");
 	inc->org_id = req->auth.org_id;
@@ -187,10 +278,37 @@ incident_build(struct request *req, const struct jval *body, struct incident *in
 	return req->errors.n > 0 ? -1 : 0;
 }
 
+static PGresult *timeline_append(struct request *req, const struct incident *inc,
+                                 const char *status, const char *message);
+
+/* The incident's row, the first timeline entry of a dialect that writes one
+ * (message: the description, else the title), and incident.created. */
+static int
+incident_create_write(struct request *req, struct incident *inc, struct event *ev)
+{
+	const struct dialect *d = req->route->dialect;
+	PGresult *entry = NULL;
+	int rc;
+
+	if (db_begin(req->worker->db) != 0 || incident_insert(req, inc) != 0)
+		return -1;
+	if (d->first_update_on_create &&
+	    (entry = timeline_append(req, inc, inc->status,
+	                             inc->description != NULL ? inc->description : inc->title)) ==
+	        NULL)
+		return -1;
+	rc = event_append(req, "incident.created", inc->id,
+	                  payload_incident(inc, entry, req->now, req->worker->cfg), ev);
+	PQclear(entry);
+	return rc;
+}
+
 void
 incident_create(struct request *req)
 {
+	const struct dialect *d = req->route->dialect;
 	struct jval *body = request_json_object(req);
+	struct updates_page updates = {NULL};
 	struct incident inc;
 	struct event ev = {0};
 
@@ -207,21 +325,32 @@ incident_create(struct request *req)
 		log_error(req->request_id, "msg=\"no random bytes for a token\"");
 		goto done;
 	}
-	if (db_begin(req->worker->db) != 0 || incident_insert(req, &inc) != 0 ||
-	    event_append(req, "incident.created", inc.id,
-	                 payload_incident(&inc, req->now, req->worker->cfg), &ev) != 0) {
+	if (incident_create_write(req, &inc, &ev) != 0 || updates_fetch(req, &inc, &updates) != 0) {
 		event_discard(&ev);
 		request_fail_db(req);
 		goto done;
 	}
-	if (commit_and_publish(req, &ev) != 0)
+	if (commit_and_publish(req, &ev) != 0) {
+		PQclear((PGresult *)updates.res);
 		goto done;
-	request_header(req, "Location: %s/v1/%s/%lld", req->worker->cfg->public_base_url,
-	               req->params.coll, (long long)inc.id);
-	respond_incident(req, 201, &inc);
+	}
+	respond_incident(req, d->create.status, &inc, &updates, d->create.location);
 done:
 	incident_free(&inc);
 	json_free(body);
+}
+
+/* Answers with inc; a dialect that shows the timeline reads it first. */
+static void
+respond_read(struct request *req, int status, const struct incident *inc, int location)
+{
+	struct updates_page updates;
+
+	if (updates_fetch(req, inc, &updates) != 0) {
+		request_fail_db(req);
+		return;
+	}
+	respond_incident(req, status, inc, &updates, location);
 }
 
 void
@@ -231,7 +360,7 @@ incident_get(struct request *req)
 
 	if (incident_load(req, STMT_INCIDENT_GET, &inc) != 0)
 		return;
-	respond_incident(req, 200, &inc);
+	respond_read(req, 200, &inc, 0);
 	incident_free(&inc);
 }
 
@@ -316,29 +445,64 @@ incident_update_write(struct request *req, const struct incident *old, struct in
 /* Field rules checked before the lookup, so a bad body is 422 whether or not
  * the incident exists; rules spanning fields need the stored incident. */
 static int
-incident_body_invalid(struct request *req, const struct jval *body)
+incident_body_invalid(struct request *req, const struct jval *body, const struct dialect_write *w)
 {
 	struct incident_input in = {0, NULL, 0};
 	struct incident scratch;
 
 	incident_init_defaults(&scratch);
-	incident_apply_body(&scratch, &in, body, 1, &req->errors);
+	incident_apply_body(&scratch, &in, body, req->route->dialect, w, &req->errors);
+	if (w->message != MESSAGE_OPTIONAL && in.message != NULL && message_blank(in.message))
+		field_error(&req->errors, "is_required", "message", "message must not be blank");
+	else if (w->message == MESSAGE_REQUIRED && in.message == NULL)
+		field_error(&req->errors, "is_required", "message", "message is required");
 	incident_free(&scratch);
 	free(in.message);
 	return req->errors.n > 0;
 }
 
-void
-incident_update(struct request *req)
+/* A status a dialect writes with the word the stored one already has is no
+ * change: an in_progress incident sent "investigating" stays in_progress. */
+static void
+keep_status_of_same_word(const struct dialect *d, const struct incident *old,
+                         struct incident *inc)
+{
+	if (d->status_words != NULL && strcmp(old->status, inc->status) != 0 &&
+	    strcmp(dialect_status_word(d, old->status), dialect_status_word(d, inc->status)) == 0)
+		replace_str(&inc->status, old->status);
+}
+
+/* The merged incident: the body, the dialect's status rules, the lifecycle. */
+static void
+incident_merge(struct request *req, const struct dialect_write *w, const struct jval *body,
+               const struct incident *old, struct incident *inc, struct incident_input *in)
+{
+	const struct dialect *d = req->route->dialect;
+
+	incident_copy(inc, old);
+	incident_apply_body(inc, in, body, d, w, &req->errors);
+	keep_status_of_same_word(d, old, inc);
+	if (w->message == MESSAGE_ON_STATUS_CHANGE && in->message == NULL &&
+	    strcmp(old->status, inc->status) != 0)
+		field_error(&req->errors, "is_required", "message",
+		            "message is required when the status changes");
+	incident_apply_lifecycle(inc, old, in, req->now, req->worker->cfg, &req->errors);
+}
+
+/* PATCH/PUT, and a dialect's timeline update: one write w of the route's
+ * dialect onto the stored incident. */
+static void
+incident_modify(struct request *req, const struct dialect_write *w)
 {
 	struct jval *body = request_json_object(req);
 	struct incident_input in = {0, NULL, 0};
+	struct updates_page updates = {NULL};
 	struct incident old, inc;
 	struct event ev = {0};
 
 	if (body == NULL)
 		return;
-	if (incident_body_invalid(req, body)) {
+	if (incident_body_invalid(req, body, w)) {
 		request_fail_validation(req);
 		json_free(body);
 		return;
@@ -352,21 +516,22 @@ incident_update(struct request *req)
 		json_free(body);
 		return;
 	}
-	incident_copy(&inc, &old);
-	incident_apply_body(&inc, &in, body, 1, &req->errors);
-	incident_apply_lifecycle(&inc, &old, &in, req->now, req->worker->cfg, &req->errors);
+	incident_merge(req, w, body, &old, &inc, &in);
 	if (req->errors.n > 0) {
 		db_rollback(req->worker->db);
 		request_fail_validation(req);
 	} else if (!incident_differs(&old, &inc) && in.message == NULL) {
 		/* a no-op writes nothing and emits nothing */
 		db_rollback(req->worker->db);
-		respond_incident(req, 200, &old);
-	} else if (incident_update_write(req, &old, &inc, &in, &ev) != 0) {
+		respond_read(req, w->status, &old, w->location);
+	} else if (incident_update_write(req, &old, &inc, &in, &ev) != 0 ||
+	           updates_fetch(req, &inc, &updates) != 0) {
 		event_discard(&ev);
 		request_fail_db(req);
 	} else if (commit_and_publish(req, &ev) == 0) {
-		respond_incident(req, 200, &inc);
+		respond_incident(req, w->status, &inc, &updates, w->location);
+	} else {
+		PQclear((PGresult *)updates.res);
 	}
 	free(in.message);
 	incident_free(&old);
@@ -375,34 +540,65 @@ incident_update(struct request *req)
 }
 
 void
+incident_update(struct request *req)
+{
+	incident_modify(req, &req->route->dialect->update);
+}
+
+void
+incident_add_update(struct request *req)
+{
+	incident_modify(req, &req->route->dialect->add_update);
+}
+
+/* A dialect that answers a delete with a body says so: {"data": null}. */
+static void
+respond_deleted(struct request *req)
+{
+	const struct dialect *d = req->route->dialect;
+	yajl_gen g;
+
+	if (d->delete_status == 204) {
+		request_respond(req, 204, NULL, NULL, 0);
+		return;
+	}
+	g = json_gen_new();
+	yajl_gen_map_open(g);
+	jgen_key(g, d->data_member);
+	jgen_null(g);
+	yajl_gen_map_close(g);
+	request_respond_json(req, d->delete_status, g);
+	yajl_gen_free(g);
+}
+
+void
 incident_delete(struct request *req)
 {
-	char id[24], org[24];
-	const char *params[2] = {id, org};
+	struct ref_params rp;
 	struct event ev = {0};
 	PGresult *res;
-	int found;
+	int64_t id = 0;
 
-	snprintf(id, sizeof(id), "%lld", (long long)req->params.id);
-	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
+	ref_params_fill(&rp, req);
 	if (db_begin(req->worker->db) != 0 ||
-	    (res = db_exec(req->worker->db, STMT_INCIDENT_DELETE, 2, params)) == NULL) {
+	    (res = db_exec(req->worker->db, STMT_INCIDENT_DELETE, 3, rp.p)) == NULL) {
 		request_fail_db(req);
 		return;
 	}
-	found = PQntuples(res) == 1;
+	if (PQntuples(res) == 1)
+		id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	if (!found) {
+	if (id == 0) {
 		db_rollback(req->worker->db);
-		request_fail(req, 404, "not_found", "No incident with id %s", id);
+		fail_not_found(req);
 		return;
 	}
-	if (event_append(req, "incident.deleted", req->params.id,
-	                 xprintf("{\"incident_id\":%s}", id), &ev) != 0) {
+	if (event_append(req, "incident.deleted", id, xprintf("{\"incident_id\":%lld}", (long long)id),
+	                 &ev) != 0) {
 		event_discard(&ev);
 		request_fail_db(req);
 		return;
 	}
 	if (commit_and_publish(req, &ev) == 0)
-		request_respond(req, 204, NULL, NULL, 0);
+		respond_deleted(req);
 }

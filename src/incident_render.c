@@ -1,8 +1,10 @@
-/* incident_render.c — an incident between its three forms: a database row
- * (INCIDENT_COLUMNS order), the C struct, and its JSON (and change sets). */
+/* incident_render.c — an incident between its forms: a database row
+ * (INCIDENT_COLUMNS order), the C struct, and its change sets.  Its JSON in
+ * every dialect is dialect.c's. */
 #include "api.h"
 
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +58,8 @@ incident_from_row(struct incident *inc, const PGresult *res, int row)
 	inc->created_by = col_text(res, row, 21);
 	inc->created_at = col_time(res, row, 22);
 	inc->updated_at = col_time(res, row, 23);
+	if (!PQgetisnull(res, row, 24))
+		snprintf(inc->uuid, sizeof(inc->uuid), "%s", PQgetvalue(res, row, 24));
 	if (strlist_from_json(&inc->tags, PQgetvalue(res, row, 14)) != 0 ||
 	    strlist_from_json(&inc->affected_services, PQgetvalue(res, row, 15)) != 0 ||
 	    inc->title == NULL || inc->status == NULL || inc->priority == NULL) {
@@ -65,17 +69,33 @@ incident_from_row(struct incident *inc, const PGresult *res, int row)
 	return 0;
 }
 
-char *
-strlist_json(const struct strlist *l)
+void
+strlist_render(yajl_gen g, const struct strlist *l)
 {
-	yajl_gen g = json_gen_new();
-	char *out;
 	size_t i;
 
 	yajl_gen_array_open(g);
 	for (i = 0; i < l->n; i++)
 		jgen_str(g, l->items[i]);
 	yajl_gen_array_close(g);
+}
+
+void
+optnum_render(yajl_gen g, struct optnum n)
+{
+	if (n.set)
+		jgen_double(g, n.v);
+	else
+		jgen_null(g);
+}
+
+char *
+strlist_json(const struct strlist *l)
+{
+	yajl_gen g = json_gen_new();
+	char *out;
+
+	strlist_render(g, l);
 	out = jgen_finish(g, NULL);
 	yajl_gen_free(g);
 	return out;
@@ -100,96 +120,6 @@ strlist_from_json(struct strlist *l, const char *text)
 			l->items[l->n++] = xstrdup(v->u.arr.items[i]->u.str.s);
 	json_free(v);
 	return 0;
-}
-
-static void
-render_list(yajl_gen g, const struct strlist *l)
-{
-	size_t i;
-
-	yajl_gen_array_open(g);
-	for (i = 0; i < l->n; i++)
-		jgen_str(g, l->items[i]);
-	yajl_gen_array_close(g);
-}
-
-static void
-render_number(yajl_gen g, struct optnum n)
-{
-	if (n.set)
-		jgen_double(g, n.v);
-	else
-		jgen_null(g);
-}
-
-static void
-kv_str(yajl_gen g, const char *k, const char *v)
-{
-	jgen_key(g, k);
-	jgen_str(g, v);
-}
-
-static void
-kv_time(yajl_gen g, const char *k, int64_t t)
-{
-	jgen_key(g, k);
-	jgen_time(g, t);
-}
-
-/* sla_status is live while active and frozen at resolved_at once resolved. */
-static enum sla_state
-incident_sla(const struct incident *inc, int64_t now)
-{
-	int64_t at = status_is_resolved(inc->status) && inc->resolved_at != TIME_NONE
-	                 ? inc->resolved_at
-	                 : now;
-
-	return sla_state_at(inc->created_at, inc->sla_due_at, at);
-}
-
-void
-incident_render(yajl_gen g, const struct incident *inc, int64_t now, const struct config *cfg)
-{
-	enum sla_state sla = incident_sla(inc, now);
-	char *url = xprintf("%s/incidents/status/%s", cfg->public_base_url, inc->customer_token);
-
-	yajl_gen_map_open(g);
-	jgen_key(g, "id");
-	jgen_int(g, inc->id);
-	jgen_key(g, "Id"); /* seed 000 prints the id as "Id" */
-	jgen_int(g, inc->id);
-	kv_str(g, "title", inc->title);
-	kv_str(g, "description", inc->description);
-	kv_str(g, "status", inc->status);
-	kv_str(g, "priority", inc->priority);
-	kv_str(g, "severity", inc->severity);
-	kv_str(g, "source", inc->source);
-	kv_str(g, "source_ref", inc->source_ref);
-	jgen_key(g, "lat");
-	render_number(g, inc->lat);
-	jgen_key(g, "lng");
-	render_number(g, inc->lng);
-	kv_str(g, "location_name", inc->location_name);
-	kv_str(g, "impact_description", inc->impact_description);
-	kv_str(g, "assigned_to", inc->assigned_to);
-	jgen_key(g, "tags");
-	render_list(g, &inc->tags);
-	jgen_key(g, "affected_services");
-	render_list(g, &inc->affected_services);
-	kv_time(g, "sla_due_at", inc->sla_due_at);
-	jgen_key(g, "sla_breached");
-	jgen_bool(g, sla == SLA_BREACHED);
-	kv_str(g, "sla_status", sla_state_name(sla));
-	kv_str(g, "customer_token", inc->customer_token);
-	kv_str(g, "customer_status_url", url);
-	kv_time(g, "started_at", inc->started_at);
-	kv_time(g, "acknowledged_at", inc->acknowledged_at);
-	kv_time(g, "resolved_at", inc->resolved_at);
-	kv_str(g, "created_by", inc->created_by);
-	kv_time(g, "created_at", inc->created_at);
-	kv_time(g, "updated_at", inc->updated_at);
-	yajl_gen_map_close(g);
-	free(url);
 }
 
 static int
@@ -236,9 +166,9 @@ list_differs(const struct strlist *a, const struct strlist *b)
 #define CHANGE_STR(f) CHANGE(#f, str_differs(a->f, b->f), jgen_str(g, a->f), jgen_str(g, b->f))
 #define CHANGE_TIME(f) CHANGE(#f, a->f != b->f, jgen_time(g, a->f), jgen_time(g, b->f))
 #define CHANGE_NUM(f) \
-	CHANGE(#f, num_differs(a->f, b->f), render_number(g, a->f), render_number(g, b->f))
+	CHANGE(#f, num_differs(a->f, b->f), optnum_render(g, a->f), optnum_render(g, b->f))
 #define CHANGE_LIST(f) \
-	CHANGE(#f, list_differs(&a->f, &b->f), render_list(g, &a->f), render_list(g, &b->f))
+	CHANGE(#f, list_differs(&a->f, &b->f), strlist_render(g, &a->f), strlist_render(g, &b->f))
 
 /* Emits the members of a changes object (g may be NULL to only count). */
 static int

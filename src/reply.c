@@ -168,7 +168,8 @@ reply_query_parse(const char *query, int64_t *limit, int64_t *offset, struct err
 {
 	struct list_query q;
 
-	list_query_parse(&q, query, 0, REPLIES_DEFAULT_LIMIT, REPLIES_MAX_LIMIT, e);
+	list_query_parse(&q, query, LP_PAGE | LP_OFFSET, NULL, REPLIES_DEFAULT_LIMIT, REPLIES_MAX_LIMIT,
+	                 e);
 	*limit = q.limit;
 	*offset = q.offset;
 	list_query_free(&q);

@@ -1,42 +1,49 @@
-/* route.c — the route table: every URL incidentd answers, the role it needs
- * and the handler that answers it.  /v1/tickets and /v1/incidents are one
- * resource (":coll"). */
+/* route.c — the route table: every URL incidentd answers, the role it needs,
+ * the handler that answers it and the dialect it speaks.  /v1/tickets and
+ * /v1/incidents are one resource (":coll"); the compatibility mounts are the
+ * same handlers in other dialects. */
 #include "api.h"
 
 #include <stdio.h>
 #include <string.h>
 
+/* A dialect's incident routes under one prefix (DESIGN §8). */
+#define ALERT24_ROUTES(prefix, mount)                                                   \
+	{"GET", prefix, ROLE_READ, incident_list, &dialect_alert24, mount},              \
+	    {"POST", prefix, ROLE_WRITE, incident_create, &dialect_alert24, mount},      \
+	    {"GET", prefix "/:ref", ROLE_READ, incident_get, &dialect_alert24, mount},   \
+	    {"PUT", prefix "/:ref", ROLE_WRITE, incident_update, &dialect_alert24, mount}, \
+	    {"PATCH", prefix "/:ref", ROLE_WRITE, incident_update, &dialect_alert24, mount}, \
+	    {"DELETE", prefix "/:ref", ROLE_WRITE, incident_delete, &dialect_alert24, mount}
+#define STATLY_ROUTES(prefix, mount)                                                    \
+	{"GET", prefix, ROLE_READ, incident_list, &dialect_statly, mount},               \
+	    {"POST", prefix, ROLE_WRITE, incident_create, &dialect_statly, mount},       \
+	    {"GET", prefix "/:ref", ROLE_READ, incident_get, &dialect_statly, mount},    \
+	    {"PATCH", prefix "/:ref", ROLE_WRITE, incident_update, &dialect_statly, mount}, \
+	    {"DELETE", prefix "/:ref", ROLE_WRITE, incident_delete, &dialect_statly, mount}, \
+	    {"POST", prefix "/:ref/updates", ROLE_WRITE, incident_add_update, &dialect_statly, mount}
+
 static const struct route routes[] = {
-	{"GET", "/healthz", ROLE_NONE, health_check},
-	{"GET", "/incidents/status.css", ROLE_NONE, status_page_css},
-	{"GET", "/incidents/status.js", ROLE_NONE, status_page_js},
-	{"GET", "/incidents/status/:token", ROLE_NONE, status_page},
-	{"GET", "/v1/:coll", ROLE_READ, incident_list},
-	{"POST", "/v1/:coll", ROLE_WRITE, incident_create},
-	{"GET", "/v1/:coll/:id", ROLE_READ, incident_get},
-	{"PATCH", "/v1/:coll/:id", ROLE_WRITE, incident_update},
-	{"PUT", "/v1/:coll/:id", ROLE_WRITE, incident_update},
-	{"DELETE", "/v1/:coll/:id", ROLE_WRITE, incident_delete},
-	{"GET", "/v1/:coll/:id/replies", ROLE_READ, reply_list},
-	{"POST", "/v1/:coll/:id/replies", ROLE_WRITE, reply_create},
+	{"GET", "/healthz", ROLE_NONE, health_check, NULL, MOUNT_ALWAYS},
+	{"GET", "/incidents/status.css", ROLE_NONE, status_page_css, NULL, MOUNT_ALWAYS},
+	{"GET", "/incidents/status.js", ROLE_NONE, status_page_js, NULL, MOUNT_ALWAYS},
+	{"GET", "/incidents/status/:token", ROLE_NONE, status_page, NULL, MOUNT_ALWAYS},
+	{"GET", "/v1/:coll", ROLE_READ, incident_list, &dialect_v1, MOUNT_ALWAYS},
+	{"POST", "/v1/:coll", ROLE_WRITE, incident_create, &dialect_v1, MOUNT_ALWAYS},
+	{"GET", "/v1/:coll/:ref", ROLE_READ, incident_get, &dialect_v1, MOUNT_ALWAYS},
+	{"PATCH", "/v1/:coll/:ref", ROLE_WRITE, incident_update, &dialect_v1, MOUNT_ALWAYS},
+	{"PUT", "/v1/:coll/:ref", ROLE_WRITE, incident_update, &dialect_v1, MOUNT_ALWAYS},
+	{"DELETE", "/v1/:coll/:ref", ROLE_WRITE, incident_delete, &dialect_v1, MOUNT_ALWAYS},
+	{"GET", "/v1/:coll/:ref/replies", ROLE_READ, reply_list, &dialect_v1, MOUNT_ALWAYS},
+	{"POST", "/v1/:coll/:ref/replies", ROLE_WRITE, reply_create, &dialect_v1, MOUNT_ALWAYS},
+	ALERT24_ROUTES("/compat/alert24/api/v1/incidents", MOUNT_ALWAYS),
+	STATLY_ROUTES("/compat/statly/api/v1/incidents", MOUNT_ALWAYS),
+	/* /api/v1: the dialect config api_v1 names answers there */
+	ALERT24_ROUTES("/api/v1/incidents", MOUNT_API_V1),
+	STATLY_ROUTES("/api/v1/incidents", MOUNT_API_V1),
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
-
-/* Ids are positive and fit a JSON number exactly (≤ 2^53). */
-static int
-match_id(const char *seg, size_t len, int64_t *out)
-{
-	char tmp[24];
-
-	if (len == 0 || len >= 17 || seg[0] == '0')
-		return 0;
-	memcpy(tmp, seg, len);
-	tmp[len] = '\0';
-	if (strspn(tmp, "0123456789") != len)
-		return 0;
-	return parse_int64(tmp, 1, (int64_t)1 << 53, out) == 0;
-}
 
 static int
 match_token(const char *seg, size_t len, char *out, size_t outlen)
@@ -57,7 +64,7 @@ match_token(const char *seg, size_t len, char *out, size_t outlen)
 }
 
 static int
-match_segment(const char *pat, size_t plen, const char *seg, size_t slen,
+match_segment(const struct route *r, const char *pat, size_t plen, const char *seg, size_t slen,
               struct route_params *params)
 {
 	if (plen == 5 && memcmp(pat, ":coll", 5) == 0) {
@@ -69,8 +76,9 @@ match_segment(const char *pat, size_t plen, const char *seg, size_t slen,
 			return 0;
 		return 1;
 	}
-	if (plen == 3 && memcmp(pat, ":id", 3) == 0)
-		return match_id(seg, slen, &params->id);
+	/* an id not in the dialect's form is no incident: 404, like a missing one */
+	if (plen == 4 && memcmp(pat, ":ref", 4) == 0)
+		return dialect_parse_ref(r->dialect, seg, slen, params);
 	if (plen == 6 && memcmp(pat, ":token", 6) == 0)
 		return match_token(seg, slen, params->token, sizeof(params->token));
 	return plen == slen && memcmp(pat, seg, plen) == 0;
@@ -78,14 +86,14 @@ match_segment(const char *pat, size_t plen, const char *seg, size_t slen,
 
 /* Walks pattern and path segment by segment. */
 static int
-match_path(const char *pattern, const char *path, struct route_params *params)
+match_path(const struct route *r, const char *path, struct route_params *params)
 {
-	const char *p = pattern, *s = path;
+	const char *p = r->pattern, *s = path;
 
 	while (*p == '/' && *s == '/') {
 		size_t plen = strcspn(++p, "/"), slen = strcspn(++s, "/");
 
-		if (!match_segment(p, plen, s, slen, params))
+		if (!match_segment(r, p, plen, s, slen, params))
 			return 0;
 		p += plen;
 		s += slen;
@@ -104,8 +112,8 @@ allow_add(char *allow, size_t allowlen, const char *method)
 }
 
 enum route_result
-route_match(const char *method, const char *path, const struct route **out,
-            struct route_params *params, char *allow, size_t allowlen)
+route_match(const char *method, const char *path, const struct dialect *api_v1,
+            const struct route **out, struct route_params *params, char *allow, size_t allowlen)
 {
 	/* HEAD is answered as GET without the body. */
 	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
@@ -117,8 +125,10 @@ route_match(const char *method, const char *path, const struct route **out,
 	for (i = 0; i < NROUTES; i++) {
 		struct route_params tmp;
 
+		if (routes[i].mount == MOUNT_API_V1 && routes[i].dialect != api_v1)
+			continue;
 		memset(&tmp, 0, sizeof(tmp));
-		if (!match_path(routes[i].pattern, path, &tmp))
+		if (!match_path(&routes[i], path, &tmp))
 			continue;
 		if (strcmp(routes[i].method, m) == 0) {
 			*out = &routes[i];
@@ -133,3 +143,15 @@ route_match(const char *method, const char *path, const struct route **out,
 	return path_matched ? ROUTE_METHOD_NOT_ALLOWED : ROUTE_NOT_FOUND;
 }
 
+
+size_t
+route_collection_len(const struct route *r, const char *path)
+{
+	const char *p = r->pattern, *s = path;
+
+	while (*p == '/' && *s == '/' && strncmp(p + 1, ":ref", 4) != 0) {
+		p += 1 + strcspn(p + 1, "/");
+		s += 1 + strcspn(s + 1, "/");
+	}
+	return (size_t)(s - path);
+}

@@ -25,6 +25,7 @@ struct field_rule {
 	int nullable;
 	const char *const *values; /* K_ENUM */
 	double min, max;           /* K_NUMBER */
+	const struct enum_map *map; /* K_ENUM in a dialect's words (NULL: values) */
 };
 
 #define OFF(f) offsetof(struct incident, f)
@@ -34,31 +35,26 @@ struct field_rule {
 
 /* Indexed by enum field_index. */
 static const struct field_rule rules[F_COUNT] = {
-	[F_TITLE] = {"title", K_TEXT, OFF(title), 200, 0, NULL, 0, 0},
-	[F_DESCRIPTION] = {"description", K_TEXT, OFF(description), 10000, 1, NULL, 0, 0},
-	[F_STATUS] = {"status", K_ENUM, OFF(status), 0, 0, incident_statuses, 0, 0},
-	[F_PRIORITY] = {"priority", K_ENUM, OFF(priority), 0, 0, incident_priorities, 0, 0},
-	[F_SEVERITY] = {"severity", K_ENUM, OFF(severity), 0, 0, incident_severities, 0, 0},
-	[F_SOURCE] = {"source", K_ENUM, OFF(source), 0, 0, incident_sources, 0, 0},
-	[F_SOURCE_REF] = {"source_ref", K_TEXT, OFF(source_ref), 255, 1, NULL, 0, 0},
-	[F_LAT] = {"lat", K_NUMBER, OFF(lat), 0, 1, NULL, -90, 90},
-	[F_LNG] = {"lng", K_NUMBER, OFF(lng), 0, 1, NULL, -180, 180},
-	[F_LOCATION_NAME] = {"location_name", K_TEXT, OFF(location_name), 200, 1, NULL, 0, 0},
+	[F_TITLE] = {"title", K_TEXT, OFF(title), 200, 0, NULL, 0, 0, NULL},
+	[F_DESCRIPTION] = {"description", K_TEXT, OFF(description), 10000, 1, NULL, 0, 0, NULL},
+	[F_STATUS] = {"status", K_ENUM, OFF(status), 0, 0, incident_statuses, 0, 0, NULL},
+	[F_PRIORITY] = {"priority", K_ENUM, OFF(priority), 0, 0, incident_priorities, 0, 0, NULL},
+	[F_SEVERITY] = {"severity", K_ENUM, OFF(severity), 0, 0, incident_severities, 0, 0, NULL},
+	[F_SOURCE] = {"source", K_ENUM, OFF(source), 0, 0, incident_sources, 0, 0, NULL},
+	[F_SOURCE_REF] = {"source_ref", K_TEXT, OFF(source_ref), 255, 1, NULL, 0, 0, NULL},
+	[F_LAT] = {"lat", K_NUMBER, OFF(lat), 0, 1, NULL, -90, 90, NULL},
+	[F_LNG] = {"lng", K_NUMBER, OFF(lng), 0, 1, NULL, -180, 180, NULL},
+	[F_LOCATION_NAME] = {"location_name", K_TEXT, OFF(location_name), 200, 1, NULL, 0, 0, NULL},
 	[F_IMPACT_DESCRIPTION] = {"impact_description", K_TEXT, OFF(impact_description), 2000, 1,
-	                          NULL, 0, 0},
-	[F_ASSIGNED_TO] = {"assigned_to", K_TEXT, OFF(assigned_to), 200, 1, NULL, 0, 0},
-	[F_TAGS] = {"tags", K_LIST, OFF(tags), 0, 1, NULL, 0, 0},
+	                          NULL, 0, 0, NULL},
+	[F_ASSIGNED_TO] = {"assigned_to", K_TEXT, OFF(assigned_to), 200, 1, NULL, 0, 0, NULL},
+	[F_TAGS] = {"tags", K_LIST, OFF(tags), 0, 1, NULL, 0, 0, NULL},
 	[F_AFFECTED_SERVICES] = {"affected_services", K_LIST, OFF(affected_services), 0, 1, NULL, 0,
 	                         0},
-	[F_STARTED_AT] = {"started_at", K_TIME, OFF(started_at), 0, 0, NULL, 0, 0},
-	[F_ACKNOWLEDGED_AT] = {"acknowledged_at", K_TIME, OFF(acknowledged_at), 0, 1, NULL, 0, 0},
-	[F_RESOLVED_AT] = {"resolved_at", K_TIME, OFF(resolved_at), 0, 1, NULL, 0, 0},
+	[F_STARTED_AT] = {"started_at", K_TIME, OFF(started_at), 0, 0, NULL, 0, 0, NULL},
+	[F_ACKNOWLEDGED_AT] = {"acknowledged_at", K_TIME, OFF(acknowledged_at), 0, 1, NULL, 0, 0, NULL},
+	[F_RESOLVED_AT] = {"resolved_at", K_TIME, OFF(resolved_at), 0, 1, NULL, 0, 0, NULL},
 };
-
-/* Assigned by the server: naming them in a body is an error, not a no-op. */
-static const char *const read_only_fields[] = {
-	"id", "Id", "sla_due_at", "sla_breached", "sla_status", "customer_token",
-	"customer_status_url", "created_by", "created_at", "updated_at", NULL};
 
 const char *
 enum_lookup(const char *const *values, const char *s, size_t len)
@@ -82,18 +78,34 @@ severity_canonical(const char *s, size_t len)
 	return enum_lookup(incident_severities, s, len);
 }
 
+/* "a, b, c": the values a client may send (a dialect's words, when mapped). */
 static char *
-enum_choices(const char *const *values)
+enum_choices(const struct field_rule *r)
 {
 	struct buf *b = buf_new(128);
 	char *out;
 	size_t i;
 
-	for (i = 0; values[i] != NULL; i++)
-		b = buf_printf(b, "%s%s", i ? ", " : "", values[i]);
+	if (r->map != NULL)
+		for (i = 0; r->map[i].word != NULL; i++)
+			b = buf_printf(b, "%s%s", i ? ", " : "", r->map[i].word);
+	else
+		for (i = 0; r->values[i] != NULL; i++)
+			b = buf_printf(b, "%s%s", i ? ", " : "", r->values[i]);
 	out = xstrdup(b->data);
 	buf_free(b);
 	return out;
+}
+
+static const char *
+enum_map_value(const struct enum_map *map, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; map[i].word != NULL; i++)
+		if (strlen(map[i].word) == len && memcmp(map[i].word, s, len) == 0)
+			return map[i].value;
+	return NULL;
 }
 
 /* Checks a JSON string: no NUL, at most max_chars code points (0: no limit). */
@@ -148,7 +160,9 @@ apply_enum(char **slot, const struct field_rule *r, const struct jval *v, struct
 	const char *canonical = NULL;
 	char *choices;
 
-	if (v->type == J_STRING)
+	if (v->type == J_STRING && r->map != NULL)
+		canonical = enum_map_value(r->map, v->u.str.s, v->u.str.len);
+	else if (v->type == J_STRING)
 		canonical = r->values == incident_severities
 		                ? severity_canonical(v->u.str.s, v->u.str.len)
 		                : enum_lookup(r->values, v->u.str.s, v->u.str.len);
@@ -157,7 +171,7 @@ apply_enum(char **slot, const struct field_rule *r, const struct jval *v, struct
 		*slot = xstrdup(canonical);
 		return;
 	}
-	choices = enum_choices(r->values);
+	choices = enum_choices(r);
 	field_error(e, "invalid_value", r->name, "%s must be one of: %s", r->name, choices);
 	free(choices);
 }
@@ -328,39 +342,66 @@ field_error_unknown(struct errors *e, const char *key, size_t keylen)
 	buf_free(b);
 }
 
-static int
-field_find(const char *key, size_t keylen)
+static const struct dialect_field *
+write_field_find(const struct dialect_write *w, const char *key, size_t keylen)
 {
-	int i;
+	const struct dialect_field *f;
 
-	for (i = 0; i < F_COUNT; i++)
-		if (strlen(rules[i].name) == keylen && memcmp(rules[i].name, key, keylen) == 0)
-			return i;
-	return -1;
+	for (f = w->fields; f->name != NULL; f++)
+		if (strlen(f->name) == keylen && memcmp(f->name, key, keylen) == 0)
+			return f;
+	return NULL;
+}
+
+/* A member the dialect shows but this write does not take is read-only:
+ * naming it is an error, not a no-op. */
+static const char *
+dialect_shown_name(const struct dialect *d, const char *key, size_t keylen)
+{
+	const struct dialect_out *o;
+
+	for (o = d->out; o->name != NULL; o++)
+		if (strlen(o->name) == keylen && memcmp(o->name, key, keylen) == 0)
+			return o->name;
+	return NULL;
+}
+
+/* The field's rule under the dialect's name and words. */
+static void
+apply_dialect_field(struct incident *inc, struct incident_input *in,
+                    const struct dialect_field *f, const struct jval *v, struct errors *e)
+{
+	struct field_rule r;
+
+	if (f->field == FIELD_MESSAGE) {
+		apply_message(in, v, e);
+		return;
+	}
+	r = rules[f->field];
+	r.name = f->name;
+	r.map = f->in;
+	in->given |= FIELD_BIT(f->field);
+	apply_field(inc, &r, v, e);
 }
 
 void
 incident_apply_body(struct incident *inc, struct incident_input *in, const struct jval *body,
-                    int allow_message, struct errors *e)
+                    const struct dialect *d, const struct dialect_write *w, struct errors *e)
 {
 	size_t i;
 
 	for (i = 0; i < body->u.obj.n; i++) {
 		const char *key = body->u.obj.keys[i];
 		size_t keylen = body->u.obj.keylens[i];
-		const struct jval *v = body->u.obj.vals[i];
-		int f = field_find(key, keylen);
+		const struct dialect_field *f = write_field_find(w, key, keylen);
+		const char *shown;
 
-		if (f >= 0) {
-			in->given |= FIELD_BIT(f);
-			apply_field(inc, &rules[f], v, e);
-		} else if (allow_message && json_key_is(body, i, "message")) {
-			apply_message(in, v, e);
-		} else if (enum_lookup(read_only_fields, key, keylen)) {
-			field_error(e, "invalid_value", key, "%s is read-only", key);
-		} else {
+		if (f != NULL)
+			apply_dialect_field(inc, in, f, body->u.obj.vals[i], e);
+		else if ((shown = dialect_shown_name(d, key, keylen)) != NULL)
+			field_error(e, "invalid_value", shown, "%s is read-only", shown);
+		else
 			field_error_unknown(e, key, keylen);
-		}
 	}
 }
 

@@ -98,8 +98,8 @@ worker_dispatch(struct request *req)
 {
 	char allow[64];
 
-	switch (route_match(req->method, req->path, &req->route, &req->params, allow,
-	                    sizeof(allow))) {
+	switch (route_match(req->method, req->path, dialect_named(req->worker->cfg->api_v1), &req->route,
+	                    &req->params, allow, sizeof(allow))) {
 	case ROUTE_NOT_FOUND:
 		request_fail(req, 404, "not_found", "There is nothing at this path");
 		return;

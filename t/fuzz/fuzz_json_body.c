@@ -89,7 +89,7 @@ fuzz_create(const struct jval *body)
 
 	memset(&e, 0, sizeof(e));
 	incident_init_defaults(&inc);
-	incident_apply_body(&inc, &in, body, 0, &e);
+	incident_apply_body(&inc, &in, body, &dialect_v1, &dialect_v1.create, &e);
 	if (in.has_message || in.message != NULL)
 		abort(); /* message is a PATCH field only */
 	inc.created_at = inc.updated_at = FUZZ_NOW;
@@ -119,7 +119,7 @@ fuzz_update(const struct jval *body)
 	old.created_at = old.updated_at = old.started_at = FUZZ_NOW - 3600;
 	old.sla_due_at = FUZZ_NOW + 20 * 3600;
 	incident_copy(&inc, &old);
-	incident_apply_body(&inc, &in, body, 1, &e);
+	incident_apply_body(&inc, &in, body, &dialect_v1, &dialect_v1.update, &e);
 	inc.updated_at = FUZZ_NOW;
 	incident_apply_lifecycle(&inc, &old, &in, FUZZ_NOW, &fuzz_cfg, &e);
 	if (e.n == 0)

@@ -39,7 +39,8 @@ fuzz_parse(const char *query, int with_filters, int64_t def, int64_t max)
 	struct errors e;
 
 	memset(&e, 0, sizeof(e));
-	list_query_parse(&q, query, with_filters, def, max, &e);
+	list_query_parse(&q, query, with_filters ? dialect_v1.list_params : LP_PAGE | LP_OFFSET, NULL,
+	                 def, max, &e);
 	if (e.n == 0) {
 		if (q.limit < 1 || q.limit > max || q.offset < 0)
 			abort();

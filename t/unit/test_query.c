@@ -18,7 +18,9 @@ static void
 parse_with(struct parsed *p, const char *query, int with_filters, int64_t def, int64_t max)
 {
 	memset(p, 0, sizeof(*p));
-	list_query_parse(&p->q, query, with_filters, def, max, &p->e);
+	/* with filters: /v1's list; without: the replies list */
+	list_query_parse(&p->q, query, with_filters ? dialect_v1.list_params : LP_PAGE | LP_OFFSET, NULL,
+	                 def, max, &p->e);
 	errors_summary(&p->e, p->errs, sizeof(p->errs));
 }
 

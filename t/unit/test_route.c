@@ -25,7 +25,7 @@ check_found(const struct found_case *c)
 	enum route_result res;
 
 	memset(&p, 0, sizeof(p));
-	res = route_match(c->method, c->path, &r, &p, allow, sizeof(allow));
+	res = route_match(c->method, c->path, &dialect_alert24, &r, &p, allow, sizeof(allow));
 	if (!is_int(res, ROUTE_FOUND, "%s %s found", c->method, c->path))
 		return;
 	ok(r->handler == c->handler, "%s %s: handler", c->method, c->path);
@@ -101,7 +101,7 @@ not_found(const char *method, const char *path)
 	struct route_params p;
 	char allow[64] = "junk";
 
-	is_int(route_match(method, path, &r, &p, allow, sizeof(allow)), ROUTE_NOT_FOUND,
+	is_int(route_match(method, path, &dialect_alert24, &r, &p, allow, sizeof(allow)), ROUTE_NOT_FOUND,
 	       "%s \"%s\" not found", method, path);
 	ok(r == NULL && allow[0] == '\0', "%s \"%s\": no route, empty Allow", method, path);
 }
@@ -157,7 +157,7 @@ not_allowed(const char *method, const char *path, const char *expected_allow)
 	struct route_params p;
 	char allow[64] = "junk";
 
-	is_int(route_match(method, path, &r, &p, allow, sizeof(allow)), ROUTE_METHOD_NOT_ALLOWED,
+	is_int(route_match(method, path, &dialect_alert24, &r, &p, allow, sizeof(allow)), ROUTE_METHOD_NOT_ALLOWED,
 	       "%s %s is 405", method, path);
 	is_str(allow, expected_allow, "%s %s: Allow", method, path);
 }
@@ -182,7 +182,7 @@ test_not_allowed(void)
 	not_allowed("get", "/healthz", "GET, HEAD");
 
 	memset(allow, '#', sizeof(allow));
-	is_int(route_match("DELETE", "/v1/tickets", &r, &p, allow, 10), ROUTE_METHOD_NOT_ALLOWED,
+	is_int(route_match("DELETE", "/v1/tickets", &dialect_alert24, &r, &p, allow, 10), ROUTE_METHOD_NOT_ALLOWED,
 	       "405 with a short Allow buffer");
 	is_str(allow, "GET, HEAD", "Allow truncated inside its buffer");
 	ok(allow[10] == '#' && allow[15] == '#', "nothing written past allowlen");

@@ -30,7 +30,8 @@ apply_onto(struct applied *r, const char *json, int allow_message)
 		json_free(body);
 		return;
 	}
-	incident_apply_body(&r->inc, &r->in, body, allow_message, &r->e);
+	incident_apply_body(&r->inc, &r->in, body, &dialect_v1,
+	                    allow_message ? &dialect_v1.update : &dialect_v1.create, &r->e);
 	errors_summary(&r->e, r->errs, sizeof(r->errs));
 	json_free(body);
 }
