@@ -66,7 +66,7 @@ sub error_is {
     is(($e->{source} || {})->{field}, $want{field}, "source.field $want{field}") if exists $want{field};
     is(($e->{source} || {})->{parameter}, $want{parameter}, "source.parameter $want{parameter}") if exists $want{parameter};
     is($e->{message}, $want{message}, "message '$want{message}'") if exists $want{message};
-  };
+  } or diag("response: $r->{status} " . ($r->{content} // ""));
 }
 # The Alert24 incident: exactly its 17 members, UUID id, integer incident_number,
 # every time in milliseconds form.

@@ -68,7 +68,7 @@ sub error_is {
     is(($e->{source} || {})->{field}, $want{field}, "source.field $want{field}") if exists $want{field};
     is(($e->{source} || {})->{parameter}, $want{parameter}, "source.parameter $want{parameter}") if exists $want{parameter};
     is($e->{message}, $want{message}, "message '$want{message}'") if exists $want{message};
-  };
+  } or diag("response: $r->{status} " . ($r->{content} // ""));
 }
 # The Statly incident: its members (resolvedAt only while resolved), its id and
 # time forms, updates each exactly {id, status, message, createdAt}.
@@ -404,6 +404,28 @@ my $ro2 = call(GET => "$M/inc_$ipn")->{json} || {};
 is($ro2->{status}, 'investigating', 'reopened: investigating');
 ok(!exists $ro2->{resolvedAt}, 'reopened: resolvedAt absent again (not null)');
 incident_ok($ro2, 'reopened');
+
+# /v1's replies are unchanged: their fields, and status only on entries that changed it.
+my %by_body = map { ($_->{body} // '') => $_ } @{ v1_replies($tn) }, @{ v1_replies($ipn) };
+my @bad_shape = grep { join(',', sort keys %$_) ne 'author,body,created_at,id,incident_id,internal,status' } values %by_body;
+ok(%by_body && !@bad_shape, '/v1 replies keep exactly their fields') or diag(explain \@bad_shape);
+is_deeply([map { ($by_body{$_} || {})->{status} } 'Just a note', 'Done', 'Back to watching', 'Still looking', 'Public note'],
+          [undef, 'resolved', 'monitoring', undef, undef],
+          '/v1 shows status only on the Statly entries that changed it');
+
+# GET carries every update (up to 1,000), a list item its newest 100, oldest first.
+my $many = call(POST => $M, body => { title => 'Chatty' }, now => '2030-01-01T00:00:00Z')->{json} || {};
+my $mn = num($many);
+my $bad = grep { call(POST => "/v1/incidents/$mn/replies", body => { body => "note $_" }, now => '2030-01-01T00:01:00Z')->{status} != 201 } 1 .. 100;
+is($bad, 0, '100 public replies on /v1');
+my $mg = call(GET => "$M/inc_$mn")->{json} || {};
+is_deeply([map { $_->{message} } @{ $mg->{updates} || [] }], ['Chatty', map { "note $_" } 1 .. 100], 'GET: all 101 updates, oldest first');
+my $ml = call(GET => "$M?limit=1");
+is_deeply(ids($ml), ["inc_$mn"], 'the newest incident heads the list');
+is_deeply([map { $_->{message} } @{ (((($ml->{json} || {})->{incidents}) || [])->[0] || {})->{updates} || [] }],
+          [map { "note $_" } 1 .. 100], 'a list item: its newest 100 updates, oldest first');
+my $su2 = call(POST => "$M/inc_$ipn/updates", body => { message => 'same again', status => 'investigating' });
+is(v1($ipn)->{status}, 'open', 'updates with the same mapped status keep the internal status (open)');
 
 # ===================================================== ids, keys, roles, tenants
 for my $bad ('inc_abc123', '550e8400-e29b-41d4-a716-446655440000', 'inc_', 'inc_-1', 'inc_1.5', 'abc', "inc_${ipn}x", "upd_$ipn", "inc_inc_$ipn") {

@@ -44,7 +44,7 @@ sub error_is {
     is($j->{status}, $status, 'status in the body');
     is_deeply([map { $_->{code} } @{ $j->{errors} || [] }], [$code], "one error: $code");
     is($j->{request_id}, $r->{headers}{'x-request-id'}, 'request_id equals X-Request-Id');
-  };
+  } or diag("response: $r->{status} " . ($r->{content} // ""));
 }
 sub methods { my %m = map { $_ => 1 } grep { $_ ne 'HEAD' } split /\s*,\s*/, $_[0] // ''; [sort keys %m] }
 sub a24 { (($_[0] || {})->{json} || {})->{data} || {} }
