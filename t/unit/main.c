@@ -20,7 +20,7 @@ static const struct test_group groups[] = {
 	{"utf8", test_utf8},   {"json", test_json},   {"validate", test_validate},
 	{"sla", test_sla},     {"clock", test_clock}, {"route", test_route},
 	{"config", test_config}, {"query", test_query}, {"log", test_log},
-	{"sse_url", test_sse_url}, {"sse_pg", test_sse_pg},
+	{"sse_url", test_sse_url}, {"sse_pg", test_sse_pg}, {"dialect", test_dialect},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

@@ -56,5 +56,6 @@ void test_query(void);
 void test_log(void);
 void test_sse_url(void);
 void test_sse_pg(void);
+void test_dialect(void);
 
 #endif

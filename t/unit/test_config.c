@@ -21,7 +21,7 @@ static const struct {
 	{"log_level", "warn"},          {"shutdown_timeout", "5"},
 	{"sse_listen", "127.0.0.1:9"},  {"heartbeat", "20"},
 	{"max_connections", "100"},     {"client_buffer_cap", "4096"},
-	{"event_retention_days", "7"},
+	{"event_retention_days", "7"}, {"api_v1", "statly"},
 };
 
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
@@ -70,10 +70,12 @@ test_defaults(void)
 	is_int(cfg.max_connections, 10000, "max_connections");
 	is_int(cfg.client_buffer_cap, 262144, "client_buffer_cap");
 	is_int(cfg.event_retention_days, 30, "event_retention_days");
+	is_str(cfg.api_v1, "alert24", "api_v1: Alert24 answers at /api/v1 (DESIGN §8)");
 	config_free(&cfg);
 	ok(cfg.listen == NULL && cfg.database == NULL && cfg.sql_dir == NULL,
 	   "config_free clears the strings");
 	ok(cfg.redis == NULL && cfg.sse_listen == NULL, "config_free clears the addresses");
+	ok(cfg.api_v1 == NULL, "config_free clears the choices");
 	config_free(&cfg);
 	ok(1, "config_free twice is harmless");
 }
@@ -118,8 +120,14 @@ test_set(void)
 	ok(strcmp(cfg.sql_dir, "/x/sql") == 0 && cfg.log_level == LOG_WARN &&
 	       cfg.shutdown_timeout == 5 && strcmp(cfg.sse_listen, "127.0.0.1:9") == 0 &&
 	       cfg.heartbeat == 20 && cfg.max_connections == 100 && cfg.client_buffer_cap == 4096 &&
-	       cfg.event_retention_days == 7,
+	       cfg.event_retention_days == 7 && strcmp(cfg.api_v1, "statly") == 0,
 	   "remaining keys stored");
+	ok(set(&cfg, "api_v1", "none", err, sizeof(err)) == 0 && strcmp(cfg.api_v1, "none") == 0,
+	   "api_v1 none");
+	ok(set(&cfg, "api_v1", "v1", err, sizeof(err)) == -1 && strcmp(cfg.api_v1, "none") == 0,
+	   "api_v1 names a compatibility dialect only, and a bad one changes nothing");
+	is_str(err, "invalid value for api_v1: \"v1\"", "api_v1 message");
+	ok(set(&cfg, "api_v1", "Alert24", err, sizeof(err)) == -1, "api_v1 is case-sensitive");
 
 	ok(set(&cfg, "bogus", "1", err, sizeof(err)) == -1, "unknown key rejected");
 	is_str(err, "unknown configuration key \"bogus\"", "unknown key message");
