@@ -327,7 +327,7 @@ enum time_form { TIME_SECONDS, TIME_MILLIS };
 /* A page of public timeline rows (STMT_UPDATES_OF: id, incident_id, body,
  * incident_status, created_at), sorted by incident, then oldest first. */
 struct updates_page {
-	const struct pg_result *res; /* NULL: the dialect shows no timeline */
+	struct pg_result *res; /* NULL: the dialect shows no timeline */
 };
 struct dialect {
 	const char *name;

@@ -193,7 +193,7 @@ respond_incident(struct request *req, int status, const struct incident *inc,
 	request_respond_json(req, status, g);
 	yajl_gen_free(g);
 	if (updates != NULL) {
-		PQclear((PGresult *)updates->res);
+		PQclear(updates->res);
 		updates->res = NULL;
 	}
 }
@@ -331,7 +331,7 @@ incident_create(struct request *req)
 		goto done;
 	}
 	if (commit_and_publish(req, &ev) != 0) {
-		PQclear((PGresult *)updates.res);
+		PQclear(updates.res);
 		goto done;
 	}
 	respond_incident(req, d->create.status, &inc, &updates, d->create.location);
@@ -532,7 +532,7 @@ incident_modify(struct request *req, const struct dialect_write *w)
 	} else if (commit_and_publish(req, &ev) == 0) {
 		respond_incident(req, w->status, &inc, &updates, w->location);
 	} else {
-		PQclear((PGresult *)updates.res);
+		PQclear(updates.res);
 	}
 	free(in.message);
 	incident_free(&old);

@@ -368,7 +368,7 @@ incident_list(struct request *req)
 		request_fail_db(req);
 	else
 		list_respond(req, res, &q, total, &updates);
-	PQclear((PGresult *)updates.res);
+	PQclear(updates.res);
 	PQclear(res);
 	list_query_free(&q);
 }

@@ -156,6 +156,22 @@ is_deeply([@{ call($d, GET => "$S/inc_$sn")->{json} || {} }{qw(title status)}], 
           'nothing was stored from the refused bodies');
 is(scalar @{ (call($d, GET => "$S/inc_$sn")->{json} || {})->{updates} || [] }, 1, '... no update appended');
 
+# ===================================================== the public status page
+# An incident written through the mounts is the one customers follow: the
+# Statly create's first update and a later Statly update are its public
+# timeline, an Alert24 status change its status.
+my $pc = call($d, POST => $S, body => { title => 'Checkout errors', description => 'Looking into it' });
+my $pn = inc_n(($pc->{json} || {})->{id});
+my $token = (call($d, GET => "/v1/tickets/$pn")->{json} || {})->{customer_token} // 'none';
+call($d, POST => "$S/inc_$pn/updates", body => { message => 'Cause found', status => 'identified' });
+call($d, PUT => "$A/$pn", body => { status => 'monitoring' });
+my $page = $d->req(GET => "/incidents/status/$token", headers => { Accept => 'application/json' });
+response_ok($page, 'GET', "/incidents/status/$token", 'status page JSON per openapi.json');
+is_deeply([map { [$_->{body}, $_->{status}] } @{ ($page->{json} || {})->{replies} || [] }],
+          [['Looking into it', 'investigating'], ['Cause found', 'identified'], [undef, 'monitoring']],
+          'status page: the Statly updates and the Alert24 status change, oldest first');
+is(($page->{json} || {})->{status}, 'monitoring', 'status page: the status set through /compat/alert24');
+
 # ===================================================== api_v1 = statly
 my $sp = call($st, POST => $API, body => { title => 'Statly at /api/v1', severity => 'major' });
 is($sp->{status}, 201, 'statly: POST /api/v1/incidents 201') or diag($sp->{content});
