@@ -12,7 +12,7 @@
 SELECT id, org_id, role, name FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
 BEGIN;
 -- db.c: STMT_INCIDENT_INSERT
-INSERT INTO incidents (title, description, status, priority, severity, source, source_ref, lat, lng, location_name, impact_description, assigned_to, tags, affected_services, sla_due_at, customer_token, started_at, acknowledged_at, resolved_at, created_by, created_at, updated_at, org_id) VALUES (:title, :description, :status, :priority, :severity, :source, NULL, :lat, :lng, :location_name, NULL, NULL, :tags::jsonb, :affected_services::jsonb, to_timestamp(:sla_due_at), :token, to_timestamp(:now), to_timestamp(NULL), to_timestamp(NULL), :created_by, to_timestamp(:now), to_timestamp(:now), :org) RETURNING id \gset
+INSERT INTO incidents (title, description, status, priority, severity, source, source_ref, lat, lng, location_name, impact_description, assigned_to, tags, affected_services, sla_due_at, customer_token, started_at, acknowledged_at, resolved_at, created_by, created_at, updated_at, org_id) VALUES (:title, :description, :status, :priority, :severity, :source, NULL, :lat, :lng, :location_name, NULL, NULL, :tags::jsonb, :affected_services::jsonb, to_timestamp(:sla_due_at), :token, to_timestamp(:now), to_timestamp(NULL), to_timestamp(NULL), :created_by, to_timestamp(:now), to_timestamp(:now), :org) RETURNING id, uuid::text \gset
 -- db.c: STMT_EVENT_APPEND
 WITH s AS (UPDATE orgs SET event_seq = event_seq + 1 WHERE id = :org RETURNING event_seq) INSERT INTO events (org_id, seq, type, incident_id, payload, at) SELECT :org, s.event_seq, :event_type, :id, :payload::json, to_timestamp(:now) FROM s RETURNING seq;
 COMMIT;
