@@ -11,6 +11,7 @@ use Time::Local qw(timegm);
 use JSON::PP ();
 use IncidentdTest;
 use OpenAPICheck;
+use ApiCall qw(key_name);
 
 my $BASE = 'https://status.example.test';
 my $s = IncidentdTest->new(config => { public_base_url => $BASE });
@@ -23,13 +24,7 @@ sub call {
   response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
   return $r;
 }
-sub key_name {
-  my ($role) = @_;
-  my (undef, $out) = $s->incidentctl('key', 'list', '--org', $s->org_name);
-  for (split /\n/, $out) { my @f = split /\t/; return $f[2] if ($f[1] // '') eq $role }
-  return undef;
-}
-my $author = key_name('write');
+my $author = key_name($s, 'write');
 ok(defined $author && length $author, "the write key has a name ($author)") ;
 
 # --- POST /v1/tickets with the seed's body, byte for byte --------------------

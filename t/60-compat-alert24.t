@@ -15,12 +15,17 @@ use JSON::PP ();
 use B ();
 use IncidentdTest;
 use OpenAPICheck;
+use ApiCall qw(error_is iso_epoch key_name next_event_is);
 use StreamCheck;
 
 my $BASE = 'https://status.example.test';
 my $M = '/compat/alert24/api/v1/incidents';
 my $s = IncidentdTest->new(config => { public_base_url => $BASE });
 my ($W, $R) = map { $s->key($_) } qw(write read);
+my $api = ApiCall->new($s, $W);
+sub call { $api->call(@_) }
+sub seed_call { $api->seed_call(@_) }
+sub epoch { iso_epoch(@_) }
 my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/;
 my $MS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z\z/;
 my @MEMBERS = qw(id incident_number title description severity status affected_services impact_description
@@ -28,46 +33,6 @@ my @MEMBERS = qw(id incident_number title description severity status affected_s
 my @STATUSES = qw(new open acknowledged in_progress investigating identified monitoring resolved postmortem closed);
 my @SEVERITIES = qw(critical high medium low maintenance);
 
-# "2026-03-19T15:00:00Z" (or .000Z) -> epoch seconds, for X-Test-Now.
-sub epoch {
-  my ($Y, $m, $d, $H, $M, $S) = $_[0] =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)/ or die "bad time $_[0]";
-  return timegm($S, $M, $H, $d, $m - 1, $Y);
-}
-# A request (x-api-key: the write key unless key => ...; key => undef sends none),
-# checked against openapi.json. now => ISO time sets the test clock.
-sub call {
-  my ($method, $path, %o) = @_;
-  my %h = %{ $o{headers} || {} };
-  $h{'X-Test-Now'} = epoch($o{now}) if $o{now};
-  my $key = exists $o{key} ? $o{key} : $W;
-  my $r = $s->req($method, $path, (defined $key ? (key => $key) : ()), headers => \%h,
-                  defined $o{body} ? (body => $o{body}) : ());
-  response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
-  return $r;
-}
-# A seed example as its curl line sends it: Authorization: Bearer, the body as is.
-sub seed_call {
-  my ($method, $path, $body, $now) = @_;
-  return call($method, $path, key => undef, now => $now, body => $body,
-              headers => { Authorization => "Bearer $W", defined $body ? ('Content-Type' => 'application/json') : () });
-}
-# DESIGN §3's envelope with exactly one error; %want: source.field / source.parameter / message.
-sub error_is {
-  my ($r, $status, $type, $code, $name, %want) = @_;
-  my $j = $r->{json} || {};
-  subtest $name => sub {
-    is($r->{status}, $status, "status $status") or diag($r->{content});
-    like($r->{headers}{'content-type'} // '', qr{^application/json}, 'JSON');
-    is($j->{type}, $type, "type $type");
-    is($j->{status}, $status, 'status in the body');
-    is_deeply([map { $_->{code} } @{ $j->{errors} || [] }], [$code], "one error: $code");
-    is($j->{request_id}, $r->{headers}{'x-request-id'}, 'request_id equals X-Request-Id');
-    my $e = ($j->{errors} || [])->[0] || {};
-    is(($e->{source} || {})->{field}, $want{field}, "source.field $want{field}") if exists $want{field};
-    is(($e->{source} || {})->{parameter}, $want{parameter}, "source.parameter $want{parameter}") if exists $want{parameter};
-    is($e->{message}, $want{message}, "message '$want{message}'") if exists $want{message};
-  } or diag("response: $r->{status} " . ($r->{content} // ""));
-}
 # The Alert24 incident: exactly its 17 members, UUID id, integer incident_number,
 # every time in milliseconds form.
 sub incident_ok {
@@ -90,24 +55,9 @@ sub data { ($_[0]{json} || {})->{data} }
 sub numbers { [map { $_->{incident_number} } @{ data($_[0]) || [] }] }
 # /v1's time form of an Alert24 time.
 sub v1_time { my ($t) = @_; return undef unless defined $t; $t =~ s/\.000Z$/Z/; $t }
-sub key_name {
-  my ($role) = @_;
-  my (undef, $out) = $s->incidentctl('key', 'list', '--org', $s->org_name);
-  for (split /\n/, $out) { my @f = split /\t/; return $f[2] if ($f[1] // '') eq $role }
-  return undef;
-}
-my $author = key_name('write');
+my $author = key_name($s, 'write');
 ok(defined $author && length $author, 'the write key has a name');
 
-# An event on the stream: its name, and the /v1 shape of the incident (as
-# GET /v1/tickets/:id shows it at the same clock).
-sub next_event_is {
-  my ($c, $type, $name) = @_;
-  my $e = $c->next_event(5);
-  ok($e, "$name: an event arrived") or return {};
-  is($e->{event}, $type, "$name: event: $type") or diag($e->{raw});
-  return ref $e->{data} eq 'HASH' ? $e->{data} : {};
-}
 
 # ===================================================== the seed's examples, verbatim
 my $stream = stream_ok($s, '/v1/incidents/stream', 'stream of the org', key => $R, fresh_id => current_seq($s));

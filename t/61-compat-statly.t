@@ -14,12 +14,17 @@ use Time::Local qw(timegm);
 use JSON::PP ();
 use IncidentdTest;
 use OpenAPICheck;
+use ApiCall qw(error_is iso_epoch key_name next_event_is);
 use StreamCheck;
 
 my $BASE = 'https://status.example.test';
 my $M = '/compat/statly/api/v1/incidents';
 my $s = IncidentdTest->new(config => { public_base_url => $BASE });
 my ($W, $R) = map { $s->key($_) } qw(write read);
+my $api = ApiCall->new($s, $W);
+sub call { $api->call(@_) }
+sub seed_call { $api->seed_call(@_) }
+sub epoch { iso_epoch(@_) }
 my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\z/;
 my @BASE_MEMBERS = qw(id title description status severity affectedMonitors createdAt updatedAt updates);
 my @STATUSES = qw(new open acknowledged in_progress investigating identified monitoring resolved postmortem closed);
@@ -32,44 +37,6 @@ my $CREATE_STATUSES = 'status must be one of: investigating, identified, monitor
 my $PATCH_STATUSES = 'status must be one of: investigating, identified, monitoring, resolved';
 my $SEVERITIES_MSG = 'severity must be one of: major, minor, maintenance';
 
-sub epoch {
-  my ($Y, $m, $d, $H, $M, $S) = $_[0] =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)/ or die "bad time $_[0]";
-  return timegm($S, $M, $H, $d, $m - 1, $Y);
-}
-# A request (x-api-key: the write key unless key => ...; key => undef sends none),
-# checked against openapi.json. now => ISO time sets the test clock.
-sub call {
-  my ($method, $path, %o) = @_;
-  my %h = %{ $o{headers} || {} };
-  $h{'X-Test-Now'} = epoch($o{now}) if $o{now};
-  my $key = exists $o{key} ? $o{key} : $W;
-  my $r = $s->req($method, $path, (defined $key ? (key => $key) : ()), headers => \%h,
-                  defined $o{body} ? (body => $o{body}) : ());
-  response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
-  return $r;
-}
-# A seed example as its curl line sends it: Authorization: Bearer, the body as is.
-sub seed_call {
-  my ($method, $path, $body, $now) = @_;
-  return call($method, $path, key => undef, now => $now, body => $body,
-              headers => { Authorization => "Bearer $W", defined $body ? ('Content-Type' => 'application/json') : () });
-}
-sub error_is {
-  my ($r, $status, $type, $code, $name, %want) = @_;
-  my $j = $r->{json} || {};
-  subtest $name => sub {
-    is($r->{status}, $status, "status $status") or diag($r->{content});
-    like($r->{headers}{'content-type'} // '', qr{^application/json}, 'JSON');
-    is($j->{type}, $type, "type $type");
-    is($j->{status}, $status, 'status in the body');
-    is_deeply([map { $_->{code} } @{ $j->{errors} || [] }], [$code], "one error: $code");
-    is($j->{request_id}, $r->{headers}{'x-request-id'}, 'request_id equals X-Request-Id');
-    my $e = ($j->{errors} || [])->[0] || {};
-    is(($e->{source} || {})->{field}, $want{field}, "source.field $want{field}") if exists $want{field};
-    is(($e->{source} || {})->{parameter}, $want{parameter}, "source.parameter $want{parameter}") if exists $want{parameter};
-    is($e->{message}, $want{message}, "message '$want{message}'") if exists $want{message};
-  } or diag("response: $r->{status} " . ($r->{content} // ""));
-}
 # The Statly incident: its members (resolvedAt only while resolved), its id and
 # time forms, updates each exactly {id, status, message, createdAt}.
 sub incident_ok {
@@ -95,13 +62,6 @@ sub ids { [map { $_->{id} } @{ (($_[0] || {})->{json} || {})->{incidents} || [] 
 sub v1 { my ($n, %o) = @_; call(GET => "/v1/tickets/$n", %o)->{json} || {} }
 sub v1_replies { my ($n, %o) = @_; call(GET => "/v1/tickets/$n/replies", %o)->{json}{replies} || [] }
 sub upd_pairs { [map { [$_->{status}, $_->{message}] } @{ ($_[0] || {})->{updates} || [] }] }
-sub next_event_is {
-  my ($c, $type, $name) = @_;
-  my $e = $c->next_event(5);
-  ok($e, "$name: an event arrived") or return {};
-  is($e->{event}, $type, "$name: event: $type") or diag($e->{raw});
-  return ref $e->{data} eq 'HASH' ? $e->{data} : {};
-}
 
 # ===================================================== the seed's examples, verbatim
 my $stream = stream_ok($s, '/v1/incidents/stream', 'stream of the org', key => $R, fresh_id => current_seq($s));

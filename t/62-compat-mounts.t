@@ -10,6 +10,7 @@ use Test::More;
 use JSON::PP ();
 use IncidentdTest;
 use OpenAPICheck;
+use ApiCall qw(error_is);
 
 my $BASE = 'https://status.example.test';
 my $A = '/compat/alert24/api/v1/incidents';
@@ -23,29 +24,10 @@ my @A24 = qw(id incident_number title description severity status affected_servi
 my $d = IncidentdTest->new(config => { public_base_url => $BASE });
 my $st = IncidentdTest->new(config => { public_base_url => $BASE, api_v1 => 'statly' });
 my $no = IncidentdTest->new(config => { public_base_url => $BASE, api_v1 => 'none' });
-
 # call($stack, METHOD, PATH, body => ..., key => (default: the write key; undef: none), headers => {...})
-sub call {
-  my ($s, $method, $path, %o) = @_;
-  my $key = exists $o{key} ? $o{key} : $s->key('write');
-  my $r = $s->req($method, $path, (defined $key ? (key => $key) : ()), headers => $o{headers} || {},
-                  defined $o{body} ? (body => $o{body}) : ());
-  response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
-  return $r;
-}
-sub error_is {
-  my ($r, $status, $type, $code, $name) = @_;
-  my $j = $r->{json} || {};
-  subtest $name => sub {
-    is($r->{status}, $status, "status $status") or diag($r->{content});
-    like($r->{headers}{'content-type'} // '', qr{^application/json}, 'JSON');
-    is_deeply([sort keys %$j], [qw(errors request_id status type)], 'envelope keys');
-    is($j->{type}, $type, "type $type");
-    is($j->{status}, $status, 'status in the body');
-    is_deeply([map { $_->{code} } @{ $j->{errors} || [] }], [$code], "one error: $code");
-    is($j->{request_id}, $r->{headers}{'x-request-id'}, 'request_id equals X-Request-Id');
-  } or diag("response: $r->{status} " . ($r->{content} // ""));
-}
+my %api = map { $_ => ApiCall->new($_, $_->key('write')) } $d, $st, $no;
+sub call { my $s = shift; $api{$s}->call(@_) }
+
 sub methods { my %m = map { $_ => 1 } grep { $_ ne 'HEAD' } split /\s*,\s*/, $_[0] // ''; [sort keys %m] }
 sub a24 { (($_[0] || {})->{json} || {})->{data} || {} }
 sub inc_n { my ($id) = @_; ($id // '') =~ /^inc_(\d+)$/ ? $1 : 0 }
