@@ -15,7 +15,11 @@ package IncidentdTest;
 #     done_testing;
 #
 # API (see each sub for details):
-#   new(workers => 2, own_postgres => 0, config => {key => value})
+#   new(workers => 2, own_postgres => 0, config => {key => value},
+#       rate_limits => F)   nginx's request rates (nginx/incidentd-limits.conf)
+#                           times F; 1 is production's, 0 puts them out of
+#                           reach (still checked on every request); default
+#                           $IncidentdTest::RATE_LIMITS
 #   url port socket redis_port sse_port sql_conninfo config_file dir build
 #   key(admin|write|read) org_name org_id new_org($name)
 #   req(METHOD, PATH, body => ..., key => ..., headers => {...})
@@ -93,6 +97,13 @@ my $SSE_FAILED_RE = qr/\bsse (\d+) exited with status [1-9]/;
 # process dies without running END (SIGKILL, a prove timeout).
 my $SYS_prctl = eval { package main; require 'syscall.ph'; main::SYS_prctl() };
 use constant PR_SET_PDEATHSIG => 1;
+
+# The factor nginx's request rates are multiplied by unless a test says
+# (rate_limits): 1, production's limits, so every test meets the nginx a
+# deployment runs. The whole suite passes under them, and under half their
+# rates and bursts too; a test that sends more from one key or one address
+# (t/51-rate-limits.t's storm) stays under them only if it means to.
+our $RATE_LIMITS = 1;
 
 my @LIVE;    # weak refs to every instance, for END
 my $INSTANCES = 0;    # instances this process started, for unique database names
@@ -554,9 +565,10 @@ sub _start_nginx {
 		FCGI_SOCKET => $self->{socket},
 		SSE_LISTEN => "127.0.0.1:$self->{ports}{sse}",
 		NGINX_DIR => "$REPO/nginx",
+		LIMITS_CONF => $self->_limits_conf($prefix),
 	);
 	my $conf = $self->_slurp("$REPO/nginx/dev.conf.in");
-	$conf =~ s/\@(PREFIX|LISTEN|FCGI_SOCKET|SSE_LISTEN|NGINX_DIR)\@/$fill{$1}/g;
+	$conf =~ s/\@(PREFIX|LISTEN|FCGI_SOCKET|SSE_LISTEN|NGINX_DIR|LIMITS_CONF)\@/$fill{$1}/g;
 	die "nginx/dev.conf.in: unknown placeholder $1\n" if $conf =~ /\@([A-Z_]+)\@/;
 	_write_file("$prefix/nginx.conf", $conf);
 	my $nginx = -x '/usr/sbin/nginx' ? '/usr/sbin/nginx' : 'nginx';
@@ -567,6 +579,34 @@ sub _start_nginx {
 		$self->_assert_alive('nginx');
 		return -s "$prefix/nginx.pid";
 	});
+}
+
+# The rate limits' file for dev.conf.in's @LIMITS_CONF@: production's
+# nginx/incidentd-limits.conf, or a copy in $prefix with every rate times the
+# rate_limits factor (bursts, in incidentd-locations.conf, stay).
+sub _limits_conf {
+	my ($self, $prefix) = @_;
+	my $file = "$REPO/nginx/incidentd-limits.conf";
+	my $factor = $self->{opts}{rate_limits} // $RATE_LIMITS;
+	croak "rate_limits must be a number >= 0, not '$factor'"
+	    unless Scalar::Util::looks_like_number($factor) && $factor >= 0;
+	return $file if $factor == 1;
+	$factor = 1_000_000 if $factor == 0;
+	my $conf = $self->_slurp($file);
+	my $n = $conf =~ s{\brate=(\d+)r/([sm])\b}{'rate=' . _scaled_rate($1, $2, $factor)}ge;
+	die "$file: no rate=N to multiply\n" unless $n;
+	_write_file("$prefix/incidentd-limits.conf", $conf);
+	return "$prefix/incidentd-limits.conf";
+}
+
+# $n requests per $unit (s or m) times $factor, as nginx writes a rate: whole
+# requests per second, or per minute below one a second (a test that wants a
+# bucket to stay empty for seconds asks for a small factor).
+sub _scaled_rate {
+	my ($n, $unit, $factor) = @_;
+	my $per_s = $n * $factor / ($unit eq 'm' ? 60 : 1);
+	return POSIX::ceil($per_s) . 'r/s' if $per_s >= 1;
+	return POSIX::ceil($per_s * 60) . 'r/m';
 }
 
 # ---------------------------------------------------------------- incidentd
