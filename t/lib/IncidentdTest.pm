@@ -101,8 +101,8 @@ use constant PR_SET_PDEATHSIG => 1;
 # The factor nginx's request rates are multiplied by unless a test says
 # (rate_limits): 1, production's limits, so every test meets the nginx a
 # deployment runs. The whole suite passes under them, and under half their
-# rates and bursts too; a test that sends more from one key or one address
-# (t/51-rate-limits.t's storm) stays under them only if it means to.
+# rates and bursts too (the margin); only t/51-rate-limits.t reaches them,
+# on purpose.
 our $RATE_LIMITS = 1;
 
 my @LIVE;    # weak refs to every instance, for END
