@@ -56,6 +56,11 @@ enum route_result route_match(const char *method, const char *path, const struct
 /* Bytes of path that name the collection of a route's incidents
  * ("/v1/tickets", "/compat/statly/api/v1/incidents"). */
 size_t route_collection_len(const struct route *r, const char *path);
+/* The table itself, for metrics: route_at(i) for i < route_count() (NULL
+ * past the end); route_index(r) for a route route_match returned. */
+size_t route_count(void);
+const struct route *route_at(size_t i);
+size_t route_index(const struct route *r);
 
 /* ---- request.c: one FastCGI request, its response and its error list ---- */
 struct auth {
@@ -427,6 +432,47 @@ void list_query_parse(struct list_query *q, const char *query, unsigned known,
                       const struct enum_map *status_words, int64_t default_limit,
                       int64_t max_limit, struct errors *e);
 void list_query_free(struct list_query *q);
+
+/* ---- metrics.c: GET /metrics, the host's counters in Prometheus text ----
+ * A table the master maps (shared) before it forks: a head the master writes
+ * and one slot per worker, written by that worker alone and kept when it
+ * dies, so its replacement adds on and every counter only grows. */
+enum metric_counter { METRIC_DB_ERRORS, METRIC_REDIS_ERRORS, METRIC_PUBLISH_FAILURES,
+	              METRIC_COUNTERS };
+enum restart_reason { RESTART_DIED, RESTART_MAX_REQUESTS, RESTART_REASONS };
+#define METRICS_NSTATUS 17  /* the statuses incidentd answers, then "other" */
+#define METRICS_NBUCKETS 14 /* duration bounds 1 ms .. 10 s, then +Inf */
+/* The master, before its first fork (fatal when the memory cannot be had);
+ * metrics_free when it stops. */
+void metrics_create(void);
+void metrics_free(void);
+size_t metrics_slots(void);
+/* The master before it forks the worker for slot i; that worker after. */
+void metrics_slot_reserve(size_t i);
+void metrics_slot_use(size_t i);
+void metrics_set_workers(size_t live);
+void metrics_restart(enum restart_reason why);
+/* A worker's counts: no-ops in a process without a slot. */
+void metrics_count(enum metric_counter c);
+/* route NULL: none matched. */
+void metrics_request(const struct route *r, int status, int64_t duration_ns);
+void metrics_scrape(struct request *req);
+/* The pure parts. */
+int metrics_status_index(int status);
+int metrics_bucket_index(int64_t ns);
+struct metrics_totals {
+	size_t nroutes;
+	const char *const *route;  /* nroutes labels */
+	const uint64_t *requests;  /* [route][METRICS_NSTATUS] */
+	const uint64_t *buckets;   /* [route][METRICS_NBUCKETS], each bucket its own count */
+	const uint64_t *sum_ns;    /* [route] */
+	uint64_t counters[METRIC_COUNTERS];
+	uint64_t workers;
+	uint64_t restarts[RESTART_REASONS];
+};
+/* Appends the exposition of t and (when not NULL) incidentd-sse's view. */
+struct buf *metrics_render(struct buf *b, const struct metrics_totals *t,
+                           const struct stream_status_view *streams);
 
 /* ---- worker.c / master.c ---- */
 /* health.c: the last slow check of one dependency, reused for a second. */

@@ -103,6 +103,8 @@ db_set_error(struct db *db, int status, const char *msg)
 {
 	size_t n;
 
+	if (status >= 500)
+		metrics_count(METRIC_DB_ERRORS);
 	db->last_status = status;
 	snprintf(db->last_error, sizeof(db->last_error), "%s", msg != NULL ? msg : "unknown");
 	n = strlen(db->last_error);

@@ -25,6 +25,8 @@
 
 static const struct route routes[] = {
 	{"GET", "/healthz", ROLE_NONE, health_check, NULL, MOUNT_ALWAYS},
+	/* nginx passes /metrics from loopback addresses only */
+	{"GET", "/metrics", ROLE_NONE, metrics_scrape, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/status.css", ROLE_NONE, status_page_css, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/status.js", ROLE_NONE, status_page_js, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/status/:token", ROLE_NONE, status_page, NULL, MOUNT_ALWAYS},
@@ -154,4 +156,22 @@ route_collection_len(const struct route *r, const char *path)
 		s += 1 + strcspn(s + 1, "/");
 	}
 	return (size_t)(s - path);
+}
+
+size_t
+route_count(void)
+{
+	return NROUTES;
+}
+
+const struct route *
+route_at(size_t i)
+{
+	return i < NROUTES ? &routes[i] : NULL;
+}
+
+size_t
+route_index(const struct route *r)
+{
+	return (size_t)(r - routes);
 }

@@ -145,14 +145,13 @@ worker_write_response(struct request *req, FCGX_Request *fr)
 		FCGX_PutStr(req->out, (int)req->out_len, fr->out);
 }
 
-static double
-elapsed_ms(const struct timespec *start)
+static int64_t
+elapsed_ns(const struct timespec *start)
 {
 	struct timespec end;
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
-	return (double)(end.tv_sec - start->tv_sec) * 1e3 +
-	       (double)(end.tv_nsec - start->tv_nsec) / 1e6;
+	return (int64_t)(end.tv_sec - start->tv_sec) * 1000000000 + (end.tv_nsec - start->tv_nsec);
 }
 
 static void
@@ -160,6 +159,7 @@ worker_handle(struct request *req)
 {
 	FCGX_Request *fr = req->fcgi;
 	struct timespec start;
+	int64_t ns;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (request_read_body(req, fr) != 0)
@@ -167,9 +167,13 @@ worker_handle(struct request *req)
 	else
 		worker_dispatch(req);
 	worker_write_response(req, fr);
+	ns = elapsed_ns(&start);
+	/* counted before FCGX_Finish_r sends the response on: a client that has
+	 * its answer finds it counted by the next scrape */
+	metrics_request(req->route, req->status, ns);
 	log_info(req->request_id, "method=%s route=%s status=%d duration_ms=%.2f",
 	         LOG_VALUE(req->method), req->route != NULL ? req->route->pattern : "-",
-	         req->status, elapsed_ms(&start));
+	         req->status, (double)ns / 1e6);
 }
 
 static void
