@@ -373,7 +373,7 @@ master_run(struct config *cfg, const char *config_path)
 	m.sse_status_fd = -1;
 	if (cfg->sse_listen[0] != '\0')
 		m.sse_status_fd = stream_status_create(); /* before any worker is forked */
-	metrics_create(); /* so is this */
+	metrics_create(); /* the workers share it too: before the first fork */
 	while (!got_stop) {
 		master_fill(&m);
 		master_spawn_sse(&m);
