@@ -9,7 +9,6 @@
 #include "api.h"
 
 #include <stdio.h>
-#include <string.h>
 
 /* openapi_json.c, written by the Makefile.am rule from openapi.json */
 extern const unsigned char openapi_json[];
@@ -33,41 +32,10 @@ openapi_etag_get(void)
 	return openapi_etag;
 }
 
-/* Whether an If-None-Match value names etag: "*", or a comma list of entity
- * tags compared weakly (RFC 9110 §13.1.2: W/"x" matches "x"). */
-static int
-openapi_none_match(const char *header, const char *etag)
-{
-	size_t etag_len = strlen(etag);
-	const char *p = header;
-
-	while (*p != '\0') {
-		size_t len;
-
-		p += strspn(p, " \t,");
-		if (*p == '\0')
-			break;
-		len = strcspn(p, ",");
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (len == 1 && *p == '*')
-			return 1;
-		if (len >= 2 && p[0] == 'W' && p[1] == '/') {
-			p += 2;
-			len -= 2;
-		}
-		if (len == etag_len && memcmp(p, etag, len) == 0)
-			return 1;
-		p += strcspn(p, ",");
-	}
-	return 0;
-}
-
 void
 openapi_document(struct request *req)
 {
 	const char *etag = openapi_etag_get();
-	const char *inm = request_param(req, "HTTP_IF_NONE_MATCH");
 
 	if (etag == NULL) {
 		log_error(req->request_id, "msg=\"cannot hash the OpenAPI document\"");
@@ -75,11 +43,10 @@ openapi_document(struct request *req)
 		return;
 	}
 	request_header(req, OPENAPI_CACHE_CONTROL);
-	request_header(req, "ETag: %s", etag);
-	if (inm != NULL && openapi_none_match(inm, etag)) {
-		request_respond(req, 304, NULL, NULL, 0);
+	/* 304 with the ETag, as for an incident (precondition.c) */
+	if (precondition_not_modified(req, etag))
 		return;
-	}
+	request_header(req, "ETag: %s", etag);
 	request_respond(req, 200, "application/json",
 	                xstrndup((const char *)openapi_json, openapi_json_len), openapi_json_len);
 }
