@@ -429,7 +429,7 @@ void strlist_render(yajl_gen g, const struct strlist *l);
 void optnum_render(yajl_gen g, struct optnum n); /* unset: null */
 int strlist_from_json(struct strlist *l, const char *text);
 
-/* ---- handlers: incident.c, reply.c, list.c, status_page.c, health.c ---- */
+/* ---- handlers: incident.c, reply.c, list.c, status_page.c, health.c, openapi.c ---- */
 void incident_create(struct request *req);
 void incident_get(struct request *req);
 void incident_update(struct request *req);
@@ -452,6 +452,8 @@ void status_page(struct request *req);
 void status_page_css(struct request *req);
 void status_page_js(struct request *req);
 void health_check(struct request *req);
+/* openapi.c: the OpenAPI document the binary was built with */
+void openapi_document(struct request *req);
 
 /* ---- list.c: query-string parsing shared by the list routes ---- */
 struct list_query {
