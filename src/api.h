@@ -80,6 +80,7 @@ struct request {
 	struct route_params params;
 	struct auth auth;
 	struct errors errors;
+	int idempotent; /* holds its Idempotency-Key's record (idempotency.c) */
 	/* response */
 	int status;
 	struct buf *headers;
@@ -90,6 +91,8 @@ struct request {
 const char *request_param(const struct request *req, const char *name);
 void request_header(struct request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Drops the headers added so far (an answer replaced by an error). */
+void request_clear_headers(struct request *req);
 /* Takes ownership of body (malloc'd). */
 void request_respond(struct request *req, int status, const char *content_type, char *body,
                      size_t len);
@@ -112,6 +115,7 @@ struct jval *request_json_object(struct request *req);
 enum stmt_id {
 	STMT_AUTH_KEY,
 	STMT_INCIDENT_INSERT,
+	STMT_INCIDENT_ACTIVE_BY_SOURCE_REF,
 	STMT_INCIDENT_GET,
 	STMT_INCIDENT_EXISTS,
 	STMT_INCIDENT_GET_FOR_UPDATE,
@@ -130,6 +134,11 @@ enum stmt_id {
 	STMT_STATUS_BY_TOKEN,
 	STMT_STATUS_REPLIES,
 	STMT_PING,
+	STMT_LOCK_TIMEOUT,
+	STMT_IDEMPOTENCY_CLAIM,
+	STMT_IDEMPOTENCY_GET,
+	STMT_IDEMPOTENCY_RECORD,
+	STMT_IDEMPOTENCY_PRUNE,
 	STMT_COUNT
 };
 struct db;
@@ -149,6 +158,9 @@ void db_rollback(struct db *db);
 /* HTTP status for the last failure (503 connection, 409 conflict, 500 other). */
 int db_last_status(struct db *db);
 const char *db_last_error(struct db *db);
+/* The last failure's SQLSTATE and violated constraint ("" when none). */
+const char *db_last_sqlstate(struct db *db);
+const char *db_last_constraint(struct db *db);
 const char *db_statement_sql(enum stmt_id id);
 /* A page's total: its window-count column, or count_id run with the same
  * params when the page is past the end; -1 when that query failed. */
@@ -175,6 +187,10 @@ int event_append(struct request *req, const char *type, int64_t incident_id, cha
                  struct event *ev);
 /* PUBLISH after COMMIT; frees the payload. */
 void event_publish(struct request *req, struct event *ev);
+/* Ends a write whose answer is ready: records it under the Idempotency-Key,
+ * COMMITs, publishes ev (its payload may be NULL: nothing to publish).  -1
+ * when the commit failed (the answer is then the error). */
+int event_commit(struct request *req, struct event *ev);
 void event_discard(struct event *ev);
 
 /* ---- validate.c / incident.c: the incident and its field table ---- */
@@ -190,6 +206,7 @@ struct incident {
 	int64_t id;
 	int64_t org_id;
 	char uuid[40]; /* assigned by PostgreSQL: the Alert24 dialect's id */
+	int64_t version; /* bumped by every change, the timeline's too: the ETag */
 	char *title;
 	char *description;
 	char *status;
@@ -366,9 +383,34 @@ char *dialect_ref(const struct dialect *d, const struct incident *inc);
 const char *dialect_status_word(const struct dialect *d, const char *status);
 /* Writes value's word in map (NULL map or no entry: value itself). */
 const char *enum_map_word(const struct enum_map *map, const char *value);
+/* The strong ETag of inc as d shows it at now (quoted); caller frees. */
+char *dialect_etag(const struct dialect *d, const struct incident *inc, int64_t now);
 /* inc as d shows it; updates holds its timeline rows (or res NULL). */
 void dialect_render(yajl_gen g, const struct dialect *d, const struct incident *inc,
                     const struct updates_page *updates, int64_t now, const struct config *cfg);
+
+/* ---- precondition.c: If-Match / If-None-Match against an ETag ---- */
+/* Whether an If-Match (weak 0) or If-None-Match (weak 1) value names etag. */
+int etag_listed(const char *header, const char *etag, int weak);
+/* 0 when If-Match is absent or names etag; else rolls back, answers 412
+ * etag_mismatch and returns -1. */
+int precondition_if_match(struct request *req, const char *etag);
+/* 1 after answering 304 when If-None-Match names etag; else 0. */
+int precondition_not_modified(struct request *req, const char *etag);
+
+/* ---- idempotency.c: Idempotency-Key records, in the write's transaction ---- */
+enum idempotency_claim {
+	IDEMPOTENCY_NONE,    /* the request carries no key: go on */
+	IDEMPOTENCY_OWNED,   /* the key is this request's: go on, then record */
+	IDEMPOTENCY_ANSWERED /* replayed, refused or failed: the request is answered */
+};
+/* Call first in the write's transaction (after db_begin). */
+enum idempotency_claim idempotency_claim(struct request *req);
+/* Before COMMIT: stores the response the request holds under its key. 0, or
+ * -1 on a db error. */
+int idempotency_record(struct request *req);
+/* Deletes one batch of records expired at now; how many, or -1. */
+int idempotency_prune(struct db *db, int64_t now);
 
 /* ---- incident_render.c: rows ↔ struct, JSON out, change sets ---- */
 #define INCIDENT_COLUMNS \
@@ -377,8 +419,9 @@ void dialect_render(yajl_gen g, const struct dialect *d, const struct incident *
 	"affected_services::text, extract(epoch from sla_due_at)::bigint, customer_token, " \
 	"extract(epoch from started_at)::bigint, extract(epoch from acknowledged_at)::bigint, " \
 	"extract(epoch from resolved_at)::bigint, created_by, " \
-	"extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint, uuid::text"
-#define INCIDENT_NCOLUMNS 25
+	"extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint, uuid::text, " \
+	"version"
+#define INCIDENT_NCOLUMNS 26
 int incident_from_row(struct incident *inc, const struct pg_result *res, int row);
 /* The /v1 form (responses and every event's payload). */
 void incident_render(yajl_gen g, const struct incident *inc, int64_t now, const struct config *cfg);
@@ -471,6 +514,7 @@ struct worker {
 	struct publisher *pub;
 	struct health_check pg_health;
 	struct health_check redis_health;
+	int64_t idempotency_pruned_ms; /* CLOCK_MONOTONIC of the last prune; 0: never */
 };
 int worker_run(const struct config *cfg, int listen_fd);
 /* Takes ownership of cfg (malloc'd); returns the exit status. */

@@ -23,6 +23,12 @@ struct statement {
 	"resolved_at = to_timestamp($19), created_by = $20, created_at = to_timestamp($21), " \
 	"updated_at = to_timestamp($22)"
 
+/* An active incident holds its (org, source, source_ref): the predicate of
+ * the partial unique index incidents_active_source_ref (sql/004). */
+#define ACTIVE_SOURCE_REF \
+	"source_ref IS NOT NULL AND status IN ('new', 'open', 'acknowledged', 'in_progress', " \
+	"'investigating', 'identified', 'monitoring')"
+
 /* One incident of org $2, by number $1 or (when $1 is null) by UUID $3. */
 #define BY_REF \
 	"WHERE id = coalesce($1::bigint, (SELECT id FROM incidents WHERE uuid = $3::uuid)) " \
@@ -69,16 +75,22 @@ static const struct statement statements[STMT_COUNT] = {
 	 "resolved_at, created_by, created_at, updated_at, org_id) VALUES ($1, $2, $3, $4, $5, "
 	 "$6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, to_timestamp($15), $16, "
 	 "to_timestamp($17), to_timestamp($18), to_timestamp($19), $20, to_timestamp($21), "
-	 "to_timestamp($22), $23) RETURNING id, uuid::text"},
+	 "to_timestamp($22), $23) ON CONFLICT (org_id, source, source_ref) WHERE " ACTIVE_SOURCE_REF
+	 " DO NOTHING RETURNING id, uuid::text"},
+	{STMT_INCIDENT_ACTIVE_BY_SOURCE_REF,
+	 "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE org_id = $1 AND source = $2 "
+	 "AND source_ref = $3 AND " ACTIVE_SOURCE_REF},
 	{STMT_INCIDENT_GET, "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_REF},
 	{STMT_INCIDENT_EXISTS, "SELECT 1 FROM incidents WHERE id = $1 AND org_id = $2"},
 	{STMT_INCIDENT_GET_FOR_UPDATE,
 	 "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_REF " FOR UPDATE"},
 	{STMT_INCIDENT_UPDATE,
-	 "UPDATE incidents SET " INCIDENT_WRITE_SET " WHERE id = $23 AND org_id = $24"},
+	 "UPDATE incidents SET " INCIDENT_WRITE_SET ", version = version + 1 "
+	 "WHERE id = $23 AND org_id = $24 RETURNING version"},
 	{STMT_INCIDENT_TOUCH,
-	 "UPDATE incidents SET updated_at = greatest(updated_at, to_timestamp($3)) "
-	 "WHERE id = $1 AND org_id = $2 RETURNING id"},
+	 /* a timeline entry changes the incident's ETag too */
+	 "UPDATE incidents SET updated_at = greatest(updated_at, to_timestamp($3)), "
+	 "version = version + 1 WHERE id = $1 AND org_id = $2 RETURNING id"},
 	{STMT_INCIDENT_DELETE, "DELETE FROM incidents " BY_REF " RETURNING id"},
 	{STMT_INCIDENT_LIST,
 	 /* $8 limit, $9 offset */
@@ -123,6 +135,25 @@ static const struct statement statements[STMT_COUNT] = {
 	 "SELECT body, status, extract(epoch from created_at)::bigint FROM replies "
 	 "WHERE incident_id = $1 AND NOT internal ORDER BY id LIMIT 1000"},
 	{STMT_PING, "SELECT 1"},
+	{STMT_LOCK_TIMEOUT, "SELECT set_config('lock_timeout', $1, true)"},
+	{STMT_IDEMPOTENCY_CLAIM,
+	 /* the row is this request's if the key is new or its record expired;
+	  * a request with the key in flight waits here for that one to end */
+	 "INSERT INTO idempotency_keys (org_id, key, request_hash, created_at) "
+	 "VALUES ($1, $2, $3, to_timestamp($4)) ON CONFLICT (org_id, key) DO UPDATE SET "
+	 "request_hash = EXCLUDED.request_hash, status = NULL, headers = NULL, body = NULL, "
+	 "created_at = EXCLUDED.created_at "
+	 "WHERE idempotency_keys.created_at <= EXCLUDED.created_at - interval '24 hours' "
+	 "RETURNING 1"},
+	{STMT_IDEMPOTENCY_GET,
+	 "SELECT request_hash, status, headers, body FROM idempotency_keys "
+	 "WHERE org_id = $1 AND key = $2"},
+	{STMT_IDEMPOTENCY_RECORD,
+	 "UPDATE idempotency_keys SET status = $3, headers = $4, body = $5 "
+	 "WHERE org_id = $1 AND key = $2"},
+	{STMT_IDEMPOTENCY_PRUNE,
+	 "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY (SELECT ctid FROM idempotency_keys "
+	 "WHERE created_at < to_timestamp($1) - interval '24 hours' LIMIT $2))"},
 };
 
 struct db {
@@ -131,6 +162,8 @@ struct db {
 	int in_tx;
 	int last_status;
 	char last_error[512];
+	char last_sqlstate[6];     /* "" when the failure had none */
+	char last_constraint[64];  /* the violated constraint, if PostgreSQL named one */
 };
 
 static void
@@ -139,10 +172,22 @@ db_set_error(struct db *db, int status, const char *msg)
 	size_t n;
 
 	db->last_status = status;
+	db->last_sqlstate[0] = db->last_constraint[0] = '\0';
 	snprintf(db->last_error, sizeof(db->last_error), "%s", msg != NULL ? msg : "unknown");
 	n = strlen(db->last_error);
 	while (n > 0 && (db->last_error[n - 1] == '\n' || db->last_error[n - 1] == ' '))
 		db->last_error[--n] = '\0';
+}
+
+static void
+db_set_diagnostics(struct db *db, const PGresult *res)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *constraint = res != NULL ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+
+	snprintf(db->last_sqlstate, sizeof(db->last_sqlstate), "%s", state != NULL ? state : "");
+	snprintf(db->last_constraint, sizeof(db->last_constraint), "%s",
+	         constraint != NULL ? constraint : "");
 }
 
 /* The one SQLSTATE → HTTP status mapping. */
@@ -285,6 +330,7 @@ db_run(struct db *db, int id, const char *sql, int nparams, const char *const *p
 		db_set_error(db,
 		             res ? status_for_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : 503,
 		             res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+		db_set_diagnostics(db, res);
 		PQclear(res);
 		if (db->in_tx || PQstatus(db->conn) == CONNECTION_OK)
 			return NULL;
@@ -357,6 +403,18 @@ const char *
 db_last_error(struct db *db)
 {
 	return db->last_error;
+}
+
+const char *
+db_last_sqlstate(struct db *db)
+{
+	return db->last_sqlstate;
+}
+
+const char *
+db_last_constraint(struct db *db)
+{
+	return db->last_constraint;
 }
 
 const char *

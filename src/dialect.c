@@ -202,6 +202,29 @@ render_member(yajl_gen g, const struct dialect *d, const struct dialect_out *o,
 	}
 }
 
+static int
+dialect_shows_sla(const struct dialect *d)
+{
+	const struct dialect_out *o;
+
+	for (o = d->out; o->name != NULL; o++)
+		if (o->kind == OUT_SLA_STATUS || o->kind == OUT_SLA_BREACHED)
+			return 1;
+	return 0;
+}
+
+/* Strong: it changes whenever the representation can, so it names the
+ * dialect, the version (every change, the timeline's too) and, where the
+ * dialect shows it, the SLA state, which moves with time alone. */
+char *
+dialect_etag(const struct dialect *d, const struct incident *inc, int64_t now)
+{
+	if (dialect_shows_sla(d))
+		return xprintf("\"%s.%lld.%lld.%s\"", d->name, (long long)inc->id,
+		               (long long)inc->version, sla_state_name(incident_sla(inc, now)));
+	return xprintf("\"%s.%lld.%lld\"", d->name, (long long)inc->id, (long long)inc->version);
+}
+
 void
 dialect_render(yajl_gen g, const struct dialect *d, const struct incident *inc,
                const struct updates_page *updates, int64_t now, const struct config *cfg)

@@ -57,3 +57,20 @@ event_discard(struct event *ev)
 	free(ev->payload);
 	ev->payload = NULL;
 }
+
+/* The end of every write: the answer is recorded under the request's
+ * Idempotency-Key, the transaction commits, the event is published.  On
+ * failure the answer becomes the database error (without the headers of
+ * the answer it replaces). */
+int
+event_commit(struct request *req, struct event *ev)
+{
+	if (idempotency_record(req) != 0 || db_commit(req->worker->db) != 0) {
+		event_discard(ev);
+		request_clear_headers(req);
+		request_fail_db(req);
+		return -1;
+	}
+	event_publish(req, ev);
+	return 0;
+}

@@ -175,7 +175,10 @@ respond_incident(struct request *req, int status, const struct incident *inc,
 {
 	const struct dialect *d = req->route->dialect;
 	yajl_gen g = json_gen_new();
+	char *etag = dialect_etag(d, inc, req->now);
 
+	request_header(req, "ETag: %s", etag);
+	free(etag);
 	if (location) {
 		char *ref = dialect_ref(d, inc);
 
@@ -196,19 +199,6 @@ respond_incident(struct request *req, int status, const struct incident *inc,
 		PQclear(updates->res);
 		updates->res = NULL;
 	}
-}
-
-/* Commits and publishes the event appended last; answers on failure. */
-static int
-commit_and_publish(struct request *req, struct event *ev)
-{
-	if (db_commit(req->worker->db) != 0) {
-		event_discard(ev);
-		request_fail_db(req);
-		return -1;
-	}
-	event_publish(req, ev);
-	return 0;
 }
 
 /* incident.created: the incident, and the first timeline entry of a
@@ -233,12 +223,16 @@ payload_incident(const struct incident *inc, const PGresult *entry, int64_t now,
 	return out;
 }
 
+/* Inserts inc: 1 when inserted, 0 when an active incident of the org
+ * already holds its (source, source_ref) — the partial unique index decides,
+ * so concurrent creates cannot both insert — and -1 on a db error. */
 static int
 incident_insert(struct request *req, struct incident *inc)
 {
 	struct write_params wp;
 	char org[24];
 	PGresult *res;
+	int inserted;
 
 	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
 	write_params_fill(&wp, inc);
@@ -247,10 +241,38 @@ incident_insert(struct request *req, struct incident *inc)
 	write_params_free(&wp);
 	if (res == NULL)
 		return -1;
-	inc->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	snprintf(inc->uuid, sizeof(inc->uuid), "%s", PQgetvalue(res, 0, 1));
+	inserted = PQntuples(res) == 1;
+	if (inserted) {
+		inc->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		snprintf(inc->uuid, sizeof(inc->uuid), "%s", PQgetvalue(res, 0, 1));
+		inc->version = 1;
+	}
 	PQclear(res);
-	return 0;
+	return inserted;
+}
+
+/* The active incident holding inc's (source, source_ref), into inc: 1 when
+ * found, 0 when it was resolved since the insert saw it, -1 on a db error. */
+static int
+incident_load_duplicate(struct request *req, struct incident *inc)
+{
+	char org[24];
+	const char *params[3] = {org, inc->source, inc->source_ref};
+	struct incident found;
+	PGresult *res;
+	int rc;
+
+	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
+	res = db_exec(req->worker->db, STMT_INCIDENT_ACTIVE_BY_SOURCE_REF, 3, params);
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) == 1 ? (incident_from_row(&found, res, 0) == 0 ? 1 : -1) : 0;
+	PQclear(res);
+	if (rc == 1) {
+		incident_free(inc);
+		*inc = found;
+	}
+	return rc;
 }
 
 /* Validates a create body into inc, starting from the dialect's defaults;
@@ -282,15 +304,26 @@ static PGresult *timeline_append(struct request *req, const struct incident *inc
                                  const char *status, const char *message);
 
 /* The incident's row, the first timeline entry of a dialect that writes one
- * (message: the description, else the title), and incident.created. */
+ * (message: the description, else the title), and incident.created.  0
+ * when created; 1 when an active incident with the same source_ref answers
+ * instead (inc is now that one; nothing written, no event); -1 on a db
+ * error. */
 static int
 incident_create_write(struct request *req, struct incident *inc, struct event *ev)
 {
 	const struct dialect *d = req->route->dialect;
 	PGresult *entry = NULL;
-	int rc;
+	int attempt, inserted = 0, rc;
 
-	if (db_begin(req->worker->db) != 0 || incident_insert(req, inc) != 0)
+	/* a duplicate resolved between the insert and the lookup frees the
+	 * source_ref: insert again */
+	for (attempt = 0; attempt < 3 && inserted == 0; attempt++) {
+		if ((inserted = incident_insert(req, inc)) != 0)
+			break;
+		if ((rc = incident_load_duplicate(req, inc)) != 0)
+			return rc;
+	}
+	if (inserted != 1)
 		return -1;
 	if (d->first_update_on_create &&
 	    (entry = timeline_append(req, inc, inc->status,
@@ -303,6 +336,18 @@ incident_create_write(struct request *req, struct incident *inc, struct event *e
 	return rc;
 }
 
+/* BEGIN and the Idempotency-Key's claim: 0 to go on with the write, -1 when
+ * the request has been answered (a replay, a refusal or a db error). */
+static int
+write_begin(struct request *req)
+{
+	if (db_begin(req->worker->db) != 0) {
+		request_fail_db(req);
+		return -1;
+	}
+	return idempotency_claim(req) == IDEMPOTENCY_ANSWERED ? -1 : 0;
+}
+
 void
 incident_create(struct request *req)
 {
@@ -311,6 +356,7 @@ incident_create(struct request *req)
 	struct updates_page updates = {NULL};
 	struct incident inc;
 	struct event ev = {0};
+	int rc;
 
 	if (body == NULL)
 		return;
@@ -325,16 +371,17 @@ incident_create(struct request *req)
 		log_error(req->request_id, "msg=\"no random bytes for a token\"");
 		goto done;
 	}
-	if (incident_create_write(req, &inc, &ev) != 0 || updates_fetch(req, &inc, &updates) != 0) {
+	if (write_begin(req) != 0)
+		goto done;
+	if ((rc = incident_create_write(req, &inc, &ev)) < 0 ||
+	    updates_fetch(req, &inc, &updates) != 0) {
 		event_discard(&ev);
 		request_fail_db(req);
 		goto done;
 	}
-	if (commit_and_publish(req, &ev) != 0) {
-		PQclear(updates.res);
-		goto done;
-	}
-	respond_incident(req, d->create.status, &inc, &updates, d->create.location);
+	/* a duplicate by source_ref is 200: that incident, where it lives */
+	respond_incident(req, rc == 1 ? 200 : d->create.status, &inc, &updates, d->create.location);
+	event_commit(req, &ev);
 done:
 	incident_free(&inc);
 	json_free(body);
@@ -357,15 +404,31 @@ void
 incident_get(struct request *req)
 {
 	struct incident inc;
+	char *etag;
 
 	if (incident_load(req, STMT_INCIDENT_GET, &inc) != 0)
 		return;
-	respond_read(req, 200, &inc, 0);
+	etag = dialect_etag(req->route->dialect, &inc, req->now);
+	if (!precondition_not_modified(req, etag))
+		respond_read(req, 200, &inc, 0);
+	free(etag);
 	incident_free(&inc);
 }
 
+/* 0 when If-Match (if any) names the stored incident's ETag; else 412. */
 static int
-incident_store(struct request *req, const struct incident *inc)
+incident_if_match(struct request *req, const struct incident *stored)
+{
+	char *etag = dialect_etag(req->route->dialect, stored, req->now);
+	int rc = precondition_if_match(req, etag);
+
+	free(etag);
+	return rc;
+}
+
+/* Writes inc over the stored row; inc->version becomes the new version. */
+static int
+incident_store(struct request *req, struct incident *inc)
 {
 	struct write_params wp;
 	char id[24], org[24];
@@ -380,6 +443,8 @@ incident_store(struct request *req, const struct incident *inc)
 	write_params_free(&wp);
 	if (res == NULL)
 		return -1;
+	if (PQntuples(res) == 1)
+		inc->version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return 0;
 }
@@ -491,7 +556,7 @@ incident_merge(struct request *req, const struct dialect_write *w, const struct 
 }
 
 /* PATCH/PUT, and a dialect's timeline update: one write w of the route's
- * dialect onto the stored incident. */
+ * dialect onto the stored incident, which If-Match (if any) must name. */
 static void
 incident_modify(struct request *req, const struct dialect_write *w)
 {
@@ -508,12 +573,12 @@ incident_modify(struct request *req, const struct dialect_write *w)
 		json_free(body);
 		return;
 	}
-	if (db_begin(req->worker->db) != 0) {
-		request_fail_db(req);
+	if (write_begin(req) != 0 || incident_load(req, STMT_INCIDENT_GET_FOR_UPDATE, &old) != 0) {
 		json_free(body);
 		return;
 	}
-	if (incident_load(req, STMT_INCIDENT_GET_FOR_UPDATE, &old) != 0) {
+	if (incident_if_match(req, &old) != 0) {
+		incident_free(&old);
 		json_free(body);
 		return;
 	}
@@ -529,10 +594,9 @@ incident_modify(struct request *req, const struct dialect_write *w)
 	           updates_fetch(req, &inc, &updates) != 0) {
 		event_discard(&ev);
 		request_fail_db(req);
-	} else if (commit_and_publish(req, &ev) == 0) {
-		respond_incident(req, w->status, &inc, &updates, w->location);
 	} else {
-		PQclear(updates.res);
+		respond_incident(req, w->status, &inc, &updates, w->location);
+		event_commit(req, &ev);
 	}
 	free(in.message);
 	incident_free(&old);
@@ -572,6 +636,22 @@ respond_deleted(struct request *req)
 	yajl_gen_free(g);
 }
 
+/* With If-Match, the stored incident is locked and compared first. */
+static int
+incident_delete_precondition(struct request *req)
+{
+	struct incident stored;
+	int rc;
+
+	if (request_param(req, "HTTP_IF_MATCH") == NULL)
+		return 0;
+	if (incident_load(req, STMT_INCIDENT_GET_FOR_UPDATE, &stored) != 0)
+		return -1;
+	rc = incident_if_match(req, &stored);
+	incident_free(&stored);
+	return rc;
+}
+
 void
 incident_delete(struct request *req)
 {
@@ -580,9 +660,10 @@ incident_delete(struct request *req)
 	PGresult *res;
 	int64_t id = 0;
 
+	if (write_begin(req) != 0 || incident_delete_precondition(req) != 0)
+		return;
 	ref_params_fill(&rp, req);
-	if (db_begin(req->worker->db) != 0 ||
-	    (res = db_exec(req->worker->db, STMT_INCIDENT_DELETE, 3, rp.p)) == NULL) {
+	if ((res = db_exec(req->worker->db, STMT_INCIDENT_DELETE, 3, rp.p)) == NULL) {
 		request_fail_db(req);
 		return;
 	}
@@ -600,6 +681,6 @@ incident_delete(struct request *req)
 		request_fail_db(req);
 		return;
 	}
-	if (commit_and_publish(req, &ev) == 0)
-		respond_deleted(req);
+	respond_deleted(req);
+	event_commit(req, &ev);
 }

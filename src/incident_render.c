@@ -60,6 +60,7 @@ incident_from_row(struct incident *inc, const PGresult *res, int row)
 	inc->updated_at = col_time(res, row, 23);
 	if (!PQgetisnull(res, row, 24))
 		snprintf(inc->uuid, sizeof(inc->uuid), "%s", PQgetvalue(res, row, 24));
+	inc->version = strtoll(PQgetvalue(res, row, 25), NULL, 10);
 	if (strlist_from_json(&inc->tags, PQgetvalue(res, row, 14)) != 0 ||
 	    strlist_from_json(&inc->affected_services, PQgetvalue(res, row, 15)) != 0 ||
 	    inc->title == NULL || inc->status == NULL || inc->priority == NULL) {

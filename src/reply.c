@@ -112,6 +112,40 @@ reply_insert(struct request *req, const struct reply_input *in, PGresult **out)
 	return *out != NULL ? 0 : -1;
 }
 
+/* With If-Match, the incident is locked and its ETag compared first: a
+ * reply is a change of the incident too.  0 to go on; -1 when answered. */
+static int
+reply_precondition(struct request *req)
+{
+	char id[24], org[24];
+	const char *params[3] = {id, org, NULL};
+	struct incident inc;
+	PGresult *res;
+	char *etag;
+	int rc;
+
+	if (request_param(req, "HTTP_IF_MATCH") == NULL)
+		return 0;
+	snprintf(id, sizeof(id), "%lld", (long long)req->params.id);
+	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
+	if ((res = db_exec(req->worker->db, STMT_INCIDENT_GET_FOR_UPDATE, 3, params)) == NULL) {
+		request_fail_db(req);
+		return -1;
+	}
+	rc = PQntuples(res) == 1 ? incident_from_row(&inc, res, 0) : 1;
+	PQclear(res);
+	if (rc != 0) {
+		db_rollback(req->worker->db);
+		request_fail(req, 404, "not_found", "No incident with id %lld", (long long)req->params.id);
+		return -1;
+	}
+	etag = dialect_etag(req->route->dialect, &inc, req->now);
+	rc = precondition_if_match(req, etag);
+	free(etag);
+	incident_free(&inc);
+	return rc;
+}
+
 static void
 reply_store(struct request *req, const struct reply_input *in)
 {
@@ -124,6 +158,8 @@ reply_store(struct request *req, const struct reply_input *in)
 		request_fail_db(req);
 		return;
 	}
+	if (idempotency_claim(req) == IDEMPOTENCY_ANSWERED || reply_precondition(req) != 0)
+		return;
 	rc = reply_insert(req, in, &res);
 	if (rc == 1) {
 		db_rollback(req->worker->db);
@@ -131,19 +167,18 @@ reply_store(struct request *req, const struct reply_input *in)
 		return;
 	}
 	if (rc != 0 || event_append(req, "incident.reply", req->params.id,
-	                            payload_reply(req->params.id, res), &ev) != 0 ||
-	    db_commit(req->worker->db) != 0) {
+	                            payload_reply(req->params.id, res), &ev) != 0) {
 		PQclear(res);
 		event_discard(&ev);
 		request_fail_db(req);
 		return;
 	}
-	event_publish(req, &ev);
 	g = json_gen_new();
 	reply_render(g, res, 0);
 	request_respond_json(req, 201, g);
 	yajl_gen_free(g);
 	PQclear(res);
+	event_commit(req, &ev);
 }
 
 void

@@ -33,6 +33,13 @@ request_header(struct request *req, const char *fmt, ...)
 }
 
 void
+request_clear_headers(struct request *req)
+{
+	buf_free(req->headers);
+	req->headers = NULL;
+}
+
+void
 request_respond(struct request *req, int status, const char *content_type, char *body,
                 size_t len)
 {
@@ -137,6 +144,9 @@ request_fail_db(struct request *req)
 	          LOG_QUOTE(db_last_error(db)));
 	if (status == 503)
 		request_fail(req, 503, "database_unavailable", "The database is unavailable; retry later");
+	else if (status == 409 && strcmp(db_last_constraint(db), "incidents_active_source_ref") == 0)
+		request_fail(req, 409, "source_ref_in_use",
+		             "Another active incident of this source has this source_ref");
 	else if (status == 409)
 		request_fail(req, 409, "conflict", "The request conflicts with a concurrent change; retry");
 	else

@@ -172,6 +172,22 @@ worker_handle(struct request *req)
 	         req->status, elapsed_ms(&start));
 }
 
+/* Expired Idempotency-Key records go in bounded batches, after a request
+ * that used a key (only those grow the table), at most one batch a second
+ * per worker; "expired" is relative to that request's now. */
+static void
+worker_prune_idempotency(struct worker *w, int64_t now)
+{
+	int64_t ms = clock_monotonic_ms();
+
+	if (w->idempotency_pruned_ms != 0 && ms - w->idempotency_pruned_ms < 1000)
+		return;
+	w->idempotency_pruned_ms = ms;
+	if (idempotency_prune(w->db, now) < 0)
+		log_warn(NULL, "msg=\"idempotency keys not pruned\" error=%s",
+		         LOG_QUOTE(db_last_error(w->db)));
+}
+
 static void
 worker_signals(sigset_t *during_request)
 {
@@ -197,6 +213,7 @@ worker_run(const struct config *cfg, int listen_fd)
 	struct worker w;
 	FCGX_Request fr;
 	sigset_t during_request;
+	int64_t prune_at;
 	int served = 0;
 
 	worker_signals(&during_request);
@@ -228,8 +245,11 @@ worker_run(const struct config *cfg, int listen_fd)
 		sigprocmask(SIG_BLOCK, &during_request, NULL);
 		request_init(&req, &w, &fr);
 		worker_handle(&req);
+		prune_at = request_param(&req, "HTTP_IDEMPOTENCY_KEY") != NULL ? req.now : 0;
 		request_reset(&req);
 		FCGX_Finish_r(&fr);
+		if (prune_at != 0)
+			worker_prune_idempotency(&w, prune_at);
 		served++;
 		sigprocmask(SIG_UNBLOCK, &during_request, NULL);
 	}

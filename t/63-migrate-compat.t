@@ -1,9 +1,12 @@
 #!/usr/bin/perl
-# sql/003_compat.sql on a database that already holds incidents and
-# timelines (DESIGN §8): every incident gets its own UUID, and every existing
-# timeline entry records the status set by the nearest entry at or before
-# it, else the incident's current status. The migrations run in a schema of
-# their own in this test's database, as they would on an old installation.
+# The migrations on a database that already holds data, as on an old
+# installation (they run in a schema of their own in this test's database).
+# sql/003_compat.sql (DESIGN §8): every incident gets its own UUID, and every
+# existing timeline entry records the status set by the nearest entry at or
+# before it, else the incident's current status. sql/004_contract.sql: active
+# incidents sharing a (source, source_ref) — allowed before — keep it on the
+# newest only, the others keep the value in an internal timeline entry, so
+# the unique index can exist and nothing is lost.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -37,6 +40,7 @@ INSERT INTO replies (id, incident_id, org_id, body, status, author, created_at) 
     (4, 1, 1, 'watching', 'monitoring', 'k', now()),
     (5, 1, 1, 'still watching', NULL, 'k', now()),
     (6, 2, 1, 'a note', NULL, 'k', now());
+SELECT setval('replies_id_seq', 100), setval('incidents_id_seq', 100);
 SQL
 in_schema(slurp('003_compat.sql'));
 
@@ -51,6 +55,27 @@ ok(!eval { in_schema("INSERT INTO replies (incident_id, org_id, author, created_
    'a timeline entry without its incident status is refused');
 ok(!eval { in_schema("UPDATE incidents SET uuid = (SELECT uuid FROM incidents WHERE id = 1) WHERE id = 2"); 1 },
    'UUIDs are unique');
+
+# --- 004: duplicates among active incidents ---------------------------------------------
+in_schema(<<'SQL');
+INSERT INTO incidents (id, org_id, title, status, priority, severity, source, source_ref, sla_due_at,
+    customer_token, started_at, created_by, created_at, updated_at)
+VALUES (10, 1, 'first', 'open', 'normal', 'medium', 'alert', 'cpu', now(), 't10', now(), 'k', now() - interval '2 hours', now()),
+       (11, 1, 'second', 'acknowledged', 'normal', 'medium', 'alert', 'cpu', now(), 't11', now(), 'k', now() - interval '1 hour', now()),
+       (12, 1, 'newest', 'open', 'normal', 'medium', 'alert', 'cpu', now(), 't12', now(), 'k', now(), now()),
+       (13, 1, 'resolved one', 'resolved', 'normal', 'medium', 'alert', 'cpu', now(), 't13', now(), 'k', now(), now()),
+       (14, 1, 'other source', 'open', 'normal', 'medium', 'webhook', 'cpu', now(), 't14', now(), 'k', now(), now());
+SQL
+in_schema(slurp('004_contract.sql'));
+is(in_schema('SELECT id, coalesce(source_ref, \'-\'), version FROM incidents WHERE id >= 10 ORDER BY id'),
+   "10|-|2\n11|-|2\n12|cpu|1\n13|cpu|1\n14|cpu|1\n",
+   '004: the newest active incident keeps its source_ref; older active ones give it up (a new version)');
+is(in_schema("SELECT incident_id, internal, body FROM replies WHERE author = 'incidentd' ORDER BY incident_id"),
+   "10|t|source_ref \"cpu\" moved to incident 12: one active incident per source and source_ref (migration 004)\n"
+   . "11|t|source_ref \"cpu\" moved to incident 12: one active incident per source and source_ref (migration 004)\n",
+   '004: ... and keep the value in an internal timeline entry');
+ok(!eval { in_schema("UPDATE incidents SET status = 'open' WHERE id = 13"); 1 },
+   '004: the index holds: a second active incident with the same source and source_ref is refused');
 
 $s->finish;
 done_testing;
