@@ -128,8 +128,8 @@ parse_tag(struct list_query *q, const char *value, struct errors *e)
 	q->tag = xstrdup(value);
 }
 
-/* Any text PostgreSQL's websearch_to_tsquery takes (it never fails on
- * syntax); blank is refused like empty, as it could match nothing. */
+/* Any text: websearch_to_tsquery never fails on syntax.  Blank is refused
+ * as empty is; text PostgreSQL reduces to nothing ("the") matches nothing. */
 static void
 parse_q(struct list_query *q, const char *value, struct errors *e)
 {
