@@ -85,7 +85,7 @@ for my $coll (qw(tickets incidents)) {
   ok($p->{"/v1/$coll/{id}"}{$_}, "$_ /v1/$coll/{id}") for qw(get patch put delete);
   ok($p->{"/v1/$coll/{id}/replies"}{$_}, "$_ /v1/$coll/{id}/replies") for qw(get post);
   my @params = map { $_->{name} } @{ $p->{"/v1/$coll"}{get}{parameters} };
-  is_deeply([sort @params], [sort qw(status priority severity source tag limit page offset)],
+  is_deeply([sort @params], [sort qw(status priority severity source tag q limit page offset after)],
             "list /v1/$coll has the query parameters of this issue");
 }
 ok($spec->{paths}{'/incidents/status/{token}'}{get}{responses}{200}{content}{$_}, "status page serves $_")
