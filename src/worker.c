@@ -28,7 +28,8 @@ struct reason {
 };
 
 static const struct reason reasons[] = {
-	{200, "OK"}, {201, "Created"}, {204, "No Content"}, {400, "Bad Request"},
+	{200, "OK"}, {201, "Created"}, {204, "No Content"}, {304, "Not Modified"},
+	{400, "Bad Request"},
 	{401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
 	{405, "Method Not Allowed"}, {409, "Conflict"}, {412, "Precondition Failed"},
 	{413, "Content Too Large"}, {422, "Unprocessable Content"}, {429, "Too Many Requests"},
@@ -129,9 +130,14 @@ worker_write_response(struct request *req, FCGX_Request *fr)
 	char head[256];
 	int n;
 
-	/* formatted here: libfcgi's own printf lacks modifiers such as %zu */
-	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Length: %zu\r\n", req->status,
-	             reason_phrase(req->status), req->out_len);
+	/* formatted here: libfcgi's own printf lacks modifiers such as %zu; a
+	 * 204 or 304 has no body and must not claim a length (RFC 9110 §8.6) */
+	if (req->status == 204 || req->status == 304)
+		n = snprintf(head, sizeof(head), "Status: %d %s\r\n", req->status,
+		             reason_phrase(req->status));
+	else
+		n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Length: %zu\r\n",
+		             req->status, reason_phrase(req->status), req->out_len);
 	FCGX_PutStr(head, n, fr->out);
 	if (req->content_type != NULL) {
 		FCGX_PutS("Content-Type: ", fr->out);
