@@ -56,6 +56,11 @@ enum route_result route_match(const char *method, const char *path, const struct
 /* Bytes of path that name the collection of a route's incidents
  * ("/v1/tickets", "/compat/statly/api/v1/incidents"). */
 size_t route_collection_len(const struct route *r, const char *path);
+/* The table itself, for metrics: route_at(i) for i < route_count() (NULL
+ * past the end); route_index(r) for a route route_match returned. */
+size_t route_count(void);
+const struct route *route_at(size_t i);
+size_t route_index(const struct route *r);
 
 /* ---- request.c: one FastCGI request, its response and its error list ---- */
 struct auth {
@@ -123,9 +128,11 @@ enum stmt_id {
 	STMT_INCIDENT_TOUCH,
 	STMT_INCIDENT_DELETE,
 	STMT_INCIDENT_LIST,
+	STMT_INCIDENT_LIST_AFTER,
 	STMT_INCIDENT_COUNT,
 	STMT_REPLY_INSERT,
 	STMT_REPLY_LIST,
+	STMT_REPLY_LIST_AFTER,
 	STMT_REPLY_COUNT,
 	STMT_UPDATES_OF,
 	STMT_EVENT_APPEND,
@@ -341,6 +348,8 @@ enum time_form { TIME_SECONDS, TIME_MILLIS };
 #define LP_TAG 0x10u
 #define LP_PAGE 0x20u
 #define LP_OFFSET 0x40u
+#define LP_Q 0x80u     /* full-text search (/v1 only) */
+#define LP_AFTER 0x100u /* a keyset cursor (/v1 and the replies list) */
 /* A page of public timeline rows (STMT_UPDATES_OF: id, incident_id, body,
  * incident_status, created_at), sorted by incident, then oldest first. */
 struct updates_page {
@@ -429,7 +438,7 @@ void strlist_render(yajl_gen g, const struct strlist *l);
 void optnum_render(yajl_gen g, struct optnum n); /* unset: null */
 int strlist_from_json(struct strlist *l, const char *text);
 
-/* ---- handlers: incident.c, reply.c, list.c, status_page.c, health.c ---- */
+/* ---- handlers: incident.c, reply.c, list.c, status_page.c, health.c, openapi.c ---- */
 void incident_create(struct request *req);
 void incident_get(struct request *req);
 void incident_update(struct request *req);
@@ -452,24 +461,93 @@ void status_page(struct request *req);
 void status_page_css(struct request *req);
 void status_page_js(struct request *req);
 void health_check(struct request *req);
+/* openapi.c: the OpenAPI document the binary was built with */
+void openapi_document(struct request *req);
 
-/* ---- list.c: query-string parsing shared by the list routes ---- */
+/* ---- list.c: query-string parsing and cursors shared by the list routes ---- */
+/* A keyset position, opaque to clients: the last row a page showed. */
+enum cursor_kind { CURSOR_NONE, CURSOR_INCIDENTS, CURSOR_REPLIES };
+struct list_cursor {
+	enum cursor_kind kind;
+	int64_t at_us; /* incidents: created_at, microseconds since the epoch; replies: 0 */
+	int64_t id;
+};
+/* Microseconds a cursor may hold: exact in a double (SQL multiplies an
+ * interval by it), years 1685 to 2255. */
+#define CURSOR_AT_MAX ((int64_t)1 << 53)
 struct list_query {
 	char *status;   /* canonical comma lists, NULL = no filter */
 	char *priority;
 	char *severity;
 	char *source;
 	char *tag;
+	char *q;        /* websearch_to_tsquery text, NULL = no search */
+	struct list_cursor after; /* kind CURSOR_NONE: no after */
 	int64_t limit;
 	int64_t offset;
 };
 /* Parses a list query; errors (with source.parameter) go to e.  limit and
  * the parameters in known (LP_*) are known; a status filter is in
- * status_words' words when given (NULL: stored statuses). */
+ * status_words' words when given (NULL: stored statuses).  An after cursor
+ * of any kind is accepted here: see list_cursor_expect. */
 void list_query_parse(struct list_query *q, const char *query, unsigned known,
                       const struct enum_map *status_words, int64_t default_limit,
                       int64_t max_limit, struct errors *e);
+/* An after cursor of another list is an error on parameter after. */
+void list_cursor_expect(const struct list_query *q, enum cursor_kind kind, struct errors *e);
 void list_query_free(struct list_query *q);
+/* Where a page stands in its list. */
+struct list_page {
+	int64_t total;     /* rows matching the filters */
+	int64_t offset;    /* rows before the page */
+	int has_more;
+	char *next_cursor; /* the page's last row; NULL on the last page */
+};
+/* base64url of the position with a check; caller frees (NULL on failure). */
+char *list_cursor_encode(const struct list_cursor *c);
+/* 0 and *c filled when s is a cursor list_cursor_encode made (any kind). */
+int list_cursor_decode(const char *s, struct list_cursor *c);
+
+/* ---- metrics.c: GET /metrics, the host's counters in Prometheus text ----
+ * A table the master maps (shared) before it forks: a head the master writes
+ * and one slot per worker, written by that worker alone and kept when it
+ * dies, so its replacement adds on and every counter only grows. */
+enum metric_counter { METRIC_DB_ERRORS, METRIC_REDIS_ERRORS, METRIC_PUBLISH_FAILURES,
+	              METRIC_COUNTERS };
+enum restart_reason { RESTART_DIED, RESTART_MAX_REQUESTS, RESTART_REASONS };
+#define METRICS_NSTATUS 17  /* the statuses incidentd answers, then "other" */
+#define METRICS_NBUCKETS 14 /* duration bounds 1 ms .. 10 s, then +Inf */
+/* The master, before its first fork (fatal when the memory cannot be had);
+ * metrics_free when it stops. */
+void metrics_create(void);
+void metrics_free(void);
+size_t metrics_slots(void);
+/* The master before it forks the worker for slot i; that worker after. */
+void metrics_slot_reserve(size_t i);
+void metrics_slot_use(size_t i);
+void metrics_set_workers(size_t live);
+void metrics_restart(enum restart_reason why);
+/* A worker's counts: no-ops in a process without a slot. */
+void metrics_count(enum metric_counter c);
+/* route NULL: none matched. */
+void metrics_request(const struct route *r, int status, int64_t duration_ns);
+void metrics_scrape(struct request *req);
+/* The pure parts. */
+int metrics_status_index(int status);
+int metrics_bucket_index(int64_t ns);
+struct metrics_totals {
+	size_t nroutes;
+	const char *const *route;  /* nroutes labels */
+	const uint64_t *requests;  /* [route][METRICS_NSTATUS] */
+	const uint64_t *buckets;   /* [route][METRICS_NBUCKETS], each bucket its own count */
+	const uint64_t *sum_ns;    /* [route] */
+	uint64_t counters[METRIC_COUNTERS];
+	uint64_t workers;
+	uint64_t restarts[RESTART_REASONS];
+};
+/* Appends the exposition of t and (when not NULL) incidentd-sse's view. */
+struct buf *metrics_render(struct buf *b, const struct metrics_totals *t,
+                           const struct stream_status_view *streams);
 
 /* ---- worker.c / master.c ---- */
 /* health.c: the last slow check of one dependency, reused for a second. */

@@ -247,13 +247,31 @@ char *event_message(const struct event *ev, size_t *len);
 /* EVENT_CHANNEL_PREFIX<org_id>; caller frees. */
 char *event_channel(int64_t org_id);
 
-/* ---- stream_status.c: incidentd-sse's counters, shared with its host ---- */
+/* ---- stream_status.c: incidentd-sse's state and counters, shared with its host ---- */
+/* Counted by incidentd-sse as things happen, into the page, so they survive
+ * its restarts (the master holds the page): each only grows. */
+enum stream_counter {
+	STREAM_EVENTS_DELIVERED, /* an event written to one stream */
+	STREAM_CATCHUPS,         /* a catch-up query of an org's event log */
+	STREAM_REPLAYS,          /* a stream resumed from its Last-Event-ID */
+	STREAM_REDIS_RECONNECTS, /* the subscriber connected again after a loss */
+	/* streams dropped or refused, by reason */
+	STREAM_DROPPED_BUFFER_CAP, /* output over client_buffer_cap: a slow client */
+	STREAM_DROPPED_LIMIT,      /* refused: max_streams_per_key or max_connections */
+	STREAM_DROPPED_REVOKED,    /* its API key was revoked */
+	STREAM_DROPPED_DATABASE,   /* PostgreSQL failed it (start, replay) */
+	STREAM_DROPPED_SHUTDOWN,   /* incidentd-sse stopped */
+	STREAM_COUNTERS
+};
+enum stream_kind { STREAM_ORG, STREAM_PUBLIC, STREAM_KINDS };
 struct stream_status_view {
 	int64_t updated_at; /* 0: incidentd-sse has not reported yet */
 	int64_t pid;
 	int64_t streams;
 	int64_t redis_connected;
 	int64_t probe_deliveries; /* events that reached this host by the probe, not Redis */
+	int64_t open[STREAM_KINDS]; /* streams attached to their org, by kind */
+	uint64_t counters[STREAM_COUNTERS];
 };
 /* The master: creates the page and returns its descriptor (kept across exec). */
 int stream_status_create(void);
@@ -261,6 +279,11 @@ int stream_status_create(void);
 int stream_status_attach(int fd);
 void stream_status_report(int64_t now, size_t streams, int redis_connected,
                           int64_t probe_deliveries);
+/* incidentd-sse, as it happens. */
+void stream_status_count(enum stream_counter c);
+void stream_status_open(enum stream_kind k, int delta);
+/* The master, once incidentd-sse died: its streams went with it. */
+void stream_status_lost(void);
 /* -1 when this process has no page (incidentd-sse not configured). */
 int stream_status_read(struct stream_status_view *v);
 

@@ -34,13 +34,37 @@ struct statement {
 	"WHERE id = coalesce($1::bigint, (SELECT id FROM incidents WHERE uuid = $3::uuid)) " \
 	"AND org_id = $2"
 
+/* $1 org, $2..$5 comma lists of status, priority, severity, source, $6 a
+ * tag, $7 a full-text query; NULL: no filter.  The configuration 'english'
+ * is the one the search column is built with (sql/005_search.sql). */
 #define LIST_FILTER \
 	"WHERE org_id = $1 " \
 	"AND ($2::text IS NULL OR status = ANY (string_to_array($2, ','))) " \
 	"AND ($3::text IS NULL OR priority = ANY (string_to_array($3, ','))) " \
 	"AND ($4::text IS NULL OR severity = ANY (string_to_array($4, ','))) " \
 	"AND ($5::text IS NULL OR source = ANY (string_to_array($5, ','))) " \
-	"AND ($6::text IS NULL OR tags @> jsonb_build_array($6::text)) "
+	"AND ($6::text IS NULL OR tags @> jsonb_build_array($6::text)) " \
+	"AND ($7::text IS NULL OR search @@ websearch_to_tsquery('english', $7)) "
+
+/* Rows after the keyset position ($8 created_at in microseconds, $9 id) in
+ * newest-first order: an index condition on incidents_org_newest (and the
+ * filter indexes), so a deep page costs what the first one does.  bigint
+ * times interval is exact below 2^53 (CURSOR_AT_MAX). */
+#define LIST_AFTER \
+	"AND (created_at, id) < ('epoch'::timestamptz + $8::bigint * interval '1 microsecond', " \
+	"$9::bigint) "
+
+#define LIST_ORDER "ORDER BY created_at DESC, id DESC "
+
+/* A row's position for the cursor: created_at exactly, in microseconds. */
+#define LIST_POSITION "(extract(epoch from created_at) * 1000000)::bigint"
+
+/* The page's total (and, after a cursor, the rows from it on) as an
+ * InitPlan: one index scan, where count(*) OVER () would read and project
+ * every matching row before the first one is returned. */
+#define LIST_TOTAL "(SELECT count(*) FROM incidents " LIST_FILTER ")"
+
+#define REPLY_OF "WHERE incident_id = $1 AND org_id = $2 "
 
 static const struct statement statements[STMT_COUNT] = {
 	{STMT_AUTH_KEY, AUTH_KEY_SQL},
@@ -69,8 +93,14 @@ static const struct statement statements[STMT_COUNT] = {
 	 "version = version + 1 WHERE id = $1 AND org_id = $2 RETURNING id"},
 	{STMT_INCIDENT_DELETE, "DELETE FROM incidents " BY_REF " RETURNING id"},
 	{STMT_INCIDENT_LIST,
-	 "SELECT " INCIDENT_COLUMNS ", count(*) OVER () FROM incidents " LIST_FILTER
-	 "ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"},
+	 /* $8 limit, $9 offset */
+	 "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", " LIST_TOTAL " FROM incidents " LIST_FILTER
+	 LIST_ORDER "LIMIT $8 OFFSET $9"},
+	{STMT_INCIDENT_LIST_AFTER,
+	 /* $10 limit; the total, then the rows after the cursor */
+	 "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", " LIST_TOTAL ", (SELECT count(*) FROM "
+	 "incidents " LIST_FILTER LIST_AFTER ") FROM incidents " LIST_FILTER LIST_AFTER LIST_ORDER
+	 "LIMIT $10"},
 	{STMT_INCIDENT_COUNT, "SELECT count(*) FROM incidents " LIST_FILTER},
 	{STMT_REPLY_INSERT,
 	 /* the incident's row is written or locked first in the same transaction */
@@ -78,9 +108,14 @@ static const struct statement statements[STMT_COUNT] = {
 	 "incident_status) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), "
 	 "(SELECT status FROM incidents WHERE id = $1)) RETURNING " REPLY_COLUMNS},
 	{STMT_REPLY_LIST,
-	 "SELECT " REPLY_COLUMNS ", count(*) OVER () FROM replies "
-	 "WHERE incident_id = $1 AND org_id = $2 ORDER BY id LIMIT $3 OFFSET $4"},
-	{STMT_REPLY_COUNT, "SELECT count(*) FROM replies WHERE incident_id = $1 AND org_id = $2"},
+	 "SELECT " REPLY_COLUMNS ", count(*) OVER () FROM replies " REPLY_OF
+	 "ORDER BY id LIMIT $3 OFFSET $4"},
+	{STMT_REPLY_LIST_AFTER,
+	 /* oldest first from the cursor's id $3: the total, then the rows after it */
+	 "SELECT " REPLY_COLUMNS ", (SELECT count(*) FROM replies " REPLY_OF "), (SELECT count(*) "
+	 "FROM replies " REPLY_OF "AND id > $3) FROM replies " REPLY_OF "AND id > $3 ORDER BY id "
+	 "LIMIT $4"},
+	{STMT_REPLY_COUNT, "SELECT count(*) FROM replies " REPLY_OF},
 	{STMT_UPDATES_OF,
 	 /* the newest $3 public entries of each incident in $1, by incident then oldest first */
 	 "SELECT u.id, u.incident_id, u.body, u.incident_status, "
@@ -136,6 +171,8 @@ db_set_error(struct db *db, int status, const char *msg)
 {
 	size_t n;
 
+	if (status >= 500)
+		metrics_count(METRIC_DB_ERRORS);
 	db->last_status = status;
 	db->last_sqlstate[0] = db->last_constraint[0] = '\0';
 	snprintf(db->last_error, sizeof(db->last_error), "%s", msg != NULL ? msg : "unknown");
@@ -192,6 +229,15 @@ db_prepare_all(struct db *db)
 	return 0;
 }
 
+/* libpq prints notices on stderr, which is the log: a search of stop words
+ * only ("the") draws one from websearch_to_tsquery.  They become log lines. */
+static void
+db_notice(void *arg, const char *message)
+{
+	(void)arg;
+	log_debug(NULL, "msg=\"postgresql notice\" notice=%s", LOG_QUOTE(message));
+}
+
 static int
 db_connect(struct db *db)
 {
@@ -207,6 +253,7 @@ db_connect(struct db *db)
 		db_set_error(db, 503, db->conn ? PQerrorMessage(db->conn) : "out of memory");
 		return -1;
 	}
+	PQsetNoticeProcessor(db->conn, db_notice, NULL);
 	if (db_prepare_all(db) != 0) {
 		/* half-prepared is unusable: start over on the next request */
 		PQfinish(db->conn);

@@ -63,6 +63,7 @@ const struct dialect dialect_v1 = {
     .times = TIME_SECONDS,
     .delete_status = 204,
     .list = LIST_V1,
-    .list_params = LP_STATUS | LP_PRIORITY | LP_SEVERITY | LP_SOURCE | LP_TAG | LP_PAGE | LP_OFFSET,
+    .list_params = LP_STATUS | LP_PRIORITY | LP_SEVERITY | LP_SOURCE | LP_TAG | LP_Q | LP_PAGE |
+                   LP_OFFSET | LP_AFTER,
     .list_default_limit = 50,
 };

@@ -44,13 +44,14 @@ struct master {
 	const char *config_path;
 	int listen_fd;
 	int generation;
-	struct child *children;
+	struct child *children; /* index i: the worker using metrics slot i */
 	size_t nchildren;
 	time_t respawn_after;
 	char *sse_program;
 	int sse_status_fd; /* stream_status page, passed to incidentd-sse */
 	struct child sse;
 	time_t sse_respawn_after;
+	int draining; /* workers that exit now are not replaced */
 };
 
 static int
@@ -77,7 +78,11 @@ master_open_socket(const struct config *cfg)
 static void
 master_spawn(struct master *m, struct child *slot)
 {
-	pid_t pid = fork();
+	size_t index = (size_t)(slot - m->children);
+	pid_t pid;
+
+	metrics_slot_reserve(index);
+	pid = fork();
 
 	if (pid < 0) {
 		log_error(NULL, "msg=\"fork failed\" error=\"%s\"", strerror(errno));
@@ -90,6 +95,7 @@ master_spawn(struct master *m, struct child *slot)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGCHLD, SIG_DFL);
+		metrics_slot_use(index);
 		_exit(worker_run(m->cfg, m->listen_fd));
 	}
 	slot->pid = pid;
@@ -150,6 +156,18 @@ master_spawn_sse(struct master *m)
 	log_debug(NULL, "msg=\"sse started\" pid=%ld", (long)pid);
 }
 
+/* For /metrics: workers alive, of every generation. */
+static void
+master_count_workers(const struct master *m)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->nchildren; i++)
+		if (m->children[i].pid > 0)
+			n++;
+	metrics_set_workers(n);
+}
+
 /* Brings the current generation up to cfg->workers live workers. */
 static void
 master_fill(struct master *m)
@@ -163,6 +181,11 @@ master_fill(struct master *m)
 			live++;
 	for (i = 0; live < (size_t)m->cfg->workers; i++) {
 		if (i == m->nchildren) {
+			if (i == metrics_slots()) {
+				/* only reloads faster than workers drain get here */
+				log_warn(NULL, "msg=\"no free metrics slot; waiting for retiring workers\"");
+				return;
+			}
 			m->children = xrealloc(m->children, (m->nchildren + 1) * sizeof(struct child));
 			m->children[m->nchildren++].pid = 0;
 		}
@@ -173,6 +196,7 @@ master_fill(struct master *m)
 			live++;
 		}
 	}
+	master_count_workers(m);
 }
 
 static void
@@ -206,6 +230,7 @@ master_reap(struct master *m)
 		if (pid == m->sse.pid) {
 			master_log_exit("sse", pid, status);
 			m->sse.pid = 0;
+			stream_status_lost();
 			if (died_young(&m->sse, status))
 				m->sse_respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
 			continue;
@@ -215,10 +240,15 @@ master_reap(struct master *m)
 			if (m->children[i].pid != pid)
 				continue;
 			m->children[i].pid = 0;
+			if (!m->draining && m->children[i].generation == m->generation)
+				metrics_restart(WIFEXITED(status) && WEXITSTATUS(status) == 0
+				                    ? RESTART_MAX_REQUESTS
+				                    : RESTART_DIED);
 			if (died_young(&m->children[i], status))
 				m->respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
 		}
 	}
+	master_count_workers(m);
 }
 
 static void
@@ -291,6 +321,7 @@ master_drain(struct master *m, const sigset_t *unblocked)
 
 	log_info(NULL, "msg=\"stopping; draining %zu children\"", master_live(m));
 	got_stop = 0;
+	m->draining = 1;
 	while (master_live(m) > 0) {
 		/* repeated: a worker signalled just before it entered accept() waits there */
 		master_signal_children(m, SIGTERM, 0);
@@ -342,6 +373,7 @@ master_run(struct config *cfg, const char *config_path)
 	m.sse_status_fd = -1;
 	if (cfg->sse_listen[0] != '\0')
 		m.sse_status_fd = stream_status_create(); /* before any worker is forked */
+	metrics_create(); /* the workers share it too: before the first fork */
 	while (!got_stop) {
 		master_fill(&m);
 		master_spawn_sse(&m);
@@ -362,6 +394,7 @@ master_run(struct config *cfg, const char *config_path)
 	unlink(m.cfg->listen);
 	free(m.children);
 	free(m.sse_program);
+	metrics_free();
 	log_info(NULL, "msg=\"incidentd stopped\"");
 	config_free(m.cfg);
 	free(m.cfg);

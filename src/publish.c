@@ -41,6 +41,7 @@ publisher_new(const char *address)
 static void
 publisher_drop(struct publisher *p)
 {
+	metrics_count(METRIC_REDIS_ERRORS);
 	if (p->ctx != NULL)
 		redisFree(p->ctx);
 	p->ctx = NULL;
@@ -109,8 +110,10 @@ publisher_command(struct publisher *p, const char *request_id, int argc, const c
 		return -1;
 	}
 	ok = reply->type != REDIS_REPLY_ERROR;
-	if (!ok)
+	if (!ok) {
+		metrics_count(METRIC_REDIS_ERRORS);
 		log_warn(request_id, "msg=\"redis error\" error=%s", LOG_QUOTE(reply->str));
+	}
 	freeReplyObject(reply);
 	return ok ? 0 : -1;
 }
@@ -122,7 +125,11 @@ publisher_publish(struct publisher *p, const char *channel, const char *msg, siz
 	const char *argv[3] = {"PUBLISH", channel, msg};
 	size_t argvlen[3] = {7, strlen(channel), len};
 
-	return publisher_command(p, request_id, 3, argv, argvlen);
+	if (publisher_command(p, request_id, 3, argv, argvlen) != 0) {
+		metrics_count(METRIC_PUBLISH_FAILURES);
+		return -1;
+	}
+	return 0;
 }
 
 int

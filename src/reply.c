@@ -197,17 +197,13 @@ reply_create(struct request *req)
 	json_free(obj);
 }
 
-/* limit (1..1000, default 100), page or offset; nothing else. */
+/* limit (1..1000, default 100), page, offset or after; nothing else. */
 static void
-reply_query_parse(const char *query, int64_t *limit, int64_t *offset, struct errors *e)
+reply_query_parse(const char *query, struct list_query *q, struct errors *e)
 {
-	struct list_query q;
-
-	list_query_parse(&q, query, LP_PAGE | LP_OFFSET, NULL, REPLIES_DEFAULT_LIMIT, REPLIES_MAX_LIMIT,
-	                 e);
-	*limit = q.limit;
-	*offset = q.offset;
-	list_query_free(&q);
+	list_query_parse(q, query, LP_PAGE | LP_OFFSET | LP_AFTER, NULL, REPLIES_DEFAULT_LIMIT,
+	                 REPLIES_MAX_LIMIT, e);
+	list_cursor_expect(q, CURSOR_REPLIES, e);
 }
 
 static int
@@ -228,8 +224,8 @@ incident_exists(struct request *req, int *exists)
 }
 
 static void
-replies_respond(struct request *req, const PGresult *res, int64_t limit, int64_t offset,
-                int64_t total)
+replies_respond(struct request *req, const PGresult *res, int64_t limit,
+                const struct list_page *page)
 {
 	yajl_gen g = json_gen_new();
 	int i;
@@ -241,49 +237,97 @@ replies_respond(struct request *req, const PGresult *res, int64_t limit, int64_t
 		reply_render(g, res, i);
 	yajl_gen_array_close(g);
 	jgen_key(g, "total");
-	jgen_int(g, total);
+	jgen_int(g, page->total);
 	jgen_key(g, "limit");
 	jgen_int(g, limit);
 	jgen_key(g, "offset");
-	jgen_int(g, offset);
+	jgen_int(g, page->offset);
 	jgen_key(g, "has_more");
-	jgen_bool(g, offset + PQntuples(res) < total);
+	jgen_bool(g, page->has_more);
+	jgen_key(g, "next_cursor");
+	jgen_str(g, page->next_cursor);
 	yajl_gen_map_close(g);
 	request_respond_json(req, 200, g);
 	yajl_gen_free(g);
 }
 
+/* The page: by offset (its rows carry the total), or after q's cursor (its
+ * rows carry the total and how many rows follow the cursor).  params holds
+ * the incident and org; NULL on a db error. */
+static PGresult *
+replies_page(struct request *req, const struct list_query *q, const char **params,
+             struct list_page *page)
+{
+	int after = q->after.kind != CURSOR_NONE;
+	char lim[24], pos[24];
+	int64_t remaining = 0;
+	PGresult *res;
+
+	snprintf(lim, sizeof(lim), "%lld", (long long)q->limit);
+	snprintf(pos, sizeof(pos), "%lld", (long long)(after ? q->after.id : q->offset));
+	params[2] = after ? pos : lim;
+	params[3] = after ? lim : pos;
+	res = db_exec(req->worker->db, after ? STMT_REPLY_LIST_AFTER : STMT_REPLY_LIST, 4, params);
+	if (res == NULL ||
+	    db_page_total(req->worker->db, res, 7, STMT_REPLY_COUNT, 2, params, &page->total) != 0) {
+		PQclear(res);
+		return NULL;
+	}
+	if (!after) {
+		page->offset = q->offset;
+		page->has_more = q->offset + PQntuples(res) < page->total;
+		return res;
+	}
+	if (PQntuples(res) > 0)
+		remaining = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+	page->offset = page->total - remaining;
+	page->has_more = remaining > PQntuples(res);
+	return res;
+}
+
+/* next_cursor: the last reply's id, while replies follow it. */
+static int
+replies_next_cursor(const PGresult *res, struct list_page *page)
+{
+	struct list_cursor c = {CURSOR_REPLIES, 0, 0};
+	int n = PQntuples(res);
+
+	if (!page->has_more || n == 0)
+		return 0;
+	c.id = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+	page->next_cursor = list_cursor_encode(&c);
+	return page->next_cursor != NULL ? 0 : -1;
+}
+
 void
 reply_list(struct request *req)
 {
-	char id[24], org[24], lim[24], off[24];
-	const char *params[4] = {id, org, lim, off};
-	int64_t limit, offset, total;
+	char id[24], org[24];
+	const char *params[4] = {id, org, NULL, NULL};
+	struct list_page page = {0, 0, 0, NULL};
+	struct list_query q;
 	PGresult *res;
 	int exists;
 
-	reply_query_parse(req->query, &limit, &offset, &req->errors);
+	reply_query_parse(req->query, &q, &req->errors);
 	if (req->errors.n > 0) {
 		request_fail_validation(req);
-		return;
-	}
-	if (incident_exists(req, &exists) != 0) {
+	} else if (incident_exists(req, &exists) != 0) {
 		request_fail_db(req);
-		return;
-	}
-	if (!exists) {
+	} else if (!exists) {
 		request_fail(req, 404, "not_found", "No incident with id %lld", (long long)req->params.id);
-		return;
+	} else {
+		snprintf(id, sizeof(id), "%lld", (long long)req->params.id);
+		snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
+		res = replies_page(req, &q, params, &page);
+		if (res == NULL)
+			request_fail_db(req);
+		else if (replies_next_cursor(res, &page) != 0)
+			request_fail(req, 500, "internal_error", "Internal error");
+		else
+			replies_respond(req, res, q.limit, &page);
+		PQclear(res);
 	}
-	snprintf(id, sizeof(id), "%lld", (long long)req->params.id);
-	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
-	snprintf(lim, sizeof(lim), "%lld", (long long)limit);
-	snprintf(off, sizeof(off), "%lld", (long long)offset);
-	res = db_exec(req->worker->db, STMT_REPLY_LIST, 4, params);
-	if (res == NULL ||
-	    db_page_total(req->worker->db, res, 7, STMT_REPLY_COUNT, 2, params, &total) != 0)
-		request_fail_db(req);
-	else
-		replies_respond(req, res, limit, offset, total);
-	PQclear(res);
+	free(page.next_cursor);
+	list_query_free(&q);
 }

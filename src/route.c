@@ -25,9 +25,12 @@
 
 static const struct route routes[] = {
 	{"GET", "/healthz", ROLE_NONE, health_check, NULL, MOUNT_ALWAYS},
+	/* nginx passes /metrics from loopback addresses only */
+	{"GET", "/metrics", ROLE_NONE, metrics_scrape, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/status.css", ROLE_NONE, status_page_css, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/status.js", ROLE_NONE, status_page_js, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/status/:token", ROLE_NONE, status_page, NULL, MOUNT_ALWAYS},
+	{"GET", "/v1/openapi.json", ROLE_NONE, openapi_document, NULL, MOUNT_ALWAYS},
 	{"GET", "/v1/:coll", ROLE_READ, incident_list, &dialect_v1, MOUNT_ALWAYS},
 	{"POST", "/v1/:coll", ROLE_WRITE, incident_create, &dialect_v1, MOUNT_ALWAYS},
 	{"GET", "/v1/:coll/:ref", ROLE_READ, incident_get, &dialect_v1, MOUNT_ALWAYS},
@@ -154,4 +157,22 @@ route_collection_len(const struct route *r, const char *path)
 		s += 1 + strcspn(s + 1, "/");
 	}
 	return (size_t)(s - path);
+}
+
+size_t
+route_count(void)
+{
+	return NROUTES;
+}
+
+const struct route *
+route_at(size_t i)
+{
+	return i < NROUTES ? &routes[i] : NULL;
+}
+
+size_t
+route_index(const struct route *r)
+{
+	return (size_t)(r - routes);
 }

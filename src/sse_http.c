@@ -60,17 +60,19 @@ key_checked(void *arg, PGresult *res)
 		sse_client_unref(c);
 		return;
 	}
-	if (res == NULL)
+	if (res == NULL) {
+		stream_status_count(STREAM_DROPPED_DATABASE);
 		sse_client_fail(c, 503, "database_unavailable", "The database is unavailable; retry");
-	else if (PQntuples(res) != 1 || role_parse(PQgetvalue(res, 0, 2), &role) != 0)
+	} else if (PQntuples(res) != 1 || role_parse(PQgetvalue(res, 0, 2), &role) != 0) {
 		sse_client_fail(c, 401, "invalid_api_key", "The API key is not valid or was revoked");
-	else if (role < ROLE_READ)
+	} else if (role < ROLE_READ) {
 		sse_client_fail(c, 403, "insufficient_role", "This needs an API key with the read role");
-	else if (sse_keys_streams(key_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10)) >=
-	         sse.cfg->max_streams_per_key)
+	} else if (sse_keys_streams(key_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10)) >=
+	         sse.cfg->max_streams_per_key) {
+		stream_status_count(STREAM_DROPPED_LIMIT);
 		sse_client_fail(c, 429, "too_many_streams",
 		                "This API key holds as many streams as it may (max_streams_per_key)");
-	else {
+	} else {
 		c->key_id = key_id;
 		sse_keys_add(key_id, 1);
 		sse_org_attach(strtoll(PQgetvalue(res, 0, 1), NULL, 10), c);
@@ -87,11 +89,12 @@ token_checked(void *arg, PGresult *res)
 		sse_client_unref(c);
 		return;
 	}
-	if (res == NULL)
+	if (res == NULL) {
+		stream_status_count(STREAM_DROPPED_DATABASE);
 		sse_client_fail(c, 503, "database_unavailable", "The database is unavailable; retry");
-	else if (PQntuples(res) != 1)
+	} else if (PQntuples(res) != 1) {
 		sse_client_fail(c, 404, "not_found", "No incident has this status page");
-	else {
+	} else {
 		c->incident_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		sse_org_attach(strtoll(PQgetvalue(res, 0, 1), NULL, 10), c);
 	}
@@ -162,6 +165,7 @@ route(struct evhttp_request *req, const char *rid)
 		return;
 	}
 	if (sse.nclients >= (size_t)sse.cfg->max_connections) {
+		stream_status_count(STREAM_DROPPED_LIMIT);
 		sse_send_error(req, rid, 429, "too_many_streams", NULL,
 		               "This server holds as many streams as it may (max_connections)");
 		return;

@@ -172,6 +172,7 @@ org_catch_up(struct sse_org *org)
 		return;
 	}
 	org->catching_up = 1;
+	stream_status_count(STREAM_CATCHUPS);
 	org_hold(org);
 	snprintf(id, sizeof(id), "%lld", (long long)org->id);
 	snprintf(after, sizeof(after), "%lld", (long long)org->last_seq);
@@ -188,6 +189,7 @@ synced(void *arg, PGresult *res)
 		/* no database (or the org is gone): these clients cannot start */
 		for (c = TAILQ_FIRST(&org->clients); c != NULL; c = next) {
 			next = TAILQ_NEXT(c, org_link);
+			stream_status_count(STREAM_DROPPED_DATABASE);
 			sse_client_fail(c, 503, "database_unavailable", "The database is unavailable");
 		}
 		org_release(org); /* the query's */
@@ -237,6 +239,7 @@ sse_org_attach(int64_t org_id, struct sse_client *c)
 	c->org = org;
 	TAILQ_INSERT_TAIL(&org->clients, c, org_link);
 	org->nclients++;
+	stream_status_open(c->key_id != 0 ? STREAM_ORG : STREAM_PUBLIC, 1);
 	if (org->synced)
 		sse_client_begin(c, org->last_seq);
 }
@@ -250,6 +253,7 @@ sse_org_detach(struct sse_client *c)
 		return;
 	TAILQ_REMOVE(&org->clients, c, org_link);
 	org->nclients--;
+	stream_status_open(c->key_id != 0 ? STREAM_ORG : STREAM_PUBLIC, -1);
 	c->org = NULL;
 	org_free_if_unused(org);
 }
@@ -442,6 +446,7 @@ replayed(void *arg, PGresult *res)
 	if (c->org == NULL) {
 		/* the client left while we waited */
 	} else if (res == NULL) {
+		stream_status_count(STREAM_DROPPED_DATABASE);
 		sse_client_close(c, "replay failed");
 	} else if (PQntuples(res) < 1 || PQgetisnull(res, 0, 4) ||
 	           strtoll(PQgetvalue(res, 0, 4), NULL, 10) > c->cursor + 1) {
@@ -548,6 +553,7 @@ ahead_checked(void *arg, PGresult *res)
 	if (c->org == NULL) {
 		/* the client left while we waited */
 	} else if (res == NULL || PQntuples(res) != 1) {
+		stream_status_count(STREAM_DROPPED_DATABASE);
 		sse_client_close(c, "database unavailable");
 	} else if (from > (logged = strtoll(PQgetvalue(res, 0, 0), NULL, 10))) {
 		sse_client_reset(c, org->last_seq, "ahead");
@@ -557,6 +563,7 @@ ahead_checked(void *arg, PGresult *res)
 			org->seen_seq = logged;
 		c->cursor = from;
 		org_catch_up(org);
+		stream_status_count(STREAM_REPLAYS);
 		sse_org_replay(c);
 	}
 	sse_client_unref(c); /* the query's */

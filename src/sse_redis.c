@@ -21,6 +21,7 @@ struct sse_redis {
 	char *unix_path;
 	redisAsyncContext *ac;
 	int connected;
+	int lost; /* connected once and lost it since: the next connect is a reconnect */
 	struct sse_dns_lookup *lookup; /* of host, while in flight */
 	struct event *retry;
 	sse_message_cb on_message;
@@ -86,6 +87,7 @@ redis_schedule_reconnect(struct sse_redis *r)
 {
 	struct timeval tv = {0, RECONNECT_MS * 1000};
 
+	r->lost = r->lost || r->connected;
 	r->connected = 0;
 	r->ac = NULL;
 	evtimer_add(r->retry, &tv);
@@ -106,6 +108,9 @@ on_connect(const redisAsyncContext *ac, int status)
 		return;
 	}
 	log_info(NULL, "msg=\"sse: Redis connected\"");
+	if (r->lost)
+		stream_status_count(STREAM_REDIS_RECONNECTS);
+	r->lost = 0;
 	r->connected = 1;
 	for (i = 0; i < r->norgs; i++)
 		redis_send_subscribe(r, r->orgs[i]);

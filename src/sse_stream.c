@@ -170,6 +170,7 @@ client_drop(struct sse_client *c)
 {
 	struct evhttp_connection *conn = c->conn;
 
+	stream_status_count(STREAM_DROPPED_BUFFER_CAP);
 	client_release(c, "output over client_buffer_cap");
 	c->req = NULL;
 	c->conn = NULL;
@@ -275,10 +276,12 @@ client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from, int64_t cu
 		sse_org_resume_ahead(c, from);
 	} else {
 		c->cursor = from;
-		if (from == current)
+		if (from == current) {
 			c->live = 1;
-		else
+		} else {
+			stream_status_count(STREAM_REPLAYS);
 			sse_org_replay(c);
+		}
 	}
 }
 
@@ -289,12 +292,16 @@ sse_client_deliver(struct sse_client *c, const struct sse_event *ev)
 		return;
 	c->cursor = ev->seq;
 	if (c->key_id != 0) {
-		client_send(c, ev->frame, ev->frame_len);
+		if (client_send(c, ev->frame, ev->frame_len) == 0)
+			stream_status_count(STREAM_EVENTS_DELIVERED);
 		return;
 	}
 	if (ev->incident_id != c->incident_id || ev->public_frame == NULL)
 		return;
-	if (client_send(c, ev->public_frame, ev->public_len) == 0 && ev->ends_public)
+	if (client_send(c, ev->public_frame, ev->public_len) != 0)
+		return;
+	stream_status_count(STREAM_EVENTS_DELIVERED);
+	if (ev->ends_public)
 		sse_client_close(c, "incident deleted");
 }
 
@@ -322,6 +329,7 @@ sse_clients_close_revoked(const int64_t *key_ids, size_t n)
 		next = TAILQ_NEXT(c, all_link);
 		for (i = 0; i < n; i++) {
 			if (c->key_id == key_ids[i]) {
+				stream_status_count(STREAM_DROPPED_REVOKED);
 				sse_client_close(c, "API key revoked");
 				break;
 			}
@@ -332,6 +340,8 @@ sse_clients_close_revoked(const int64_t *key_ids, size_t n)
 void
 sse_clients_close_all(void)
 {
-	while (!TAILQ_EMPTY(&all_clients))
+	while (!TAILQ_EMPTY(&all_clients)) {
+		stream_status_count(STREAM_DROPPED_SHUTDOWN);
 		sse_client_close(TAILQ_FIRST(&all_clients), "shutting down");
+	}
 }

@@ -1,10 +1,12 @@
-/* stream_status.c — what incidentd-sse tells the rest of its host: a few
- * counters in one page of memory shared by the master, the FastCGI workers
- * (forked after the page was mapped) and incidentd-sse (which gets the
- * descriptor across exec with -s).  /healthz reads it, so the state of the
- * streams needs neither a query nor a socket.  Each field is written by
- * incidentd-sse alone, as a relaxed atomic: readers want a recent value, not
- * a consistent snapshot. */
+/* stream_status.c — what incidentd-sse tells the rest of its host: its state
+ * and counters in one page of memory shared by the master, the FastCGI
+ * workers (forked after the page was mapped) and incidentd-sse (which gets
+ * the descriptor across exec with -s).  /healthz and /metrics read it, so the
+ * state of the streams needs neither a query nor a socket.  Each field has
+ * one writer at a time — incidentd-sse, or the master once it died — and is
+ * a relaxed atomic: readers want a recent value, not a consistent snapshot.
+ * The counters are added to in place, so a restarted incidentd-sse goes on
+ * from where the last one stopped. */
 #include "core.h"
 
 #include <stdatomic.h>
@@ -17,6 +19,8 @@ struct stream_status {
 	_Atomic int64_t streams;
 	_Atomic int64_t redis_connected;
 	_Atomic int64_t probe_deliveries;
+	_Atomic int64_t open[STREAM_KINDS];
+	_Atomic uint64_t counters[STREAM_COUNTERS];
 };
 
 static struct stream_status *shared;
@@ -44,7 +48,10 @@ int
 stream_status_attach(int fd)
 {
 	shared = status_map(fd);
-	return shared != NULL ? 0 : -1;
+	if (shared == NULL)
+		return -1;
+	stream_status_lost(); /* a new process holds no stream yet */
+	return 0;
 }
 
 void
@@ -59,9 +66,47 @@ stream_status_report(int64_t now, size_t streams, int redis_connected, int64_t p
 	atomic_store_explicit(&shared->updated_at, now, memory_order_relaxed);
 }
 
+/* One writer: a load and a store, no locked read-modify-write needed. */
+void
+stream_status_count(enum stream_counter c)
+{
+	_Atomic uint64_t *p;
+
+	if (shared == NULL)
+		return;
+	p = &shared->counters[c];
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
+
+void
+stream_status_open(enum stream_kind k, int delta)
+{
+	_Atomic int64_t *p;
+
+	if (shared == NULL)
+		return;
+	p = &shared->open[k];
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + delta,
+	                      memory_order_relaxed);
+}
+
+void
+stream_status_lost(void)
+{
+	int k;
+
+	if (shared == NULL)
+		return;
+	for (k = 0; k < STREAM_KINDS; k++)
+		atomic_store_explicit(&shared->open[k], 0, memory_order_relaxed);
+}
+
 int
 stream_status_read(struct stream_status_view *v)
 {
+	int i;
+
 	if (shared == NULL)
 		return -1;
 	v->updated_at = atomic_load_explicit(&shared->updated_at, memory_order_relaxed);
@@ -69,5 +114,9 @@ stream_status_read(struct stream_status_view *v)
 	v->streams = atomic_load_explicit(&shared->streams, memory_order_relaxed);
 	v->redis_connected = atomic_load_explicit(&shared->redis_connected, memory_order_relaxed);
 	v->probe_deliveries = atomic_load_explicit(&shared->probe_deliveries, memory_order_relaxed);
+	for (i = 0; i < STREAM_KINDS; i++)
+		v->open[i] = atomic_load_explicit(&shared->open[i], memory_order_relaxed);
+	for (i = 0; i < STREAM_COUNTERS; i++)
+		v->counters[i] = atomic_load_explicit(&shared->counters[i], memory_order_relaxed);
 	return 0;
 }

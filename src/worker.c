@@ -28,7 +28,8 @@ struct reason {
 };
 
 static const struct reason reasons[] = {
-	{200, "OK"}, {201, "Created"}, {204, "No Content"}, {400, "Bad Request"},
+	{200, "OK"}, {201, "Created"}, {204, "No Content"}, {304, "Not Modified"},
+	{400, "Bad Request"},
 	{401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
 	{405, "Method Not Allowed"}, {409, "Conflict"}, {412, "Precondition Failed"},
 	{413, "Content Too Large"}, {422, "Unprocessable Content"}, {429, "Too Many Requests"},
@@ -129,9 +130,14 @@ worker_write_response(struct request *req, FCGX_Request *fr)
 	char head[256];
 	int n;
 
-	/* formatted here: libfcgi's own printf lacks modifiers such as %zu */
-	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Length: %zu\r\n", req->status,
-	             reason_phrase(req->status), req->out_len);
+	/* formatted here: libfcgi's own printf lacks modifiers such as %zu; a
+	 * 204 or 304 has no body and must not claim a length (RFC 9110 §8.6) */
+	if (req->status == 204 || req->status == 304)
+		n = snprintf(head, sizeof(head), "Status: %d %s\r\n", req->status,
+		             reason_phrase(req->status));
+	else
+		n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Length: %zu\r\n",
+		             req->status, reason_phrase(req->status), req->out_len);
 	FCGX_PutStr(head, n, fr->out);
 	if (req->content_type != NULL) {
 		FCGX_PutS("Content-Type: ", fr->out);
@@ -145,14 +151,13 @@ worker_write_response(struct request *req, FCGX_Request *fr)
 		FCGX_PutStr(req->out, (int)req->out_len, fr->out);
 }
 
-static double
-elapsed_ms(const struct timespec *start)
+static int64_t
+elapsed_ns(const struct timespec *start)
 {
 	struct timespec end;
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
-	return (double)(end.tv_sec - start->tv_sec) * 1e3 +
-	       (double)(end.tv_nsec - start->tv_nsec) / 1e6;
+	return (int64_t)(end.tv_sec - start->tv_sec) * 1000000000 + (end.tv_nsec - start->tv_nsec);
 }
 
 static void
@@ -160,6 +165,7 @@ worker_handle(struct request *req)
 {
 	FCGX_Request *fr = req->fcgi;
 	struct timespec start;
+	int64_t ns;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (request_read_body(req, fr) != 0)
@@ -167,9 +173,13 @@ worker_handle(struct request *req)
 	else
 		worker_dispatch(req);
 	worker_write_response(req, fr);
+	ns = elapsed_ns(&start);
+	/* counted before FCGX_Finish_r sends the response on: a client that has
+	 * its answer finds it counted by the next scrape */
+	metrics_request(req->route, req->status, ns);
 	log_info(req->request_id, "method=%s route=%s status=%d duration_ms=%.2f",
 	         LOG_VALUE(req->method), req->route != NULL ? req->route->pattern : "-",
-	         req->status, elapsed_ms(&start));
+	         req->status, (double)ns / 1e6);
 }
 
 /* Expired Idempotency-Key records go in bounded batches, after a request

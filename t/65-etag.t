@@ -44,6 +44,9 @@ for my $h ([$e0, 'the ETag'], ["W/$e0", 'its weak form'], ['"x", ' . $e0, 'a lis
 	is_deeply([$r->{status}, $r->{content} // '', $r->{headers}{etag}], [304, '', $e0],
 		"If-None-Match with $h->[1]: 304, no body, the ETag");
 }
+my $nm = call(GET => $P, headers => { 'If-None-Match' => $e0 });
+is($nm->{reason}, 'Not Modified', '304 says Not Modified');
+ok(!exists $nm->{headers}{'content-length'}, '304 carries no Content-Length (RFC 9110 §8.6)');
 my $head = $s->req(HEAD => $P, key => $W, headers => { 'If-None-Match' => $e0, 'X-Test-Now' => $T });
 is($head->{status}, 304, 'HEAD with If-None-Match: 304');
 is(call(GET => $P, headers => { 'If-None-Match' => '"other"' })->{status}, 200, 'another ETag: 200');

@@ -57,5 +57,6 @@ void test_log(void);
 void test_sse_url(void);
 void test_sse_pg(void);
 void test_dialect(void);
+void test_metrics(void);
 
 #endif

@@ -1,5 +1,6 @@
-/* test_query.c — list_query_parse: filters, paging, errors with
- * source.parameter; list_query_free. */
+/* test_query.c — list_query_parse: filters, full-text q, paging, after
+ * cursors, errors with source.parameter; list_query_free; the cursors'
+ * encoding. */
 #include "tap.h"
 
 #include <stdlib.h>
@@ -19,7 +20,8 @@ parse_with(struct parsed *p, const char *query, int with_filters, int64_t def, i
 {
 	memset(p, 0, sizeof(*p));
 	/* with filters: /v1's list; without: the replies list */
-	list_query_parse(&p->q, query, with_filters ? dialect_v1.list_params : LP_PAGE | LP_OFFSET, NULL,
+	list_query_parse(&p->q, query,
+	                 with_filters ? dialect_v1.list_params : LP_PAGE | LP_OFFSET | LP_AFTER, NULL,
 	                 def, max, &p->e);
 	errors_summary(&p->e, p->errs, sizeof(p->errs));
 }
@@ -60,6 +62,7 @@ filter_is(const char *query, const char *name, const char *expected)
 	      : strcmp(name, "priority") == 0 ? p.q.priority
 	      : strcmp(name, "severity") == 0 ? p.q.severity
 	      : strcmp(name, "source") == 0   ? p.q.source
+	      : strcmp(name, "q") == 0        ? p.q.q
 	                                      : p.q.tag;
 	is_str(p.errs, "", "?%s accepted", query);
 	is_str(got, expected, "?%s: %s", query, name);
@@ -114,8 +117,9 @@ test_empty(void)
 	parse(&p, NULL);
 	is_str(p.errs, "", "no query string");
 	ok(p.q.status == NULL && p.q.priority == NULL && p.q.severity == NULL &&
-	       p.q.source == NULL && p.q.tag == NULL,
+	       p.q.source == NULL && p.q.tag == NULL && p.q.q == NULL,
 	   "no filters");
+	ok(p.q.after.kind == CURSOR_NONE, "no cursor");
 	ok(p.q.limit == DEFAULT_LIMIT && p.q.offset == 0, "default limit, offset 0");
 	parsed_free(&p);
 	paging_is("", DEFAULT_LIMIT, 0);
@@ -219,7 +223,12 @@ test_paging(void)
 	query_errors("page=0", 1, "out_of_range@page");
 	query_errors("page=-1", 1, "out_of_range@page");
 	query_errors("page=x", 1, "invalid_value@page");
-	query_errors("page=10000001", 1, "out_of_range@page");
+	/* no cap but exactness: offsets up to 2^53, (page - 1) * max limit too */
+	paging_is("page=10000001", DEFAULT_LIMIT, 10000000LL * DEFAULT_LIMIT);
+	paging_is("page=90071992547410&limit=100", 100, 9007199254740900LL);
+	query_errors("page=90071992547411", 1, "out_of_range@page");
+	paging_is("offset=9007199254740992", DEFAULT_LIMIT, 9007199254740992LL);
+	query_errors("offset=9007199254740993", 1, "out_of_range@offset");
 	query_errors("offset=-1", 1, "out_of_range@offset");
 	query_errors("offset=x", 1, "invalid_value@offset");
 	query_errors("page=2&offset=5", 1, "invalid_value@offset");
@@ -249,11 +258,193 @@ test_unknown(void)
 	parse_with(&p, "limit=1001", 0, 100, 1000);
 	is_str(p.errs, "out_of_range@limit", "replies: limit 1001");
 	parsed_free(&p);
+	query_errors("q=disk", 0, "unknown_field@q");
+}
 
-	/* q (full text) and after (keyset cursor) arrive with a later issue;
-	 * until then they are unknown parameters, never silently ignored */
-	query_errors("q=disk", 1, "unknown_field@q");
-	query_errors("after=abc", 1, "unknown_field@after");
+static void
+test_q(void)
+{
+	char *encoded, *decoded, *query;
+
+	filter_is("q=disk", "q", "disk");
+	filter_is("q=%22db+pool%22+-staging", "q", "\"db pool\" -staging");
+	filter_is("q=latency%20or%20timeout", "q", "latency or timeout");
+	filter_is("q=the", "q", "the"); /* stop words only: PostgreSQL decides */
+	filter_is("q=%21%21%21", "q", "!!!");
+	filter_is("q=a&q=b", "q", "b");
+	filter_is("q=disk&status=open&tag=db", "q", "disk");
+	query_errors("q=", 1, "invalid_value@q");
+	query_errors("q=+++", 1, "invalid_value@q");
+	query_errors("q=%09%0A", 1, "invalid_value@q");
+	query_errors("q=%FF", 1, "invalid_value@q");
+	query_errors("q=a%00b", 1, "invalid_value@q");
+	encoded = str_repeat("%C3%A9", 500);
+	decoded = str_repeat("\xc3\xa9", 500);
+	query = xprintf("q=%s", encoded);
+	filter_is(query, "q", decoded); /* 500 characters, 1,000 bytes */
+	free(query);
+	free(encoded);
+	free(decoded);
+	encoded = str_repeat("x", 501);
+	query = xprintf("q=%s", encoded);
+	query_errors(query, 1, "invalid_value@q");
+	free(query);
+	free(encoded);
+}
+
+/* A cursor through encode and decode. */
+static void
+cursor_round_trip(enum cursor_kind kind, int64_t at, int64_t id)
+{
+	struct list_cursor in = {kind, at, id}, out;
+	char *s = list_cursor_encode(&in);
+
+	ok(s != NULL && strlen(s) == 28 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                                              "0123456789-_") == 28,
+	   "cursor %d/%lld/%lld: 28 base64url characters (%s)", kind, (long long)at, (long long)id,
+	   s ? s : "NULL");
+	ok(s != NULL && list_cursor_decode(s, &out) == 0 && out.kind == kind && out.at_us == at &&
+	       out.id == id,
+	   "cursor %d/%lld/%lld decodes to itself", kind, (long long)at, (long long)id);
+	free(s);
+}
+
+/* A position no list has is never a cursor, even correctly checked. */
+static void
+cursor_refused(enum cursor_kind kind, int64_t at, int64_t id, const char *what)
+{
+	struct list_cursor in = {kind, at, id}, out = {CURSOR_INCIDENTS, 1, 1};
+	char *s = list_cursor_encode(&in);
+
+	ok(s != NULL && list_cursor_decode(s, &out) != 0, "cursor refused: %s", what);
+	ok(out.kind == CURSOR_NONE, "%s: no cursor left behind", what);
+	free(s);
+}
+
+static void
+cursor_text_refused(const char *s, const char *what)
+{
+	struct list_cursor out;
+
+	ok(list_cursor_decode(s, &out) != 0, "cursor refused: %s (%s)", what, s);
+}
+
+static void
+test_cursor_encoding(void)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	struct list_cursor c = {CURSOR_INCIDENTS, 1773558000123456LL, 42};
+	char *s, *t;
+	size_t i, j, edits = 0, refused = 0;
+
+	cursor_round_trip(CURSOR_INCIDENTS, 1773558000123456LL, 42);
+	cursor_round_trip(CURSOR_INCIDENTS, 0, 1);
+	cursor_round_trip(CURSOR_INCIDENTS, -1, 1);
+	cursor_round_trip(CURSOR_INCIDENTS, CURSOR_AT_MAX, INT64_MAX);
+	cursor_round_trip(CURSOR_INCIDENTS, -CURSOR_AT_MAX, 9007199254740993LL);
+	cursor_round_trip(CURSOR_REPLIES, 0, 7);
+	cursor_refused(CURSOR_INCIDENTS, CURSOR_AT_MAX + 1, 1, "time past 2^53 microseconds");
+	cursor_refused(CURSOR_INCIDENTS, -CURSOR_AT_MAX - 1, 1, "time before -2^53 microseconds");
+	cursor_refused(CURSOR_INCIDENTS, INT64_MIN, 1, "time INT64_MIN");
+	cursor_refused(CURSOR_INCIDENTS, 5, 0, "id 0");
+	cursor_refused(CURSOR_INCIDENTS, 5, -3, "negative id");
+	cursor_refused(CURSOR_REPLIES, 5, 3, "a reply cursor with a time");
+	cursor_refused(CURSOR_NONE, 5, 3, "kind none");
+	cursor_refused((enum cursor_kind)3, 5, 3, "kind 3");
+	cursor_refused((enum cursor_kind)255, 5, 3, "kind 255");
+
+	/* every single-character edit of a cursor is caught by its check */
+	s = list_cursor_encode(&c);
+	for (i = 0; s != NULL && i < strlen(s); i++) {
+		for (j = 0; j < sizeof(alphabet) - 1; j++) {
+			struct list_cursor out;
+
+			if (alphabet[j] == s[i])
+				continue;
+			t = xstrdup(s);
+			t[i] = alphabet[j];
+			edits++;
+			refused += list_cursor_decode(t, &out) != 0;
+			free(t);
+		}
+	}
+	ok(edits == 28 * 63 && refused == edits, "all %zu one-character edits refused (%zu)", edits,
+	   refused);
+	cursor_text_refused("", "empty");
+	t = xstrndup(s, 27);
+	cursor_text_refused(t, "27 characters");
+	free(t);
+	t = xprintf("%sA", s);
+	cursor_text_refused(t, "29 characters");
+	free(t);
+	t = xprintf("%s=", s);
+	cursor_text_refused(t, "with padding");
+	free(t);
+	t = xprintf(" %s", s);
+	cursor_text_refused(t, "a leading space");
+	free(t);
+	t = xstrdup(s);
+	t[5] = '+';
+	cursor_text_refused(t, "base64's + (not URL-safe)");
+	t[5] = '/';
+	cursor_text_refused(t, "base64's /");
+	free(t);
+	cursor_text_refused("AAAAAAAAAAAAAAAAAAAAAAAAAAAA", "zeros");
+	cursor_text_refused("eyJpZCI6NDIsImF0IjoxfQ", "base64 JSON {\"id\":42,\"at\":1}");
+	cursor_text_refused("42", "an id");
+	free(s);
+}
+
+static void
+test_after(void)
+{
+	struct list_cursor inc = {CURSOR_INCIDENTS, 1773558000000000LL, 42};
+	struct list_cursor rep = {CURSOR_REPLIES, 0, 9};
+	char *ci = list_cursor_encode(&inc), *cr = list_cursor_encode(&rep), *query;
+	struct parsed p;
+
+	query = xprintf("after=%s&limit=7&status=open&q=disk", ci);
+	parse(&p, query);
+	is_str(p.errs, "", "?after=<cursor>&limit=7&status=open&q=disk accepted");
+	ok(p.q.after.kind == CURSOR_INCIDENTS && p.q.after.at_us == inc.at_us && p.q.after.id == 42 &&
+	       p.q.limit == 7 && p.q.offset == 0,
+	   "after: the position, limit 7, offset 0");
+	list_cursor_expect(&p.q, CURSOR_INCIDENTS, &p.e);
+	is_int(p.e.n, 0, "an incident cursor on the incident list");
+	list_cursor_expect(&p.q, CURSOR_REPLIES, &p.e);
+	errors_summary(&p.e, p.errs, sizeof(p.errs));
+	is_str(p.errs, "invalid_value@after", "an incident cursor on the replies list");
+	parsed_free(&p);
+	free(query);
+
+	query = xprintf("after=%s", cr);
+	parse_with(&p, query, 0, 100, 1000);
+	is_str(p.errs, "", "replies: ?after=<cursor> accepted");
+	ok(p.q.after.kind == CURSOR_REPLIES && p.q.after.id == 9, "replies: the cursor's id");
+	list_cursor_expect(&p.q, CURSOR_INCIDENTS, &p.e);
+	errors_summary(&p.e, p.errs, sizeof(p.errs));
+	is_str(p.errs, "invalid_value@after", "a replies cursor on the incident list");
+	parsed_free(&p);
+	free(query);
+
+	query = xprintf("after=%s&page=2", ci);
+	query_errors(query, 1, "invalid_value@after");
+	free(query);
+	query = xprintf("offset=0&after=%s", ci);
+	query_errors(query, 1, "invalid_value@after");
+	free(query);
+	query = xprintf("after=%s&page=1&offset=0", cr);
+	query_errors(query, 0, "invalid_value@after");
+	free(query);
+	query_errors("after=abc", 1, "invalid_value@after");
+	query_errors("after=", 1, "invalid_value@after");
+	query_errors("after=abc&page=2", 1, "invalid_value@after");
+	query_errors("after=%00", 1, "invalid_value@after invalid_value@after");
+	query_errors("after=abc", 0, "invalid_value@after");
+	messages_valid_utf8("after=%C3%A9");
+	free(ci);
+	free(cr);
 }
 
 static void
@@ -261,11 +452,11 @@ test_free(void)
 {
 	struct parsed p;
 
-	parse(&p, "status=open&priority=low&severity=high&source=api&tag=x");
+	parse(&p, "status=open&priority=low&severity=high&source=api&tag=x&q=y");
 	is_str(p.errs, "", "every filter at once");
 	list_query_free(&p.q);
 	ok(p.q.status == NULL && p.q.priority == NULL && p.q.severity == NULL &&
-	       p.q.source == NULL && p.q.tag == NULL && p.q.limit == 0,
+	       p.q.source == NULL && p.q.tag == NULL && p.q.q == NULL && p.q.limit == 0,
 	   "list_query_free frees and clears");
 	list_query_free(&p.q);
 	ok(1, "list_query_free twice is harmless");
@@ -279,5 +470,8 @@ test_query(void)
 	test_filters();
 	test_paging();
 	test_unknown();
+	test_q();
+	test_cursor_encoding();
+	test_after();
 	test_free();
 }
