@@ -233,7 +233,8 @@ errors_like(resp(404, $jh, $err404 =~ s/not_found_error/validation_error/r), 'GE
 # The statuses issue 9 adds: 429 (documented everywhere), 304 on the served
 # document; 409, 412 and 304 as their operations will reference them.
 my $e429 = '{"type":"rate_limit_error","status":429,"request_id":"abc","errors":[{"code":"rate_limited","message":"m"}]}';
-is_deeply([response_errors(resp(429, $jh, $e429), 'POST', '/v1/tickets')], [], 'a 429 passes');
+errors_like(resp(429, $jh, $e429), 'POST', '/v1/tickets', qr{/Retry-After: Missing property},
+  'a 429 needs Retry-After (nginx and incidentd-sse send it on every one)');
 is_deeply([response_errors(resp(429, { %$jh, 'retry-after' => '1' }, $e429), 'POST', '/v1/tickets')], [], 'a 429 with Retry-After passes');
 errors_like(resp(429, { %$jh, 'retry-after' => 'soon' }, $e429), 'POST', '/v1/tickets', qr{/Retry-After: String does not match},
   'a Retry-After that is no number of seconds');

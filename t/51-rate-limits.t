@@ -48,7 +48,6 @@ my $CREATE = $JSON->encode({ title => 'Unit 3 unresponsive', priority => 'urgent
 my $p = IncidentdTest->new(workers => 2, rate_limits => 1);
 my $q = IncidentdTest->new(workers => 2, rate_limits => 1 / 20_000);    # 200 r/s -> 1 r/m
 my %used_keys;    # every key sent, for the log check: label => bytes
-OpenAPICheck::spec();    # parsed once, before fire's processes fork
 
 # ---------------------------------------------------------------- helpers
 
