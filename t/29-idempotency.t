@@ -7,14 +7,13 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use File::Temp qw(tempfile);
 use JSON::PP ();
 use POSIX ();
 use IO::Socket::INET;
 use IncidentdTest;
 use OpenAPICheck;
 use StreamCheck;
-use ApiCall qw(error_is);
+use ApiCall qw(error_is finish_bg req_bg);
 
 my $s = IncidentdTest->new(workers => 3);
 my $W = $s->key('write');
@@ -29,33 +28,13 @@ sub post {
 			%{ $o{headers} || {} } },
 		(exists $o{api_key} ? (key => $o{api_key}) : ()));
 }
-sub total { ($api->call(GET => '/v1/tickets?limit=1')->{json} || {})->{total} }
-
-# The request in a child process; the parent collects it with finish_bg.
 sub post_bg {
 	my ($path, $body, $key) = @_;
-	my ($fh, $file) = tempfile(UNLINK => 1);
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		my $r = $s->req(POST => $path, key => $W, body => $body,
-			headers => { 'Idempotency-Key' => $key, 'X-Test-Now' => $T });
-		open my $out, '>', $file or POSIX::_exit(1);
-		print $out $JSON->encode({ status => $r->{status}, headers => $r->{headers},
-			content => $r->{content} // '' });
-		close $out;
-		POSIX::_exit(0);    # not END: the stack belongs to the parent
-	}
-	return { pid => $pid, file => $file };
+	return req_bg($s, POST => $path, key => $W, body => $body,
+		headers => { 'Idempotency-Key' => $key, 'X-Test-Now' => $T });
 }
-sub finish_bg {
-	my ($bg) = @_;
-	waitpid $bg->{pid}, 0;
-	open my $in, '<', $bg->{file} or return {};
-	local $/;
-	my $r = eval { $JSON->decode(<$in>) } || {};
-	$r->{json} = eval { $JSON->decode($r->{content}) } if length($r->{content} // '');
-	return $r;
-}
+sub total { ($api->call(GET => '/v1/tickets?limit=1')->{json} || {})->{total} }
+
 
 # A psql session holding the org's row: every write waits at its event,
 # after it has claimed its key (FOR NO KEY UPDATE, as the event's own

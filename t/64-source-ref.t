@@ -8,19 +8,16 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use File::Temp qw(tempfile);
 use JSON::PP ();
-use POSIX ();
 use IncidentdTest;
 use OpenAPICheck;
 use StreamCheck;
-use ApiCall qw(error_is);
+use ApiCall qw(error_is finish_bg req_bg);
 
 my $BASE = 'https://status.example.test';
 my $s = IncidentdTest->new(workers => 3, config => { public_base_url => $BASE });
 my $W = $s->key('write');
 my $api = ApiCall->new($s, $W);
-my $JSON = JSON::PP->new->utf8->canonical;
 
 sub create { $api->call(POST => '/v1/tickets', body => $_[0], %{ $_[1] || {} }) }
 sub total { ($api->call(GET => '/v1/tickets?limit=1')->{json} || {})->{total} }
@@ -63,32 +60,9 @@ is($api->call(PATCH => "/v1/tickets/$id2", body => { status => 'closed' })->{sta
 is($api->call(PATCH => "/v1/tickets/$id", body => { status => 'open' })->{status}, 200,
 	'then the old one reopens');
 
-# --- concurrent creates: one insert ---------------------------------------------------------
-sub create_bg {
-	my ($body) = @_;
-	my ($fh, $file) = tempfile(UNLINK => 1);
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		my $r = $s->req(POST => '/v1/tickets', key => $W, body => $body);
-		open my $out, '>', $file or POSIX::_exit(1);
-		print $out $JSON->encode({ status => $r->{status}, content => $r->{content} // '' });
-		close $out;
-		POSIX::_exit(0);
-	}
-	return { pid => $pid, file => $file };
-}
-sub finish_bg {
-	my ($bg) = @_;
-	waitpid $bg->{pid}, 0;
-	open my $in, '<', $bg->{file} or return {};
-	local $/;
-	my $r = eval { $JSON->decode(<$in>) } || {};
-	$r->{json} = eval { $JSON->decode($r->{content}) };
-	return $r;
-}
 for my $round (1 .. 5) {
 	my $before = total();
-	my @bg = map { create_bg(alert("storm-$round", title => "storm $round/$_")) } 1 .. 6;
+	my @bg = map { req_bg($s, POST => '/v1/tickets', key => $W, body => alert("storm-$round", title => "storm $round/$_")) } 1 .. 6;
 	my @r = map { finish_bg($_) } @bg;
 	my %by_status;
 	$by_status{ $_->{status} }++ for @r;

@@ -8,18 +8,15 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use File::Temp qw(tempfile);
 use JSON::PP ();
-use POSIX ();
 use IncidentdTest;
 use OpenAPICheck;
-use ApiCall qw(error_is);
+use ApiCall qw(error_is finish_bg req_bg);
 
 my $s = IncidentdTest->new(workers => 3);
 my $W = $s->key('write');
 my $api = ApiCall->new($s, $W);
 my $T = 1773932400;    # 2026-03-19T15:00:00Z
-my $JSON = JSON::PP->new->utf8->canonical;
 my $STRONG = qr/^"[^"]+"\z/;
 
 sub call {
@@ -108,26 +105,12 @@ error_is(call(PATCH => "/compat/statly/api/v1/incidents/inc_$i2", body => { titl
 is(call(PATCH => "/compat/statly/api/v1/incidents/inc_$i2", body => { title => 'y' },
 	headers => { 'If-Match' => $st })->{status}, 200, 'Statly: its own ETag: 200');
 
-# --- two PATCHes with one ETag at once: exactly one wins ----------------------------------------
-sub patch_bg {
-	my ($path, $body, $etag) = @_;
-	my ($fh, $file) = tempfile(UNLINK => 1);
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		my $r = $s->req(PATCH => $path, key => $W, body => $body,
-			headers => { 'If-Match' => $etag, 'X-Test-Now' => $T });
-		open my $out, '>', $file or POSIX::_exit(1);
-		print $out $r->{status};
-		close $out;
-		POSIX::_exit(0);
-	}
-	return { pid => $pid, file => $file };
-}
 for my $round (1 .. 8) {
 	my $path = "/v1/tickets/$i2";
 	my $etag = etag_of($path);
-	my @bg = map { patch_bg($path, { title => "round $round writer $_" }, $etag) } 1 .. 2;
-	my @status = map { waitpid($_->{pid}, 0); open(my $in, '<', $_->{file}); local $/; <$in> // 'none' } @bg;
+	my @bg = map { req_bg($s, PATCH => $path, key => $W, body => { title => "round $round writer $_" },
+		headers => { 'If-Match' => $etag, 'X-Test-Now' => $T }) } 1 .. 2;
+	my @status = map { finish_bg($_)->{status} // 'none' } @bg;
 	is_deeply([sort @status], [200, 412], "round $round: two PATCHes with one ETag: one 200, one 412");
 }
 

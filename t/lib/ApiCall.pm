@@ -9,14 +9,19 @@ package ApiCall;
 #   $r = $api->call(GET => $path, key => undef);       # no key at all
 #   $r = $api->seed_call(PUT => $path, $json_text);    # as a seed's curl line sends it
 #   error_is($r, 422, 'validation_error', 'is_required', 'name', field => 'title');
+#   my $bg = req_bg($s, PATCH => $path, key => $k, body => {...}, headers => {...});
+#   my $r = finish_bg($bg);    # {status, headers, content, json}: requests at once
 use strict;
 use warnings;
 use Exporter 'import';
+use File::Temp qw(tempfile);
+use JSON::PP ();
+use POSIX ();
 use Test::More ();
 use Time::Local qw(timegm);
 use OpenAPICheck;
 
-our @EXPORT_OK = qw(error_is iso_epoch key_name next_event_is);
+our @EXPORT_OK = qw(error_is finish_bg iso_epoch key_name next_event_is req_bg);
 
 sub new {
 	my ($class, $stack, $key) = @_;
@@ -87,6 +92,33 @@ sub next_event_is {
 	Test::More::ok($e, "$name: an event arrived") or return {};
 	Test::More::is($e->{event}, $type, "$name: event: $type") or Test::More::diag($e->{raw});
 	return ref $e->{data} eq 'HASH' ? $e->{data} : {};
+}
+
+# $s->req(@args) in a child process, so that several run at once; the
+# parent collects each with finish_bg.
+sub req_bg {
+	my ($s, @args) = @_;
+	my (undef, $file) = tempfile(UNLINK => 1);
+	my $pid = fork // die "fork: $!";
+	if (!$pid) {
+		my $r = $s->req(@args);
+		open my $out, '>', $file or POSIX::_exit(1);
+		print $out JSON::PP->new->utf8->encode({ status => $r->{status}, headers => $r->{headers},
+			content => $r->{content} // '' });
+		close $out;
+		POSIX::_exit(0);    # not END blocks: the stack belongs to the parent
+	}
+	return { pid => $pid, file => $file };
+}
+
+sub finish_bg {
+	my ($bg) = @_;
+	waitpid $bg->{pid}, 0;
+	open my $in, '<', $bg->{file} or return {};
+	local $/;
+	my $r = eval { JSON::PP->new->utf8->decode(<$in>) } || {};
+	$r->{json} = eval { JSON::PP->new->utf8->decode($r->{content}) } if length($r->{content} // '');
+	return $r;
 }
 
 1;
