@@ -6,6 +6,7 @@
  * log_quote makes an untrusted string one quoted value. */
 #include "core.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -119,10 +120,49 @@ log_value(char *out, size_t outlen, const char *s)
 	return out;
 }
 
+/* Every line starts with the time and the pid, which change once a second
+ * and once per process: they are formatted then, not for every line (a
+ * request line cost a time format and a getpid system call each).  A fork's
+ * child forgets the pid it inherited. */
+static struct {
+	int ready;
+	pid_t pid;
+	time_t second;
+	char stamp[TIME_TEXT_LEN];
+} log_prefix;
+
+static void
+log_prefix_forget(void)
+{
+	log_prefix.ready = 0;
+}
+
+static const char *
+log_stamp(pid_t *pid)
+{
+	static int atfork_registered;
+	time_t now = time(NULL);
+
+	if (!atfork_registered)
+		atfork_registered = pthread_atfork(NULL, NULL, log_prefix_forget) == 0;
+	if (!log_prefix.ready) {
+		log_prefix.pid = getpid();
+		log_prefix.second = now - 1;
+		log_prefix.ready = atfork_registered;
+	}
+	if (now != log_prefix.second) {
+		time_format((int64_t)now, log_prefix.stamp);
+		log_prefix.second = now;
+	}
+	*pid = log_prefix.pid;
+	return log_prefix.stamp;
+}
+
 void
 log_msg(enum log_level level, const char *request_id, const char *fmt, ...)
 {
-	char stamp[TIME_TEXT_LEN];
+	const char *stamp;
+	pid_t pid;
 	char msg[LOG_LINE_MAX];
 	char line[LOG_LINE_MAX + 1]; /* + the newline */
 	size_t used;
@@ -131,9 +171,8 @@ log_msg(enum log_level level, const char *request_id, const char *fmt, ...)
 
 	if (level > log_threshold)
 		return;
-	time_format((int64_t)time(NULL), stamp);
-	n = snprintf(line, LOG_LINE_MAX, "%s %s pid=%ld ", stamp, level_names[level],
-	             (long)getpid());
+	stamp = log_stamp(&pid);
+	n = snprintf(line, LOG_LINE_MAX, "%s %s pid=%ld ", stamp, level_names[level], (long)pid);
 	if (n < 0)
 		return;
 	used = (size_t)n < LOG_LINE_MAX ? (size_t)n : LOG_LINE_MAX - 1;

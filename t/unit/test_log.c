@@ -3,8 +3,11 @@
  * makes an untrusted string one quoted value. */
 #include "tap.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void
 test_control_characters(void)
@@ -72,9 +75,59 @@ test_quote(void)
 	free(line);
 }
 
+/* The lines a parent, then its forked child, then the parent again write. */
+static char *
+lines_around_fork(pid_t *child)
+{
+	struct buf *b = buf_new(512);
+	int fds[2], saved;
+	char chunk[512];
+	ssize_t n;
+	char *out;
+
+	if (pipe(fds) != 0 || (saved = dup(STDERR_FILENO)) < 0 ||
+	    dup2(fds[1], STDERR_FILENO) < 0)
+		fatal("cannot redirect stderr");
+	log_msg(LOG_ERROR, NULL, "who=parent");
+	if ((*child = fork()) == 0) {
+		log_msg(LOG_ERROR, NULL, "who=child");
+		_exit(0);
+	}
+	waitpid(*child, NULL, 0);
+	log_msg(LOG_ERROR, NULL, "who=parent");
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fds[1]);
+	while ((n = read(fds[0], chunk, sizeof(chunk))) > 0)
+		b = buf_append(b, chunk, (size_t)n);
+	close(fds[0]);
+	out = xstrdup(b->data);
+	buf_free(b);
+	return out;
+}
+
+static void
+test_prefix(void)
+{
+	char parent[64], child[64], *lines;
+	pid_t child_pid;
+
+	lines = lines_around_fork(&child_pid);
+	snprintf(parent, sizeof(parent), " pid=%ld who=parent\n", (long)getpid());
+	snprintf(child, sizeof(child), " pid=%ld who=child\n", (long)child_pid);
+	ok(strstr(lines, parent) != NULL, "a line names its process (%s)", lines);
+	ok(strstr(lines, child) != NULL, "a forked child's lines name the child, not the pid it inherited");
+	ok(strstr(strstr(lines, child) != NULL ? strstr(lines, child) : lines, parent) != NULL,
+	   "the parent's lines after the fork still name the parent");
+	ok(strlen(lines) > 20 && lines[4] == '-' && lines[10] == 'T' && lines[19] == 'Z',
+	   "each line starts with its UTC second");
+	free(lines);
+}
+
 void
 test_log(void)
 {
 	test_control_characters();
 	test_quote();
+	test_prefix();
 }
