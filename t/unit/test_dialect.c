@@ -385,9 +385,27 @@ test_list_params(void)
 	              "unknown_field@page unknown_field@severity unknown_field@tag");
 }
 
+/* Rows hold tags and affected_services as jsonb text. */
+static void
+test_strlist_rows(void)
+{
+	struct strlist l;
+
+	ok(strlist_from_json(&l, "[]") == 0 && l.n == 0 && l.items == NULL,
+	   "an empty array reads as an empty list");
+	ok(strlist_from_json(&l, "[\"db\", \"pg \\\"main\\\"\"]") == 0 && l.n == 2 &&
+	       strcmp(l.items[1], "pg \"main\"") == 0,
+	   "a non-empty one is parsed, escapes and all");
+	strlist_free(&l);
+	ok(strlist_from_json(&l, "[] ") == 0 && l.n == 0, "an empty array with a trailing space too");
+	strlist_free(&l);
+	ok(strlist_from_json(&l, "{}") != 0, "anything but an array is refused");
+}
+
 void
 test_dialect(void)
 {
+	test_strlist_rows();
 	test_routes();
 	test_collection();
 	test_ref();
