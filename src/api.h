@@ -464,7 +464,7 @@ void health_check(struct request *req);
 /* openapi.c: the OpenAPI document the binary was built with */
 void openapi_document(struct request *req);
 
-/* ---- list.c: query-string parsing and cursors shared by the list routes ---- */
+/* ---- list_query.c, cursor.c: the query string and cursors of the list routes ---- */
 /* A keyset position, opaque to clients: the last row a page showed. */
 enum cursor_kind { CURSOR_NONE, CURSOR_INCIDENTS, CURSOR_REPLIES };
 struct list_cursor {
