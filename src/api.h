@@ -445,6 +445,9 @@ void incident_update(struct request *req);
 void incident_delete(struct request *req);
 /* A dialect's timeline update (Statly's POST .../updates). */
 void incident_add_update(struct request *req);
+/* In a write's transaction: 0 when If-Match is absent or names the
+ * request's incident (now locked); else answered (404, 412) and -1. */
+int incident_precondition(struct request *req);
 void incident_list(struct request *req);
 void reply_create(struct request *req);
 void reply_list(struct request *req);
@@ -503,6 +506,8 @@ struct list_page {
 	int has_more;
 	char *next_cursor; /* the page's last row; NULL on the last page */
 };
+/* /v1's page members: total, limit, (page,) offset, has_more, next_cursor. */
+void list_page_render(yajl_gen g, const struct list_page *page, int64_t limit, int with_page);
 /* base64url of the position with a check; caller frees (NULL on failure). */
 char *list_cursor_encode(const struct list_cursor *c);
 /* 0 and *c filled when s is a cursor list_cursor_encode made (any kind). */

@@ -636,9 +636,10 @@ respond_deleted(struct request *req)
 	yajl_gen_free(g);
 }
 
-/* With If-Match, the stored incident is locked and compared first. */
-static int
-incident_delete_precondition(struct request *req)
+/* With If-Match, the stored incident is locked and compared first: for a
+ * delete, and for a reply (a change of the incident too). */
+int
+incident_precondition(struct request *req)
 {
 	struct incident stored;
 	int rc;
@@ -660,7 +661,7 @@ incident_delete(struct request *req)
 	PGresult *res;
 	int64_t id = 0;
 
-	if (write_begin(req) != 0 || incident_delete_precondition(req) != 0)
+	if (write_begin(req) != 0 || incident_precondition(req) != 0)
 		return;
 	ref_params_fill(&rp, req);
 	if ((res = db_exec(req->worker->db, STMT_INCIDENT_DELETE, 3, rp.p)) == NULL) {

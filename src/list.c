@@ -66,6 +66,25 @@ list_render_rows(struct request *req, yajl_gen g, const PGresult *res,
 	return 0;
 }
 
+void
+list_page_render(yajl_gen g, const struct list_page *page, int64_t limit, int with_page)
+{
+	jgen_key(g, "total");
+	jgen_int(g, page->total);
+	jgen_key(g, "limit");
+	jgen_int(g, limit);
+	if (with_page) {
+		jgen_key(g, "page");
+		jgen_int(g, page->offset / limit + 1);
+	}
+	jgen_key(g, "offset");
+	jgen_int(g, page->offset);
+	jgen_key(g, "has_more");
+	jgen_bool(g, page->has_more);
+	jgen_key(g, "next_cursor");
+	jgen_str(g, page->next_cursor);
+}
+
 /* The page's members after its incidents, in the dialect's form. */
 static void
 list_meta(yajl_gen g, enum list_form form, const struct list_query *q,
@@ -73,18 +92,7 @@ list_meta(yajl_gen g, enum list_form form, const struct list_query *q,
 {
 	switch (form) {
 	case LIST_V1:
-		jgen_key(g, "total");
-		jgen_int(g, page->total);
-		jgen_key(g, "limit");
-		jgen_int(g, q->limit);
-		jgen_key(g, "page");
-		jgen_int(g, page->offset / q->limit + 1);
-		jgen_key(g, "offset");
-		jgen_int(g, page->offset);
-		jgen_key(g, "has_more");
-		jgen_bool(g, page->has_more);
-		jgen_key(g, "next_cursor");
-		jgen_str(g, page->next_cursor);
+		list_page_render(g, page, q->limit, 1);
 		break;
 	case LIST_ALERT24:
 		jgen_key(g, "meta");

@@ -112,40 +112,6 @@ reply_insert(struct request *req, const struct reply_input *in, PGresult **out)
 	return *out != NULL ? 0 : -1;
 }
 
-/* With If-Match, the incident is locked and its ETag compared first: a
- * reply is a change of the incident too.  0 to go on; -1 when answered. */
-static int
-reply_precondition(struct request *req)
-{
-	char id[24], org[24];
-	const char *params[3] = {id, org, NULL};
-	struct incident inc;
-	PGresult *res;
-	char *etag;
-	int rc;
-
-	if (request_param(req, "HTTP_IF_MATCH") == NULL)
-		return 0;
-	snprintf(id, sizeof(id), "%lld", (long long)req->params.id);
-	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
-	if ((res = db_exec(req->worker->db, STMT_INCIDENT_GET_FOR_UPDATE, 3, params)) == NULL) {
-		request_fail_db(req);
-		return -1;
-	}
-	rc = PQntuples(res) == 1 ? incident_from_row(&inc, res, 0) : 1;
-	PQclear(res);
-	if (rc != 0) {
-		db_rollback(req->worker->db);
-		request_fail(req, 404, "not_found", "No incident with id %lld", (long long)req->params.id);
-		return -1;
-	}
-	etag = dialect_etag(req->route->dialect, &inc, req->now);
-	rc = precondition_if_match(req, etag);
-	free(etag);
-	incident_free(&inc);
-	return rc;
-}
-
 static void
 reply_store(struct request *req, const struct reply_input *in)
 {
@@ -158,7 +124,7 @@ reply_store(struct request *req, const struct reply_input *in)
 		request_fail_db(req);
 		return;
 	}
-	if (idempotency_claim(req) == IDEMPOTENCY_ANSWERED || reply_precondition(req) != 0)
+	if (idempotency_claim(req) == IDEMPOTENCY_ANSWERED || incident_precondition(req) != 0)
 		return;
 	rc = reply_insert(req, in, &res);
 	if (rc == 1) {
@@ -236,16 +202,7 @@ replies_respond(struct request *req, const PGresult *res, int64_t limit,
 	for (i = 0; i < PQntuples(res); i++)
 		reply_render(g, res, i);
 	yajl_gen_array_close(g);
-	jgen_key(g, "total");
-	jgen_int(g, page->total);
-	jgen_key(g, "limit");
-	jgen_int(g, limit);
-	jgen_key(g, "offset");
-	jgen_int(g, page->offset);
-	jgen_key(g, "has_more");
-	jgen_bool(g, page->has_more);
-	jgen_key(g, "next_cursor");
-	jgen_str(g, page->next_cursor);
+	list_page_render(g, page, limit, 0);
 	yajl_gen_map_close(g);
 	request_respond_json(req, 200, g);
 	yajl_gen_free(g);
