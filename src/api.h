@@ -563,6 +563,7 @@ struct health_check {
 };
 struct worker {
 	const struct config *cfg;
+	const struct dialect *api_v1; /* the dialect config api_v1 names; NULL: none */
 	struct db *db;
 	struct publisher *pub;
 	struct health_check pg_health;

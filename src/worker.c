@@ -99,8 +99,8 @@ worker_dispatch(struct request *req)
 {
 	char allow[64];
 
-	switch (route_match(req->method, req->path, dialect_named(req->worker->cfg->api_v1), &req->route,
-	                    &req->params, allow, sizeof(allow))) {
+	switch (route_match(req->method, req->path, req->worker->api_v1, &req->route, &req->params,
+	                    allow, sizeof(allow))) {
 	case ROUTE_NOT_FOUND:
 		request_fail(req, 404, "not_found", "There is nothing at this path");
 		return;
@@ -234,6 +234,8 @@ worker_run(const struct config *cfg, int listen_fd)
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
+	/* a worker lives with one config (a reload replaces it) */
+	w.api_v1 = dialect_named(cfg->api_v1);
 	w.db = db_open(cfg->database);
 	w.pub = publisher_new(cfg->redis);
 	if (w.pub == NULL)
