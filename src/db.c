@@ -29,10 +29,12 @@ struct statement {
 	"source_ref IS NOT NULL AND status IN ('new', 'open', 'acknowledged', 'in_progress', " \
 	"'investigating', 'identified', 'monitoring')"
 
-/* One incident of org $2, by number $1 or (when $1 is null) by UUID $3. */
-#define BY_REF \
-	"WHERE id = coalesce($1::bigint, (SELECT id FROM incidents WHERE uuid = $3::uuid)) " \
-	"AND org_id = $2"
+/* One incident of org $2, by number $1 or, in the _BY_UUID twin, by UUID
+ * $1.  Two statements, not one with coalesce($1, (SELECT … uuid = $3)): the
+ * planner never trusted that one's generic plan and planned it again on
+ * every execution (0 generic plans after thousands of gets). */
+#define BY_NUMBER "WHERE id = $1::bigint AND org_id = $2"
+#define BY_UUID "WHERE uuid = $1::uuid AND org_id = $2"
 
 /* $1 org, $2..$5 comma lists of status, priority, severity, source, $6 a
  * tag, $7 a full-text query; NULL: no filter.  The configuration 'english'
@@ -80,10 +82,13 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_INCIDENT_ACTIVE_BY_SOURCE_REF,
 	 "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE org_id = $1 AND source = $2 "
 	 "AND source_ref = $3 AND " ACTIVE_SOURCE_REF},
-	{STMT_INCIDENT_GET, "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_REF},
+	{STMT_INCIDENT_GET, "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_NUMBER},
+	{STMT_INCIDENT_GET_BY_UUID, "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_UUID},
 	{STMT_INCIDENT_EXISTS, "SELECT 1 FROM incidents WHERE id = $1 AND org_id = $2"},
 	{STMT_INCIDENT_GET_FOR_UPDATE,
-	 "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_REF " FOR UPDATE"},
+	 "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_NUMBER " FOR UPDATE"},
+	{STMT_INCIDENT_GET_FOR_UPDATE_BY_UUID,
+	 "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_UUID " FOR UPDATE"},
 	{STMT_INCIDENT_UPDATE,
 	 "UPDATE incidents SET " INCIDENT_WRITE_SET ", version = version + 1 "
 	 "WHERE id = $23 AND org_id = $24 RETURNING version"},
@@ -91,7 +96,8 @@ static const struct statement statements[STMT_COUNT] = {
 	 /* a timeline entry changes the incident's ETag too */
 	 "UPDATE incidents SET updated_at = greatest(updated_at, to_timestamp($3)), "
 	 "version = version + 1 WHERE id = $1 AND org_id = $2 RETURNING id"},
-	{STMT_INCIDENT_DELETE, "DELETE FROM incidents " BY_REF " RETURNING id"},
+	{STMT_INCIDENT_DELETE, "DELETE FROM incidents " BY_NUMBER " RETURNING id"},
+	{STMT_INCIDENT_DELETE_BY_UUID, "DELETE FROM incidents " BY_UUID " RETURNING id"},
 	{STMT_INCIDENT_LIST,
 	 /* $8 limit, $9 offset */
 	 "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", " LIST_TOTAL " FROM incidents " LIST_FILTER
