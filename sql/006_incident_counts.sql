@@ -27,13 +27,17 @@ CREATE TABLE incident_counts (
     PRIMARY KEY (org_id, status, priority, severity, source)
 );
 
+-- The functions keep the search_path the migration ran with: the table
+-- they write is the one created beside them, whoever writes incidents.
+--
 -- Applies the net change of one statement, +1 per new row and -1 per old
 -- one.  Rows are upserted in key order: two transactions that move
 -- incidents of one org in opposite directions (open → resolved and
 -- resolved → open) lock the same counter rows in the same order, so one
 -- waits for the other, never a deadlock.  A change that nets to zero (an
 -- update of other columns) writes nothing.
-CREATE FUNCTION incident_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION incident_counts_apply() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO incident_counts AS c (org_id, status, priority, severity, source, n)
@@ -69,7 +73,8 @@ CREATE TRIGGER incident_counts_update AFTER UPDATE ON incidents
 CREATE TRIGGER incident_counts_delete AFTER DELETE ON incidents
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION incident_counts_apply();
 
-CREATE FUNCTION incident_counts_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION incident_counts_truncate() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
 BEGIN
     DELETE FROM incident_counts;
     RETURN NULL;

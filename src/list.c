@@ -243,7 +243,8 @@ list_page_count(struct request *req, struct list_params *lp, const PGresult *res
 static void
 list_capped_total(const struct list_params *lp, struct listed *page)
 {
-	int64_t seen = page->p.offset + page->rows + (page->p.has_more ? 1 : 0);
+	/* past the end (no row) the count is all there is to go by */
+	int64_t seen = page->rows ? page->p.offset + page->rows + (page->p.has_more ? 1 : 0) : 0;
 
 	if (!lp->capped || page->p.total <= lp->cap)
 		return;
