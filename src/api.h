@@ -70,6 +70,7 @@ struct auth {
 	char *key_name;
 	char key_hash[65]; /* SHA-256 hex of the key presented */
 	enum role needed;  /* the route's role, for the re-check */
+	int unchecked;     /* from the cache, not yet re-checked */
 };
 struct worker;
 struct request {
@@ -172,8 +173,9 @@ const char *db_last_constraint(struct db *db);
 const char *db_statement_sql(enum stmt_id id);
 /* LISTENs on channel on this and every later connection. */
 void db_listen(struct db *db, const char *channel);
-/* 1 when a notification arrived, or the connection was made anew or is
- * down (so one may have been missed), since the last call; then 0. */
+/* 1 when a notification came ahead of the last result read, or the
+ * connection was made anew or is down (so one may have been missed), since
+ * the last call; then 0.  Costs no syscall. */
 int db_take_notified(struct db *db);
 /* Runs hook(arg) once, right after the next statement that succeeds; when
  * it returns -1 (having called db_fail) that statement fails instead.
@@ -228,6 +230,9 @@ int auth_authenticate(struct request *req, enum role needed);
 /* The 401 or 403 of a key revoked or demoted while its request ran (the
  * first statement's re-check failed with that db status). */
 void auth_fail_rechecked(struct request *req, int status);
+/* After the handler: a request answered from a remembered key that ran no
+ * statement (a validation error, say) has its key checked now. */
+void auth_settle(struct request *req);
 /* The worker's connection LISTENs for key changes from now on. */
 void auth_listen(struct worker *w);
 void auth_clear(struct auth *a);

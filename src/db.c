@@ -330,8 +330,9 @@ db_listen(struct db *db, const char *channel)
 	db->notified = 1;
 }
 
-/* Reads whatever the server has sent (never blocks: libpq keeps its socket
- * non-blocking) and drains the notifications. */
+/* Drains the notifications libpq has parsed: every one the server sent
+ * ahead of the last result read.  No syscall: whatever is still in the
+ * socket is read with the next statement's answer. */
 int
 db_take_notified(struct db *db)
 {
@@ -339,7 +340,7 @@ db_take_notified(struct db *db)
 	int notified = db->notified;
 
 	db->notified = 0;
-	if (!db_ok(db) || PQconsumeInput(db->conn) == 0)
+	if (!db_ok(db))
 		return 1;
 	while ((n = PQnotifies(db->conn)) != NULL) {
 		PQfreemem(n);
@@ -514,7 +515,9 @@ db_commit(struct db *db)
 void
 db_rollback(struct db *db)
 {
-	if (!db->in_tx)
+	/* the server's own word too: a BEGIN the key re-check refused after
+	 * the fact opened a transaction db_begin never recorded */
+	if (!db->in_tx && (!db_ok(db) || PQtransactionStatus(db->conn) == PQTRANS_IDLE))
 		return;
 	if (db_ok(db) && db_simple(db, "ROLLBACK") != 0)
 		log_warn(NULL, "msg=\"rollback failed\" error=%s", LOG_QUOTE(db->last_error));
