@@ -109,6 +109,8 @@ struct sse_client {
 	int paused;                 /* a replay waits for its output to drain */
 	void (*resume)(struct sse_client *c); /* what runs once it has */
 	int chunked;                /* the reply is HTTP/1.1 chunked (not 1.0) */
+	struct evbuffer *out;       /* the connection's output, once started */
+	int fd;                     /* and its socket */
 	int closed;
 	int refs;                   /* the connection + queries in flight */
 	struct sse_org *org;

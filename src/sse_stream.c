@@ -203,16 +203,13 @@ frame_released(const void *data, size_t len, void *arg)
 static int
 client_write(struct sse_client *c, const char *p, size_t len, struct sse_event *owner)
 {
-	struct bufferevent *bev;
-	struct evbuffer *out;
+	struct evbuffer *out = c->out;
 	ssize_t n = 0;
 
-	if (c->closed || c->req == NULL || c->conn == NULL)
+	if (c->closed || c->req == NULL || c->conn == NULL || out == NULL)
 		return -1;
-	bev = evhttp_connection_get_bufferevent(c->conn);
-	out = bufferevent_get_output(bev);
 	if (c->live && !c->paused && evbuffer_get_length(out) == 0) {
-		n = send(bufferevent_getfd(bev), p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == (ssize_t)len)
 			return 0;
 		if (n < 0) /* full (EAGAIN), or an error the bufferevent reports */
@@ -225,7 +222,8 @@ client_write(struct sse_client *c, const char *p, size_t len, struct sse_event *
 	} else if (evbuffer_add(out, p + n, len - (size_t)n) != 0) {
 		fatal("out of memory queueing a frame");
 	}
-	bufferevent_enable(bev, EV_WRITE); /* evhttp's write callback, as for its own */
+	/* evhttp's write callback, as for its own writes */
+	bufferevent_enable(evhttp_connection_get_bufferevent(c->conn), EV_WRITE);
 	if ((int64_t)client_pending(c) > sse.cfg->client_buffer_cap) {
 		client_drop(c);
 		return -1;
@@ -300,9 +298,26 @@ sse_client_begin(struct sse_client *c, int64_t current)
 	sse_client_unref(c);
 }
 
+/* Once the head is out, evhttp reads one header again, Connection (does
+ * the connection close when the reply ends?): the others, about 1 KiB a
+ * stream in and out, go. */
+static void
+headers_trim(struct evkeyvalq *h)
+{
+	const char *v = evhttp_find_header(h, "Connection");
+	char *keep = v != NULL ? xstrdup(v) : NULL;
+
+	evhttp_clear_headers(h);
+	if (keep != NULL && evhttp_add_header(h, "Connection", keep) != 0)
+		fatal("out of memory keeping a header");
+	free(keep);
+}
+
 static void
 client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from, int64_t current)
 {
+	struct bufferevent *bev;
+
 	evhttp_add_header(h, "Content-Type", "text/event-stream");
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Accel-Buffering", "no");
@@ -311,6 +326,11 @@ client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from, int64_t cu
 	/* libevent chunks an HTTP/1.1 reply (nginx's, proxy_http_version 1.1);
 	 * the frames are written past it, so they carry the chunking themselves */
 	c->chunked = evhttp_find_header(h, "Transfer-Encoding") != NULL;
+	bev = evhttp_connection_get_bufferevent(c->conn);
+	c->out = bufferevent_get_output(bev);
+	c->fd = (int)bufferevent_getfd(bev);
+	headers_trim(h);
+	headers_trim(evhttp_request_get_input_headers(c->req));
 	log_info(c->request_id,
 	         "msg=\"sse stream opened\" status=200 stream=%s:%lld last_event_id=%lld seq=%lld",
 	         c->key_id ? "org" : "public", (long long)(c->key_id ? c->key_id : c->incident_id),
