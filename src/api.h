@@ -68,6 +68,8 @@ struct auth {
 	int64_t key_id;
 	enum role role;
 	char *key_name;
+	char key_hash[65]; /* SHA-256 hex of the key presented */
+	enum role needed;  /* the route's role, for the re-check */
 };
 struct worker;
 struct request {
@@ -122,11 +124,14 @@ enum stmt_id {
 	STMT_INCIDENT_INSERT,
 	STMT_INCIDENT_ACTIVE_BY_SOURCE_REF,
 	STMT_INCIDENT_GET,
+	STMT_INCIDENT_GET_BY_UUID,
 	STMT_INCIDENT_EXISTS,
 	STMT_INCIDENT_GET_FOR_UPDATE,
+	STMT_INCIDENT_GET_FOR_UPDATE_BY_UUID,
 	STMT_INCIDENT_UPDATE,
 	STMT_INCIDENT_TOUCH,
 	STMT_INCIDENT_DELETE,
+	STMT_INCIDENT_DELETE_BY_UUID,
 	STMT_INCIDENT_LIST,
 	STMT_INCIDENT_LIST_AFTER,
 	STMT_INCIDENT_COUNT,
@@ -167,6 +172,17 @@ const char *db_last_error(struct db *db);
 const char *db_last_sqlstate(struct db *db);
 const char *db_last_constraint(struct db *db);
 const char *db_statement_sql(enum stmt_id id);
+/* LISTENs on channel on this and every later connection. */
+void db_listen(struct db *db, const char *channel);
+/* 1 when a notification arrived, or the connection was made anew or is
+ * down (so one may have been missed), since the last call; then 0. */
+int db_take_notified(struct db *db);
+/* Runs hook(arg) once, right after the next statement that succeeds; when
+ * it returns -1 (having called db_fail) that statement fails instead.
+ * NULL disarms it. */
+void db_after_next_result(struct db *db, int (*hook)(void *), void *arg);
+/* Fails the current statement with an HTTP status of the caller's. */
+void db_fail(struct db *db, int status, const char *message);
 /* A page's total: its window-count column, or count_id run with the same
  * params when the page is past the end; -1 when that query failed. */
 int db_page_total(struct db *db, const struct pg_result *page, int column, enum stmt_id count_id,
@@ -175,7 +191,25 @@ int db_page_total(struct db *db, const struct pg_result *page, int column, enum 
 /* ---- auth.c ---- */
 /* 0 and req->auth filled; or responds 401/403/503 itself and returns -1. */
 int auth_authenticate(struct request *req, enum role needed);
+/* The 401 or 403 of a key revoked or demoted while its request ran (the
+ * first statement's re-check failed with that db status). */
+void auth_fail_rechecked(struct request *req, int status);
+/* The worker's connection LISTENs for key changes from now on. */
+void auth_listen(struct worker *w);
 void auth_clear(struct auth *a);
+
+/* ---- auth_cache.c: the keys a worker has seen ---- */
+#define AUTH_CACHE_BUCKETS 256
+#define AUTH_CACHE_MAX 4096
+struct cached_key;
+struct auth_cache {
+	struct cached_key *buckets[AUTH_CACHE_BUCKETS];
+	size_t count;
+};
+/* 0 and *out filled (key_name allocated) when hash (SHA-256 hex) is cached. */
+int auth_cache_find(const struct auth_cache *c, const char *hash, struct auth *out);
+void auth_cache_put(struct auth_cache *c, const char *hash, const struct auth *a);
+void auth_cache_flush(struct auth_cache *c);
 
 /* ---- publish.c: Redis PUBLISH after COMMIT; failures logged, never fatal ---- */
 struct publisher;
@@ -569,6 +603,7 @@ struct worker {
 	struct health_check pg_health;
 	struct health_check redis_health;
 	int64_t idempotency_pruned_ms; /* CLOCK_MONOTONIC of the last prune; 0: never */
+	struct auth_cache keys;
 };
 int worker_run(const struct config *cfg, int listen_fd);
 /* Takes ownership of cfg (malloc'd); returns the exit status. */

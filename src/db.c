@@ -29,10 +29,12 @@ struct statement {
 	"source_ref IS NOT NULL AND status IN ('new', 'open', 'acknowledged', 'in_progress', " \
 	"'investigating', 'identified', 'monitoring')"
 
-/* One incident of org $2, by number $1 or (when $1 is null) by UUID $3. */
-#define BY_REF \
-	"WHERE id = coalesce($1::bigint, (SELECT id FROM incidents WHERE uuid = $3::uuid)) " \
-	"AND org_id = $2"
+/* One incident of org $2, by number $1 or, in the _BY_UUID twin, by UUID
+ * $1.  Two statements, not one with coalesce($1, (SELECT … uuid = $3)): the
+ * planner never trusted that one's generic plan and planned it again on
+ * every execution (0 generic plans after thousands of gets). */
+#define BY_NUMBER "WHERE id = $1::bigint AND org_id = $2"
+#define BY_UUID "WHERE uuid = $1::uuid AND org_id = $2"
 
 /* $1 org, $2..$5 comma lists of status, priority, severity, source, $6 a
  * tag, $7 a full-text query; NULL: no filter.  The configuration 'english'
@@ -80,10 +82,13 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_INCIDENT_ACTIVE_BY_SOURCE_REF,
 	 "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE org_id = $1 AND source = $2 "
 	 "AND source_ref = $3 AND " ACTIVE_SOURCE_REF},
-	{STMT_INCIDENT_GET, "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_REF},
+	{STMT_INCIDENT_GET, "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_NUMBER},
+	{STMT_INCIDENT_GET_BY_UUID, "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_UUID},
 	{STMT_INCIDENT_EXISTS, "SELECT 1 FROM incidents WHERE id = $1 AND org_id = $2"},
 	{STMT_INCIDENT_GET_FOR_UPDATE,
-	 "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_REF " FOR UPDATE"},
+	 "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_NUMBER " FOR UPDATE"},
+	{STMT_INCIDENT_GET_FOR_UPDATE_BY_UUID,
+	 "SELECT " INCIDENT_COLUMNS " FROM incidents " BY_UUID " FOR UPDATE"},
 	{STMT_INCIDENT_UPDATE,
 	 "UPDATE incidents SET " INCIDENT_WRITE_SET ", version = version + 1 "
 	 "WHERE id = $23 AND org_id = $24 RETURNING version"},
@@ -91,7 +96,8 @@ static const struct statement statements[STMT_COUNT] = {
 	 /* a timeline entry changes the incident's ETag too */
 	 "UPDATE incidents SET updated_at = greatest(updated_at, to_timestamp($3)), "
 	 "version = version + 1 WHERE id = $1 AND org_id = $2 RETURNING id"},
-	{STMT_INCIDENT_DELETE, "DELETE FROM incidents " BY_REF " RETURNING id"},
+	{STMT_INCIDENT_DELETE, "DELETE FROM incidents " BY_NUMBER " RETURNING id"},
+	{STMT_INCIDENT_DELETE_BY_UUID, "DELETE FROM incidents " BY_UUID " RETURNING id"},
 	{STMT_INCIDENT_LIST,
 	 /* $8 limit, $9 offset */
 	 "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", " LIST_TOTAL " FROM incidents " LIST_FILTER
@@ -164,6 +170,10 @@ struct db {
 	char last_error[512];
 	char last_sqlstate[6];     /* "" when the failure had none */
 	char last_constraint[64];  /* the violated constraint, if PostgreSQL named one */
+	char *listen_channel;      /* NULL: none */
+	int notified;              /* see db_take_notified */
+	int (*after_next_result)(void *);
+	void *after_next_result_arg;
 };
 
 static void
@@ -229,6 +239,31 @@ db_prepare_all(struct db *db)
 	return 0;
 }
 
+static int
+db_listen_now(struct db *db)
+{
+	char *ident, *sql;
+	PGresult *res;
+	int rc;
+
+	if (db->listen_channel == NULL)
+		return 0;
+	if ((ident = PQescapeIdentifier(db->conn, db->listen_channel,
+	                                strlen(db->listen_channel))) == NULL) {
+		db_set_error(db, 503, PQerrorMessage(db->conn));
+		return -1;
+	}
+	sql = xprintf("LISTEN %s", ident);
+	PQfreemem(ident);
+	res = PQexec(db->conn, sql);
+	free(sql);
+	rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+	if (rc != 0)
+		db_set_error(db, 503, PQresultErrorMessage(res));
+	PQclear(res);
+	return rc;
+}
+
 /* libpq prints notices on stderr, which is the log: a search of stop words
  * only ("the") draws one from websearch_to_tsquery.  They become log lines. */
 static void
@@ -254,7 +289,9 @@ db_connect(struct db *db)
 		return -1;
 	}
 	PQsetNoticeProcessor(db->conn, db_notice, NULL);
-	if (db_prepare_all(db) != 0) {
+	/* a new connection has missed whatever was notified while there was none */
+	db->notified = 1;
+	if (db_prepare_all(db) != 0 || db_listen_now(db) != 0) {
 		/* half-prepared is unusable: start over on the next request */
 		PQfinish(db->conn);
 		db->conn = NULL;
@@ -281,8 +318,65 @@ db_close(struct db *db)
 		return;
 	if (db->conn != NULL)
 		PQfinish(db->conn);
+	free(db->listen_channel);
 	free(db->conninfo);
 	free(db);
+}
+
+void
+db_listen(struct db *db, const char *channel)
+{
+	free(db->listen_channel);
+	db->listen_channel = xstrdup(channel);
+	if (db_ok(db) && db_listen_now(db) != 0) {
+		/* without the LISTEN nothing would ever say the cache is stale */
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	db->notified = 1;
+}
+
+/* Reads whatever the server has sent (never blocks: libpq keeps its socket
+ * non-blocking) and drains the notifications. */
+int
+db_take_notified(struct db *db)
+{
+	PGnotify *n;
+	int notified = db->notified;
+
+	db->notified = 0;
+	if (!db_ok(db) || PQconsumeInput(db->conn) == 0)
+		return 1;
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		PQfreemem(n);
+		notified = 1;
+	}
+	return notified;
+}
+
+void
+db_after_next_result(struct db *db, int (*hook)(void *), void *arg)
+{
+	db->after_next_result = hook;
+	db->after_next_result_arg = arg;
+}
+
+void
+db_fail(struct db *db, int status, const char *message)
+{
+	db_set_error(db, status, message);
+}
+
+/* The armed hook, disarmed first: it may run statements of its own. */
+static int
+db_run_after_next_result(struct db *db)
+{
+	int (*hook)(void *) = db->after_next_result;
+
+	if (hook == NULL)
+		return 0;
+	db->after_next_result = NULL;
+	return hook(db->after_next_result_arg);
 }
 
 int
@@ -327,8 +421,13 @@ db_run(struct db *db, int id, const char *sql, int nparams, const char *const *p
 		} else {
 			res = PQexec(db->conn, sql);
 		}
-		if (res != NULL && result_ok(res))
+		if (res != NULL && result_ok(res)) {
+			if (db_run_after_next_result(db) != 0) {
+				PQclear(res);
+				return NULL;
+			}
 			return res;
+		}
 		db_set_error(db,
 		             res ? status_for_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : 503,
 		             res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));

@@ -93,21 +93,38 @@ write_params_free(struct write_params *wp)
 		free(wp->v[i]);
 }
 
-/* The statement parameters naming the request's incident: $1 its number
- * (or null), $2 the org, $3 its UUID (or null). */
+/* The statement naming the request's incident and its parameters: $1 its
+ * number, or its UUID in the statement's _BY_UUID twin; $2 the org. */
 struct ref_params {
+	enum stmt_id stmt;
 	char id[24], org[24];
-	const char *p[3];
+	const char *p[2];
+};
+
+static const struct {
+	enum stmt_id by_number, by_uuid;
+} ref_statements[] = {
+	{STMT_INCIDENT_GET, STMT_INCIDENT_GET_BY_UUID},
+	{STMT_INCIDENT_GET_FOR_UPDATE, STMT_INCIDENT_GET_FOR_UPDATE_BY_UUID},
+	{STMT_INCIDENT_DELETE, STMT_INCIDENT_DELETE_BY_UUID},
 };
 
 static void
-ref_params_fill(struct ref_params *rp, const struct request *req)
+ref_params_fill(struct ref_params *rp, const struct request *req, enum stmt_id by_number)
 {
+	size_t i;
+
+	rp->stmt = by_number;
 	snprintf(rp->id, sizeof(rp->id), "%lld", (long long)req->params.id);
 	snprintf(rp->org, sizeof(rp->org), "%lld", (long long)req->auth.org_id);
-	rp->p[0] = req->params.uuid[0] == '\0' ? rp->id : NULL;
+	rp->p[0] = rp->id;
 	rp->p[1] = rp->org;
-	rp->p[2] = req->params.uuid[0] != '\0' ? req->params.uuid : NULL;
+	if (req->params.uuid[0] == '\0')
+		return;
+	rp->p[0] = req->params.uuid;
+	for (i = 0; i < sizeof(ref_statements) / sizeof(ref_statements[0]); i++)
+		if (ref_statements[i].by_number == by_number)
+			rp->stmt = ref_statements[i].by_uuid;
 }
 
 static void
@@ -126,8 +143,8 @@ incident_load(struct request *req, enum stmt_id stmt, struct incident *inc)
 	PGresult *res;
 	int rc;
 
-	ref_params_fill(&rp, req);
-	res = db_exec(req->worker->db, stmt, 3, rp.p);
+	ref_params_fill(&rp, req, stmt);
+	res = db_exec(req->worker->db, rp.stmt, 2, rp.p);
 	if (res == NULL) {
 		request_fail_db(req);
 		return -1;
@@ -663,8 +680,8 @@ incident_delete(struct request *req)
 
 	if (write_begin(req) != 0 || incident_precondition(req) != 0)
 		return;
-	ref_params_fill(&rp, req);
-	if ((res = db_exec(req->worker->db, STMT_INCIDENT_DELETE, 3, rp.p)) == NULL) {
+	ref_params_fill(&rp, req, STMT_INCIDENT_DELETE);
+	if ((res = db_exec(req->worker->db, rp.stmt, 2, rp.p)) == NULL) {
 		request_fail_db(req);
 		return;
 	}

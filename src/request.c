@@ -97,6 +97,8 @@ void
 request_reset(struct request *req)
 {
 	errors_clear(&req->errors);
+	if (req->worker != NULL) /* the re-check must not outlive its request */
+		db_after_next_result(req->worker->db, NULL, NULL);
 	auth_clear(&req->auth);
 	free(req->request_id);
 	free(req->body);
@@ -140,6 +142,10 @@ request_fail_db(struct request *req)
 	int status = db_last_status(db);
 
 	db_rollback(db);
+	if (status == 401 || status == 403) {
+		auth_fail_rechecked(req, status);
+		return;
+	}
 	log_error(req->request_id, "msg=\"database error\" status=%d error=%s", status,
 	          LOG_QUOTE(db_last_error(db)));
 	if (status == 503)

@@ -237,6 +237,7 @@ worker_run(const struct config *cfg, int listen_fd)
 	/* a worker lives with one config (a reload replaces it) */
 	w.api_v1 = dialect_named(cfg->api_v1);
 	w.db = db_open(cfg->database);
+	auth_listen(&w);
 	w.pub = publisher_new(cfg->redis);
 	if (w.pub == NULL)
 		fatal("redis must be host[:port] or unix:/path, not \"%s\"", cfg->redis);
@@ -266,6 +267,7 @@ worker_run(const struct config *cfg, int listen_fd)
 		sigprocmask(SIG_UNBLOCK, &during_request, NULL);
 	}
 	FCGX_Free(&fr, 1);
+	auth_cache_flush(&w.keys);
 	db_close(w.db);
 	publisher_free(w.pub);
 	return 0;

@@ -59,5 +59,6 @@ void test_sse_listen(void);
 void test_sse_pg(void);
 void test_dialect(void);
 void test_metrics(void);
+void test_auth_cache(void);
 
 #endif
