@@ -8,6 +8,8 @@ use strict;
 use warnings;
 use Test::More;
 use JSON::PP ();
+use IO::Select;
+use IO::Socket::INET;
 use Time::HiRes qw(time);
 
 use lib 't/lib';
@@ -240,6 +242,34 @@ subtest 'a stream that stops reading gets every frame, in order, when it reads a
 	my $e = $c->next_event(10);
 	is($e && $e->{data}{incident}{title}, 'after the backlog', 'then live again');
 	$c->close;
+};
+
+# An HTTP/1.0 client (no chunked encoding) straight to incidentd-sse: the
+# frames, written past libevent, come without chunk framing.
+subtest 'HTTP/1.0: frames without chunks' => sub {
+	my $seq = current_seq($s);
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->sse_port, Proto => 'tcp')
+	    or die "connect: $!";
+	print $sock "GET $PATH HTTP/1.0\r\nx-api-key: $R\r\n\r\n";
+	my $got = '';
+	my $read_until = sub {
+		my ($re) = @_;
+		my $sel = IO::Select->new($sock);
+		my $deadline = time + 10;
+		while ($got !~ $re && time < $deadline) {
+			$sel->can_read($deadline - time) or last;
+			sysread($sock, $got, 65536, length $got) or last;
+		}
+		return $got =~ $re;
+	};
+	ok($read_until->(qr/\r\n\r\nretry: 3000\n\nid: $seq\n\n/), 'head, retry and id, unchunked')
+	    or diag($got);
+	unlike($got, qr/Transfer-Encoding/i, 'no Transfer-Encoding');
+	call(POST => '/v1/tickets', { title => 'over HTTP/1.0' });
+	my $n = $seq + 1;
+	ok($read_until->(qr/\n\nid: $n\nevent: incident\.created\ndata: \{[^\n]*"over HTTP\/1\.0"[^\n]*\}\n\n/),
+		'the event, one frame, unchunked') or diag($got);
+	close $sock;
 };
 
 subtest 'heartbeats every second' => sub {
