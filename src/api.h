@@ -70,6 +70,7 @@ struct auth {
 	char *key_name;
 	char key_hash[65]; /* SHA-256 hex of the key presented */
 	enum role needed;  /* the route's role, for the re-check */
+	int unchecked;     /* from the cache, not yet re-checked */
 };
 struct worker;
 struct request {
@@ -132,9 +133,7 @@ enum stmt_id {
 	STMT_INCIDENT_TOUCH,
 	STMT_INCIDENT_DELETE,
 	STMT_INCIDENT_DELETE_BY_UUID,
-	STMT_INCIDENT_LIST,
-	STMT_INCIDENT_LIST_AFTER,
-	STMT_INCIDENT_COUNT,
+	STMT_INCIDENT_LIST, /* db_list_sql(LIST_SQL_PAGE, 0), bench/pgbench's */
 	STMT_REPLY_INSERT,
 	STMT_REPLY_LIST,
 	STMT_REPLY_LIST_AFTER,
@@ -174,8 +173,9 @@ const char *db_last_constraint(struct db *db);
 const char *db_statement_sql(enum stmt_id id);
 /* LISTENs on channel on this and every later connection. */
 void db_listen(struct db *db, const char *channel);
-/* 1 when a notification arrived, or the connection was made anew or is
- * down (so one may have been missed), since the last call; then 0. */
+/* 1 when a notification came ahead of the last result read, or the
+ * connection was made anew or is down (so one may have been missed), since
+ * the last call; then 0.  Costs no syscall. */
 int db_take_notified(struct db *db);
 /* Runs hook(arg) once, right after the next statement that succeeds; when
  * it returns -1 (having called db_fail) that statement fails instead.
@@ -183,6 +183,42 @@ int db_take_notified(struct db *db);
 void db_after_next_result(struct db *db, int (*hook)(void *), void *arg);
 /* Fails the current statement with an HTTP status of the caller's. */
 void db_fail(struct db *db, int status, const char *message);
+/* The incident list statements, one per shape: built from the filters
+ * present and prepared on first use per connection (db_list_sql).  A shape
+ * holds, for each enum filter (status, priority, severity, source, in that
+ * order), none / one value / several (a base-3 digit), then LIST_SHAPE_TAG
+ * and LIST_SHAPE_Q.  Parameters: $1 the org, the present filters in that
+ * order, the count cap when tag or q is present, then the kind's own:
+ * PAGE limit, offset; AFTER at_us, id, limit; BEFORE at_us, id; TOTAL none.
+ * Each row of PAGE and AFTER carries the list's total after the position. */
+enum list_sql {
+	LIST_SQL_PAGE,   /* rows at an offset */
+	LIST_SQL_AFTER,  /* rows after a keyset position */
+	LIST_SQL_TOTAL,  /* the total alone (a page past the end has no row to carry it) */
+	LIST_SQL_BEFORE, /* rows at or before a position (a cursor without its offset) */
+	LIST_SQL_KINDS
+};
+enum { LIST_FILTER_NONE, LIST_FILTER_ONE, LIST_FILTER_MANY };
+#define LIST_ENUM_FILTERS 4
+#define LIST_SHAPE_TAG 81u  /* 3^4 */
+#define LIST_SHAPE_Q 162u
+#define LIST_SHAPES 324u
+#define LIST_SHAPE_HAS_TAG(s) ((s) / LIST_SHAPE_TAG % 2)
+#define LIST_SHAPE_HAS_Q(s) ((s) / LIST_SHAPE_Q % 2)
+#define LIST_SQL_SLOTS ((int)LIST_SQL_KINDS * (int)LIST_SHAPES)
+/* How enum filter i (0 status .. 3 source) appears in shape. */
+static inline unsigned
+list_shape_enum(unsigned shape, int i)
+{
+	static const unsigned pow3[LIST_ENUM_FILTERS] = {1, 3, 9, 27};
+
+	return shape / pow3[i] % 3;
+}
+/* The SQL of a list statement; caller frees. */
+char *db_list_sql(enum list_sql kind, unsigned shape);
+/* Runs it (preparing it on this connection first if need be): db_exec's contract. */
+struct pg_result *db_exec_list(struct db *db, enum list_sql kind, unsigned shape, int nparams,
+                               const char *const *params);
 /* A page's total: its window-count column, or count_id run with the same
  * params when the page is past the end; -1 when that query failed. */
 int db_page_total(struct db *db, const struct pg_result *page, int column, enum stmt_id count_id,
@@ -194,6 +230,9 @@ int auth_authenticate(struct request *req, enum role needed);
 /* The 401 or 403 of a key revoked or demoted while its request ran (the
  * first statement's re-check failed with that db status). */
 void auth_fail_rechecked(struct request *req, int status);
+/* After the handler: a request answered from a remembered key that ran no
+ * statement (a validation error, say) has its key checked now. */
+void auth_settle(struct request *req);
 /* The worker's connection LISTENs for key changes from now on. */
 void auth_listen(struct worker *w);
 void auth_clear(struct auth *a);
@@ -509,6 +548,8 @@ struct list_cursor {
 	int64_t at_us; /* incidents: created_at, microseconds since the epoch; replies: 0 */
 	int64_t id;
 };
+/* The largest offset a cursor carries: exact as a JSON number. */
+#define CURSOR_POS_MAX ((int64_t)1 << 53)
 /* Microseconds a cursor may hold: exact in a double (SQL multiplies an
  * interval by it), years 1685 to 2255. */
 #define CURSOR_AT_MAX ((int64_t)1 << 53)
@@ -520,6 +561,7 @@ struct list_query {
 	char *tag;
 	char *q;        /* websearch_to_tsquery text, NULL = no search */
 	struct list_cursor after; /* kind CURSOR_NONE: no after */
+	int64_t after_pos;        /* the offset after carries; -1 if it carries none */
 	int64_t limit;
 	int64_t offset;
 };
@@ -544,8 +586,13 @@ struct list_page {
 void list_page_render(yajl_gen g, const struct list_page *page, int64_t limit, int with_page);
 /* base64url of the position with a check; caller frees (NULL on failure). */
 char *list_cursor_encode(const struct list_cursor *c);
+/* ... carrying pos, the rows before the page that follows it (0..CURSOR_POS_MAX). */
+char *list_cursor_encode_at(const struct list_cursor *c, int64_t pos);
 /* 0 and *c filled when s is a cursor list_cursor_encode made (any kind). */
 int list_cursor_decode(const char *s, struct list_cursor *c);
+/* ... and *pos (when pos is not NULL) the offset it carries, -1 for a cursor
+ * of the first format, which carries none. */
+int list_cursor_decode_at(const char *s, struct list_cursor *c, int64_t *pos);
 
 /* ---- metrics.c: GET /metrics, the host's counters in Prometheus text ----
  * A table the master maps (shared) before it forks: a head the master writes

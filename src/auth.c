@@ -8,8 +8,10 @@
  * the notification reaches a worker's connection ahead of the results of
  * any statement sent after that COMMIT.  A request authenticated from the
  * cache is therefore re-checked right after its first statement: if a
- * notification came with it, the key is looked up again before anything
- * the statement read or wrote is used. */
+ * notification came ahead of its answer, the key is looked up again before
+ * anything the statement read or wrote is used.  That check reads nothing
+ * more from the socket, so it costs no syscall; a request that ran no
+ * statement (a validation error) runs a trivial one before it answers. */
 #include "api.h"
 
 #include <libpq-fe.h>
@@ -56,16 +58,16 @@ auth_lookup(struct db *db, const char *hash, struct auth *a)
 	return found;
 }
 
-/* Armed after a cache hit: runs once the request's first statement is
- * answered.  Any key change notified by then is looked at now. */
+/* Whether the remembered key still stands, after any key change PostgreSQL
+ * has reported: 0 yes; else db_fail with 401 or 403 (or a db error). */
 static int
-auth_recheck(void *arg)
+auth_recheck_now(struct request *req)
 {
-	struct request *req = arg;
 	struct worker *w = req->worker;
 	struct auth now = {0};
 	int found, same;
 
+	req->auth.unchecked = 0;
 	if (!db_take_notified(w->db))
 		return 0;
 	auth_cache_flush(&w->keys);
@@ -84,6 +86,14 @@ auth_recheck(void *arg)
 		return -1;
 	}
 	return 0;
+}
+
+/* Armed after a cache hit: runs once the request's first statement is
+ * answered; the notifications that came ahead of that answer are parsed. */
+static int
+auth_recheck(void *arg)
+{
+	return auth_recheck_now(arg);
 }
 
 int
@@ -107,6 +117,7 @@ auth_authenticate(struct request *req, enum role needed)
 	if (db_take_notified(w->db))
 		auth_cache_flush(&w->keys);
 	if (auth_cache_find(&w->keys, req->auth.key_hash, &req->auth) == 0) {
+		req->auth.unchecked = 1;
 		db_after_next_result(w->db, auth_recheck, req);
 	} else if ((found = auth_lookup(w->db, req->auth.key_hash, &req->auth)) <= 0) {
 		if (found < 0)
@@ -119,10 +130,31 @@ auth_authenticate(struct request *req, enum role needed)
 	}
 	if (req->auth.role < needed) {
 		db_after_next_result(w->db, NULL, NULL);
+		req->auth.unchecked = 0;
 		fail_role(req, needed);
 		return -1;
 	}
 	return 0;
+}
+
+/* An idle connection's notifications are sent when PostgreSQL gets round
+ * to it, so only a statement's answer proves them all there: one trivial
+ * statement, with the re-check armed as for any other. */
+void
+auth_settle(struct request *req)
+{
+	struct pg_result *res;
+
+	if (!req->auth.unchecked)
+		return;
+	if ((res = db_exec(req->worker->db, STMT_PING, 0, NULL)) != NULL) {
+		PQclear(res);
+		return;
+	}
+	/* the handler's answer was for a key that no longer stands */
+	errors_clear(&req->errors);
+	request_clear_headers(req);
+	request_fail_db(req);
 }
 
 void

@@ -63,6 +63,8 @@ static const struct config_key config_keys[] = {
 	{"client_buffer_cap", CT_INT64, OFF(client_buffer_cap), 1024, INT64_MAX, "262144", 1, NULL},
 	{"api_v1", CT_CHOICE, OFF(api_v1), 0, 0, "alert24", 1, api_v1_choices},
 	{"event_retention_days", CT_INT, OFF(event_retention_days), 1, 36500, "30", 1, NULL},
+	/* the most a list filtered by tag or q counts for its total */
+	{"list_count_cap", CT_INT64, OFF(list_count_cap), 1, 1000000000, "10000", 1, NULL},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

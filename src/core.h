@@ -110,6 +110,7 @@ struct config {
 	char *resolv_conf; /* incidentd-sse resolves host names itself (evdns) */
 	int64_t client_buffer_cap;
 	int event_retention_days;
+	int64_t list_count_cap; /* a tag or q list counts at most this many for total */
 	char *api_v1; /* the dialect at /api/v1/incidents: alert24, statly or none */
 };
 void config_defaults(struct config *cfg);

@@ -7,14 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A cursor is 21 bytes, 28 base64url characters without padding: the kind, the
- * position (big-endian) and a check.  The check is no secret: it makes an
+/* A cursor is 30 bytes, 40 base64url characters without padding: the kind,
+ * the position (created_at and id, big-endian), the rows before the page
+ * that follows it when it was made (its offset, so that page needs no
+ * count: see list.c), and a check.  The check is no secret: it makes an
  * edited or truncated cursor a 422, and a forged one could only show a
- * position in the caller's own list, which paging reaches anyway. */
-#define CURSOR_LABEL "incidentd cursor 1" /* a new format changes it */
-#define CURSOR_BYTES 21
-#define CURSOR_CHECK 4
-#define CURSOR_CHARS 28
+ * position in the caller's own list, which paging reaches anyway.
+ * Cursors of the first format (21 bytes, 28 characters, no offset) are
+ * still read: they do not expire. */
+struct cursor_format {
+	const char *label; /* hashed into the check: a new format changes it */
+	size_t bytes, chars, check;
+	int has_pos;
+};
+
+static const struct cursor_format formats[] = {
+    {"incidentd cursor 2", 30, 40, 5, 1},
+    {"incidentd cursor 1", 21, 28, 4, 0},
+};
+
+#define CURSOR_MAX_BYTES 30
+#define CURSOR_MAX_CHARS 40
+#define LABEL_MAX 32
 
 static void
 put_u64(unsigned char *p, uint64_t v)
@@ -36,19 +50,19 @@ get_u64(const unsigned char *p)
 	return v;
 }
 
-/* The first CURSOR_CHECK bytes of SHA-256(label, kind and position). */
+/* The first f->check bytes of SHA-256(label, kind and position). */
 static int
-cursor_check(const unsigned char *raw, unsigned char check[CURSOR_CHECK])
+cursor_check(const struct cursor_format *f, const unsigned char *raw, unsigned char *check)
 {
-	unsigned char in[sizeof(CURSOR_LABEL) + CURSOR_BYTES], md[EVP_MAX_MD_SIZE];
+	unsigned char in[LABEL_MAX + CURSOR_MAX_BYTES], md[EVP_MAX_MD_SIZE];
+	size_t label = strlen(f->label) + 1, body = f->bytes - f->check;
 	unsigned int mdlen = 0;
 
-	memcpy(in, CURSOR_LABEL, sizeof(CURSOR_LABEL));
-	memcpy(in + sizeof(CURSOR_LABEL), raw, CURSOR_BYTES - CURSOR_CHECK);
-	if (EVP_Digest(in, sizeof(CURSOR_LABEL) + CURSOR_BYTES - CURSOR_CHECK, md, &mdlen,
-	               EVP_sha256(), NULL) != 1 || mdlen < CURSOR_CHECK)
+	memcpy(in, f->label, label);
+	memcpy(in + label, raw, body);
+	if (EVP_Digest(in, label + body, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < f->check)
 		return -1;
-	memcpy(check, md, CURSOR_CHECK);
+	memcpy(check, md, f->check);
 	return 0;
 }
 
@@ -67,14 +81,22 @@ swap_alphabet(char *s, const char *from, const char *to)
 char *
 list_cursor_encode(const struct list_cursor *c)
 {
-	unsigned char raw[CURSOR_BYTES];
-	char *out = xmalloc(CURSOR_CHARS + 1);
+	return list_cursor_encode_at(c, 0);
+}
+
+char *
+list_cursor_encode_at(const struct list_cursor *c, int64_t pos)
+{
+	const struct cursor_format *f = &formats[0];
+	unsigned char raw[CURSOR_MAX_BYTES];
+	char *out = xmalloc(CURSOR_MAX_CHARS + 1);
 
 	raw[0] = (unsigned char)c->kind;
 	put_u64(raw + 1, (uint64_t)c->at_us);
 	put_u64(raw + 9, (uint64_t)c->id);
-	if (cursor_check(raw, raw + CURSOR_BYTES - CURSOR_CHECK) != 0 ||
-	    EVP_EncodeBlock((unsigned char *)out, raw, CURSOR_BYTES) != CURSOR_CHARS) {
+	put_u64(raw + 17, (uint64_t)(pos < 0 ? 0 : pos > CURSOR_POS_MAX ? CURSOR_POS_MAX : pos));
+	if (cursor_check(f, raw, raw + f->bytes - f->check) != 0 ||
+	    EVP_EncodeBlock((unsigned char *)out, raw, (int)f->bytes) != (int)f->chars) {
 		free(out);
 		return NULL;
 	}
@@ -94,30 +116,55 @@ cursor_in_range(const struct list_cursor *c)
 	return c->kind == CURSOR_INCIDENTS && c->at_us >= -CURSOR_AT_MAX && c->at_us <= CURSOR_AT_MAX;
 }
 
+/* The format a text of this length would be. */
+static const struct cursor_format *
+cursor_format_of(size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].chars == len)
+			return &formats[i];
+	return NULL;
+}
+
 int
 list_cursor_decode(const char *s, struct list_cursor *c)
 {
+	return list_cursor_decode_at(s, c, NULL);
+}
+
+int
+list_cursor_decode_at(const char *s, struct list_cursor *c, int64_t *pos)
+{
 	static const char alphabet[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned char raw[CURSOR_BYTES + 3], check[CURSOR_CHECK];
-	char text[CURSOR_CHARS + 1];
+	const struct cursor_format *f = cursor_format_of(strlen(s));
+	unsigned char raw[CURSOR_MAX_BYTES + 3], check[CURSOR_MAX_BYTES];
+	char text[CURSOR_MAX_CHARS + 1];
 	struct list_cursor got;
+	int64_t at_pos;
 
 	memset(c, 0, sizeof(*c));
-	/* 28 characters decode to exactly 21 bytes: no padding, no spare bits */
-	if (strlen(s) != CURSOR_CHARS || strspn(s, alphabet) != CURSOR_CHARS)
+	/* a multiple of 4 characters decodes to exactly f->bytes: no padding, no
+	 * spare bits */
+	if (f == NULL || strspn(s, alphabet) != f->chars)
 		return -1;
-	memcpy(text, s, sizeof(text));
+	memcpy(text, s, f->chars + 1);
 	swap_alphabet(text, "-_", "+/");
-	if (EVP_DecodeBlock(raw, (const unsigned char *)text, CURSOR_CHARS) != CURSOR_BYTES ||
-	    cursor_check(raw, check) != 0 ||
-	    memcmp(check, raw + CURSOR_BYTES - CURSOR_CHECK, CURSOR_CHECK) != 0)
+	if (EVP_DecodeBlock(raw, (const unsigned char *)text, (int)f->chars) != (int)f->bytes ||
+	    cursor_check(f, raw, check) != 0 ||
+	    memcmp(check, raw + f->bytes - f->check, f->check) != 0)
 		return -1;
 	got.kind = (enum cursor_kind)raw[0];
 	got.at_us = (int64_t)get_u64(raw + 1);
 	got.id = (int64_t)get_u64(raw + 9);
-	if (raw[0] > CURSOR_REPLIES || !cursor_in_range(&got))
+	at_pos = f->has_pos ? (int64_t)get_u64(raw + 17) : -1;
+	if (raw[0] > CURSOR_REPLIES || !cursor_in_range(&got) || at_pos > CURSOR_POS_MAX ||
+	    at_pos < -1)
 		return -1;
 	*c = got;
+	if (pos != NULL)
+		*pos = at_pos;
 	return 0;
 }

@@ -36,35 +36,31 @@ struct statement {
 #define BY_NUMBER "WHERE id = $1::bigint AND org_id = $2"
 #define BY_UUID "WHERE uuid = $1::uuid AND org_id = $2"
 
-/* $1 org, $2..$5 comma lists of status, priority, severity, source, $6 a
- * tag, $7 a full-text query; NULL: no filter.  The configuration 'english'
- * is the one the search column is built with (sql/005_search.sql). */
-#define LIST_FILTER \
-	"WHERE org_id = $1 " \
-	"AND ($2::text IS NULL OR status = ANY (string_to_array($2, ','))) " \
-	"AND ($3::text IS NULL OR priority = ANY (string_to_array($3, ','))) " \
-	"AND ($4::text IS NULL OR severity = ANY (string_to_array($4, ','))) " \
-	"AND ($5::text IS NULL OR source = ANY (string_to_array($5, ','))) " \
-	"AND ($6::text IS NULL OR tags @> jsonb_build_array($6::text)) " \
-	"AND ($7::text IS NULL OR search @@ websearch_to_tsquery('english', $7)) "
-
-/* Rows after the keyset position ($8 created_at in microseconds, $9 id) in
- * newest-first order: an index condition on incidents_org_newest (and the
- * filter indexes), so a deep page costs what the first one does.  bigint
- * times interval is exact below 2^53 (CURSOR_AT_MAX). */
-#define LIST_AFTER \
-	"AND (created_at, id) < ('epoch'::timestamptz + $8::bigint * interval '1 microsecond', " \
-	"$9::bigint) "
-
+/* The incident lists are built from the filters present (db_list_sql):
+ * each present filter is one more parameter after $1 (the org), in
+ * list_filters order, so every shape gets a plan of its own and the planner
+ * picks the index that filter has (incidents_org_status, ...); a generic
+ * "$n IS NULL OR ..." statement had one plan for all of them.  A filter of
+ * one value is an equality, of several an ANY (which an index cannot
+ * return in created_at order). */
 #define LIST_ORDER "ORDER BY created_at DESC, id DESC "
 
 /* A row's position for the cursor: created_at exactly, in microseconds. */
 #define LIST_POSITION "(extract(epoch from created_at) * 1000000)::bigint"
 
-/* The page's total (and, after a cursor, the rows from it on) as an
- * InitPlan: one index scan, where count(*) OVER () would read and project
- * every matching row before the first one is returned. */
-#define LIST_TOTAL "(SELECT count(*) FROM incidents " LIST_FILTER ")"
+/* The keyset position (created_at in microseconds, id) in newest-first
+ * order: an index condition on incidents_org_newest (and the filter
+ * indexes), so a deep page costs what the first one does.  bigint times
+ * interval is exact below 2^53 (CURSOR_AT_MAX). */
+#define LIST_KEYSET "(created_at, id) %s ('epoch'::timestamptz + $%d::bigint * " \
+	"interval '1 microsecond', $%d::bigint) "
+
+/* The total of a list without tag or q: a sum over the org's counter rows
+ * (sql/006_incident_counts.sql), at most 800 of them whatever the number of
+ * incidents.  With tag or q there is no counter: count the matches, at most
+ * the cap parameter's (list_count_cap + 1) of them. */
+#define LIST_SUMMED_TOTAL "(SELECT coalesce(sum(n), 0) FROM incident_counts WHERE org_id = $1 "
+#define LIST_CAPPED_TOTAL "(SELECT count(*) FROM (SELECT 1 FROM incidents WHERE org_id = $1 "
 
 #define REPLY_OF "WHERE incident_id = $1 AND org_id = $2 "
 
@@ -99,15 +95,10 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_INCIDENT_DELETE, "DELETE FROM incidents " BY_NUMBER " RETURNING id"},
 	{STMT_INCIDENT_DELETE_BY_UUID, "DELETE FROM incidents " BY_UUID " RETURNING id"},
 	{STMT_INCIDENT_LIST,
-	 /* $8 limit, $9 offset */
-	 "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", " LIST_TOTAL " FROM incidents " LIST_FILTER
-	 LIST_ORDER "LIMIT $8 OFFSET $9"},
-	{STMT_INCIDENT_LIST_AFTER,
-	 /* $10 limit; the total, then the rows after the cursor */
-	 "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", " LIST_TOTAL ", (SELECT count(*) FROM "
-	 "incidents " LIST_FILTER LIST_AFTER ") FROM incidents " LIST_FILTER LIST_AFTER LIST_ORDER
-	 "LIMIT $10"},
-	{STMT_INCIDENT_COUNT, "SELECT count(*) FROM incidents " LIST_FILTER},
+	 /* db_list_sql(LIST_SQL_PAGE, 0), the list without filters: bench/pgbench/list.sql
+	  * runs it, and t/unit checks that the builder makes this text */
+	 "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", " LIST_SUMMED_TOTAL ") FROM incidents "
+	 "WHERE org_id = $1 " LIST_ORDER "LIMIT $2 OFFSET $3"},
 	{STMT_REPLY_INSERT,
 	 /* the incident's row is written or locked first in the same transaction */
 	 "INSERT INTO replies (incident_id, org_id, body, internal, status, author, created_at, "
@@ -170,6 +161,8 @@ struct db {
 	char last_error[512];
 	char last_sqlstate[6];     /* "" when the failure had none */
 	char last_constraint[64];  /* the violated constraint, if PostgreSQL named one */
+	/* which list statements (db_list_sql) this connection has prepared */
+	unsigned char list_prepared[(LIST_SQL_SLOTS + 7) / 8];
 	char *listen_channel;      /* NULL: none */
 	int notified;              /* see db_take_notified */
 	int (*after_next_result)(void *);
@@ -283,6 +276,7 @@ db_connect(struct db *db)
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	db->in_tx = 0;
+	memset(db->list_prepared, 0, sizeof(db->list_prepared));
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		db_set_error(db, 503, db->conn ? PQerrorMessage(db->conn) : "out of memory");
@@ -336,8 +330,9 @@ db_listen(struct db *db, const char *channel)
 	db->notified = 1;
 }
 
-/* Reads whatever the server has sent (never blocks: libpq keeps its socket
- * non-blocking) and drains the notifications. */
+/* Drains the notifications libpq has parsed: every one the server sent
+ * ahead of the last result read.  No syscall: whatever is still in the
+ * socket is read with the next statement's answer. */
 int
 db_take_notified(struct db *db)
 {
@@ -345,7 +340,7 @@ db_take_notified(struct db *db)
 	int notified = db->notified;
 
 	db->notified = 0;
-	if (!db_ok(db) || PQconsumeInput(db->conn) == 0)
+	if (!db_ok(db))
 		return 1;
 	while ((n = PQnotifies(db->conn)) != NULL) {
 		PQfreemem(n);
@@ -401,23 +396,56 @@ result_ok(PGresult *res)
 	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
-/* Runs a statement (prepared id, or plain sql when id < 0); a statement
- * outside a transaction that fails on a dead connection is retried once on
- * a fresh one, so a PostgreSQL restart costs no request. */
+/* Prepares list statement slot on this connection the first time it is
+ * used; the shapes are a finite set (LIST_SQL_SLOTS), so a connection keeps
+ * at most that many.  0, or -1 with the error set. */
+static int
+db_prepare_list(struct db *db, int slot, const char *name)
+{
+	unsigned char bit = (unsigned char)(1u << (slot % 8));
+	PGresult *res;
+	char *sql;
+
+	if (db->list_prepared[slot / 8] & bit)
+		return 0;
+	sql = db_list_sql((enum list_sql)(slot / LIST_SHAPES), (unsigned)(slot % LIST_SHAPES));
+	res = PQprepare(db->conn, name, sql, 0, NULL);
+	free(sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		db_set_error(db, res ? status_for_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : 503,
+		             res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+		db_set_diagnostics(db, res);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	db->list_prepared[slot / 8] |= bit;
+	return 0;
+}
+
+/* Runs a statement: the table's (id >= 0), a list shape's (slot >= 0), or
+ * plain sql; a statement outside a transaction that fails on a dead
+ * connection is retried once on a fresh one, so a PostgreSQL restart costs
+ * no request. */
 static PGresult *
-db_run(struct db *db, int id, const char *sql, int nparams, const char *const *params)
+db_run(struct db *db, int id, int slot, const char *sql, int nparams, const char *const *params)
 {
 	int attempt;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		PGresult *res;
+		PGresult *res = NULL;
 		char name[16];
 
 		if (!db->in_tx && db_ensure(db) != 0)
 			return NULL;
-		if (id >= 0) {
-			snprintf(name, sizeof(name), "s%d", id);
-			res = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+		if (id >= 0 || slot >= 0) {
+			snprintf(name, sizeof(name), id >= 0 ? "s%d" : "l%d", id >= 0 ? id : slot);
+			if (slot < 0 || db_prepare_list(db, slot, name) == 0)
+				res = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+			else if (db->in_tx || PQstatus(db->conn) == CONNECTION_OK)
+				return NULL;
+			else
+				continue;
 		} else {
 			res = PQexec(db->conn, sql);
 		}
@@ -442,13 +470,13 @@ db_run(struct db *db, int id, const char *sql, int nparams, const char *const *p
 PGresult *
 db_exec(struct db *db, enum stmt_id id, int nparams, const char *const *params)
 {
-	return db_run(db, (int)id, NULL, nparams, params);
+	return db_run(db, (int)id, -1, NULL, nparams, params);
 }
 
 static int
 db_simple(struct db *db, const char *sql)
 {
-	PGresult *res = db_run(db, -1, sql, 0, NULL);
+	PGresult *res = db_run(db, -1, -1, sql, 0, NULL);
 
 	if (res == NULL)
 		return -1;
@@ -487,7 +515,9 @@ db_commit(struct db *db)
 void
 db_rollback(struct db *db)
 {
-	if (!db->in_tx)
+	/* the server's own word too: a BEGIN the key re-check refused after
+	 * the fact opened a transaction db_begin never recorded */
+	if (!db->in_tx && (!db_ok(db) || PQtransactionStatus(db->conn) == PQTRANS_IDLE))
 		return;
 	if (db_ok(db) && db_simple(db, "ROLLBACK") != 0)
 		log_warn(NULL, "msg=\"rollback failed\" error=%s", LOG_QUOTE(db->last_error));
@@ -542,4 +572,87 @@ db_page_total(struct db *db, const PGresult *page, int column, enum stmt_id coun
 	*total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
 	PQclear(count);
 	return 0;
+}
+
+/* ---- the list statements, one per shape ---- */
+
+/* The enum filters, in shape and parameter order, by their column (the
+ * same name in incidents and incident_counts). */
+static const char *const list_enum_columns[LIST_ENUM_FILTERS] = {"status", "priority", "severity",
+                                                                   "source"};
+
+/* The condition of each present filter, numbering its parameter from *n on. */
+static struct buf *
+list_filters(struct buf *b, unsigned shape, int *n)
+{
+	int i;
+
+	for (i = 0; i < LIST_ENUM_FILTERS; i++) {
+		unsigned how = list_shape_enum(shape, i);
+
+		if (how == LIST_FILTER_ONE)
+			b = buf_printf(b, "AND %s = $%d ", list_enum_columns[i], ++*n);
+		else if (how == LIST_FILTER_MANY)
+			b = buf_printf(b, "AND %s = ANY (string_to_array($%d, ',')) ", list_enum_columns[i],
+			               ++*n);
+	}
+	if (LIST_SHAPE_HAS_TAG(shape))
+		b = buf_printf(b, "AND tags @> jsonb_build_array($%d::text) ", ++*n);
+	/* 'english': the configuration the search column is built with (sql/005) */
+	if (LIST_SHAPE_HAS_Q(shape))
+		b = buf_printf(b, "AND search @@ websearch_to_tsquery('english', $%d) ", ++*n);
+	return b;
+}
+
+char *
+db_list_sql(enum list_sql kind, unsigned shape)
+{
+	struct buf *filters = buf_new(256), *total = buf_new(512), *b = buf_new(2048);
+	int n = 1;
+	char *sql;
+
+	filters = list_filters(filters, shape, &n);
+	if (LIST_SHAPE_HAS_TAG(shape) || LIST_SHAPE_HAS_Q(shape))
+		total = buf_printf(total, LIST_CAPPED_TOTAL "%sLIMIT $%d) capped)", filters->data, ++n);
+	else
+		total = buf_printf(total, LIST_SUMMED_TOTAL "%s)", filters->data);
+	switch (kind) {
+	case LIST_SQL_PAGE:
+		b = buf_printf(b,
+		               "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", %s FROM incidents "
+		               "WHERE org_id = $1 %s" LIST_ORDER "LIMIT $%d OFFSET $%d",
+		               total->data, filters->data, n + 1, n + 2);
+		break;
+	case LIST_SQL_AFTER:
+		b = buf_printf(b,
+		               "SELECT " INCIDENT_COLUMNS ", " LIST_POSITION ", %s FROM incidents "
+		               "WHERE org_id = $1 %sAND " LIST_KEYSET LIST_ORDER "LIMIT $%d",
+		               total->data, filters->data, "<", n + 1, n + 2, n + 3);
+		break;
+	case LIST_SQL_TOTAL:
+		b = buf_printf(b, "SELECT %s", total->data);
+		break;
+	default: /* LIST_SQL_BEFORE */
+		b = buf_printf(b, "SELECT count(*) FROM incidents WHERE org_id = $1 %sAND " LIST_KEYSET,
+		               filters->data, ">=", n + 1, n + 2);
+		break;
+	}
+	sql = xstrdup(b->data);
+	buf_free(b);
+	buf_free(total);
+	buf_free(filters);
+	return sql;
+}
+
+PGresult *
+db_exec_list(struct db *db, enum list_sql kind, unsigned shape, int nparams,
+             const char *const *params)
+{
+	if (kind == LIST_SQL_PAGE && shape == 0)
+		return db_exec(db, STMT_INCIDENT_LIST, nparams, params);
+	if (shape >= LIST_SHAPES || (unsigned)kind >= LIST_SQL_KINDS) {
+		db_set_error(db, 500, "no such list statement");
+		return NULL;
+	}
+	return db_run(db, -1, (int)kind * LIST_SHAPES + (int)shape, NULL, nparams, params);
 }

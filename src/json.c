@@ -362,7 +362,18 @@ jgen_str(yajl_gen g, const char *s)
 void
 jgen_int(yajl_gen g, int64_t n)
 {
-	yajl_gen_integer(g, (long long)n);
+	/* yajl_gen_integer goes through sprintf; ids and counts are most of a
+	 * page's numbers */
+	char text[24], *p = text + sizeof(text);
+	uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (n < 0)
+		*--p = '-';
+	yajl_gen_number(g, p, (size_t)(text + sizeof(text) - p));
 }
 
 void

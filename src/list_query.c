@@ -141,7 +141,7 @@ parse_q(struct list_query *q, const char *value, struct errors *e)
 static void
 parse_after(struct list_query *q, const char *value, struct errors *e)
 {
-	if (list_cursor_decode(value, &q->after) != 0)
+	if (list_cursor_decode_at(value, &q->after, &q->after_pos) != 0)
 		param_error(e, "invalid_value", "after",
 		            "after must be a next_cursor this list returned, unchanged");
 }

@@ -132,13 +132,28 @@ random_token(size_t nbytes)
 int
 sha256_hex(const char *s, size_t len, char out[65])
 {
+	/* Fetched and allocated once per process (each is single-threaded):
+	 * EVP_Digest with EVP_sha256() looks the implementation up and builds
+	 * a context on every call, and every request hashes its key.  A reused
+	 * context with the same digest keeps its provider state. */
+	static EVP_MD *sha256;
+	static EVP_MD_CTX *ctx;
+	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, i;
 
-	if (EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+	if (sha256 == NULL && (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return -1;
-	for (i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	if (EVP_DigestInit_ex2(ctx, sha256, NULL) != 1 || EVP_DigestUpdate(ctx, s, len) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+		return -1;
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
 	return 0;
 }
 

@@ -115,6 +115,7 @@ worker_dispatch(struct request *req)
 	if (req->route->role != ROLE_NONE && auth_authenticate(req, req->route->role) != 0)
 		return;
 	req->route->handler(req);
+	auth_settle(req);
 	if (req->status == 0) {
 		/* a handler that answered nothing is a bug; never leave the client hanging */
 		log_error(req->request_id, "msg=\"handler gave no response\" route=%s",

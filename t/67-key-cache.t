@@ -5,7 +5,8 @@
 # answered the key from memory a moment before.  One worker, so every
 # request after the first is a cache hit.  And a key revoked while its
 # request waits inside PostgreSQL is refused when that request's statement
-# returns (the re-check after a cached request's first statement).
+# returns (the re-check after a cached request's first statement), and one
+# whose request runs no statement at all before answering.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -69,6 +70,17 @@ subtest 'demoted from write to read' => sub {
 		'insufficient_role', 'the next write is refused');
 	is($api->call(GET => "/v1/tickets/$id")->{status}, 200, 'reads still work');
 	is($s->psql("SELECT count(*) FROM incidents WHERE title = 'after'") + 0, 0, 'nothing was written');
+	# the refusal came after the write's BEGIN: it must have been rolled back
+	is($s->psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'incidentd'"
+		. " AND state LIKE 'idle in transaction%'") + 0, 0, 'no transaction is left open');
+};
+
+subtest 'revoked, then a request that needs no statement' => sub {
+	my $api = new_key('write', 'no-statement');
+	warm($api, 'no-statement');
+	$s->psql("UPDATE api_keys SET revoked_at = now() WHERE name = 'no-statement'");
+	error_is($api->call(POST => '/v1/tickets', body => { description => 'no title' }), 401,
+		'authentication_error', 'invalid_api_key', 'an invalid body gets 401, not 422');
 };
 
 subtest 'other keys are unaffected and a new key works at once' => sub {

@@ -1,4 +1,4 @@
-/* test_auth_cache.c — a worker's remembered keys: found by hash with what
+/* test_auth_cache.c — the key hash and a worker's remembered keys: found by hash with what
  * was stored, unknown hashes not found, forgotten on flush, and never more
  * than AUTH_CACHE_MAX held (the next key past the bound empties the cache
  * and is kept). */
@@ -71,9 +71,23 @@ test_bound(void)
 	auth_cache_flush(&c);
 }
 
+/* The cache's keys: SHA-256 in lower-case hex (FIPS 180-2 vectors). */
+static void
+test_hash(void)
+{
+	char h[65];
+
+	memset(h, 'x', sizeof(h));
+	ok(sha256_hex("abc", 3, h) == 0, "sha256_hex hashes");
+	is_str(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "of \"abc\"");
+	ok(sha256_hex("", 0, h) == 0, "sha256_hex hashes nothing");
+	is_str(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "of \"\"");
+}
+
 void
 test_auth_cache(void)
 {
+	test_hash();
 	test_find_put();
 	test_bound();
 }

@@ -305,6 +305,20 @@ test_gen(void)
 	is_int(len, strlen(out), "jgen_finish reports the length");
 	free(out);
 	yajl_gen_free(g);
+
+	/* jgen_int writes its own digits: the extremes and zero */
+	g = json_gen_new();
+	yajl_gen_array_open(g);
+	jgen_int(g, 0);
+	jgen_int(g, INT64_MAX);
+	jgen_int(g, INT64_MIN);
+	jgen_int(g, 7);
+	yajl_gen_array_close(g);
+	out = jgen_finish(g, &len);
+	is_str(out, "[0,9223372036854775807,-9223372036854775808,7]",
+	       "jgen_int: zero, both extremes, separators between numbers");
+	free(out);
+	yajl_gen_free(g);
 }
 
 static char *

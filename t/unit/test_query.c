@@ -299,9 +299,9 @@ cursor_round_trip(enum cursor_kind kind, int64_t at, int64_t id)
 	struct list_cursor in = {kind, at, id}, out;
 	char *s = list_cursor_encode(&in);
 
-	ok(s != NULL && strlen(s) == 28 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	                                              "0123456789-_") == 28,
-	   "cursor %d/%lld/%lld: 28 base64url characters (%s)", kind, (long long)at, (long long)id,
+	ok(s != NULL && strlen(s) == 40 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                                              "0123456789-_") == 40,
+	   "cursor %d/%lld/%lld: 40 base64url characters (%s)", kind, (long long)at, (long long)id,
 	   s ? s : "NULL");
 	ok(s != NULL && list_cursor_decode(s, &out) == 0 && out.kind == kind && out.at_us == at &&
 	       out.id == id,
@@ -369,14 +369,17 @@ test_cursor_encoding(void)
 			free(t);
 		}
 	}
-	ok(edits == 28 * 63 && refused == edits, "all %zu one-character edits refused (%zu)", edits,
+	ok(edits == 40 * 63 && refused == edits, "all %zu one-character edits refused (%zu)", edits,
 	   refused);
 	cursor_text_refused("", "empty");
-	t = xstrndup(s, 27);
-	cursor_text_refused(t, "27 characters");
+	t = xstrndup(s, 39);
+	cursor_text_refused(t, "39 characters");
+	free(t);
+	t = xstrndup(s, 28);
+	cursor_text_refused(t, "its first 28 characters (the first format's length)");
 	free(t);
 	t = xprintf("%sA", s);
-	cursor_text_refused(t, "29 characters");
+	cursor_text_refused(t, "41 characters");
 	free(t);
 	t = xprintf("%s=", s);
 	cursor_text_refused(t, "with padding");
@@ -394,6 +397,73 @@ test_cursor_encoding(void)
 	cursor_text_refused("eyJpZCI6NDIsImF0IjoxfQ", "base64 JSON {\"id\":42,\"at\":1}");
 	cursor_text_refused("42", "an id");
 	free(s);
+}
+
+/* The offset a cursor carries, and cursors of the first format (28
+ * characters, no offset: made before it carried one), still read. */
+static void
+test_cursor_pos(void)
+{
+	/* list_cursor_encode of the first format for {CURSOR_INCIDENTS,
+	 * 1773558000123456, 42} and {CURSOR_REPLIES, 0, 7} */
+	static const char *const v1_incidents = "AQAGTQqmlf5AAAAAAAAAACoVYSD5";
+	static const char *const v1_replies = "AgAAAAAAAAAAAAAAAAAAAAfe01B2";
+	struct list_cursor c = {CURSOR_INCIDENTS, 1773558000123456LL, 42}, out;
+	int64_t pos = 0;
+	char *s;
+
+	s = list_cursor_encode_at(&c, 123456789);
+	ok(s != NULL && list_cursor_decode_at(s, &out, &pos) == 0 && pos == 123456789 && out.id == 42,
+	   "a cursor carries its offset (%lld)", (long long)pos);
+	free(s);
+	s = list_cursor_encode_at(&c, CURSOR_POS_MAX + 5);
+	ok(s != NULL && list_cursor_decode_at(s, &out, &pos) == 0 && pos == CURSOR_POS_MAX,
+	   "an offset past 2^53 is kept at 2^53");
+	free(s);
+	s = list_cursor_encode(&c);
+	ok(s != NULL && list_cursor_decode_at(s, &out, &pos) == 0 && pos == 0,
+	   "list_cursor_encode carries offset 0");
+	free(s);
+	ok(list_cursor_decode_at(v1_incidents, &out, &pos) == 0 && out.kind == CURSOR_INCIDENTS &&
+	       out.at_us == 1773558000123456LL && out.id == 42 && pos == -1,
+	   "a first-format incidents cursor still reads, offset unknown (-1)");
+	ok(list_cursor_decode_at(v1_replies, &out, &pos) == 0 && out.kind == CURSOR_REPLIES &&
+	       out.id == 7 && pos == -1,
+	   "a first-format replies cursor still reads");
+	s = xstrdup(v1_incidents);
+	s[3] = s[3] == 'A' ? 'B' : 'A';
+	cursor_text_refused(s, "an edited first-format cursor");
+	free(s);
+}
+
+/* The list statement without filters is the table's STMT_INCIDENT_LIST,
+ * which bench/pgbench/list.sql runs: the builder makes the same text. */
+static void
+test_list_sql(void)
+{
+	char *sql = db_list_sql(LIST_SQL_PAGE, 0);
+	unsigned shape;
+	size_t longest = 0;
+	int kind;
+
+	ok(strcmp(sql, db_statement_sql(STMT_INCIDENT_LIST)) == 0,
+	   "db_list_sql(PAGE, 0) is STMT_INCIDENT_LIST");
+	free(sql);
+	sql = db_list_sql(LIST_SQL_AFTER, 2 * 1 + 1 * 3 + LIST_SHAPE_TAG);
+	ok(strstr(sql, "AND status = ANY (string_to_array($2, ',')) AND priority = $3 AND tags @> "
+	               "jsonb_build_array($4::text) ") != NULL &&
+	       strstr(sql, "LIMIT $5) capped)") != NULL && strstr(sql, "< ('epoch'::timestamptz + $6") &&
+	       strstr(sql, ", $7::bigint) ORDER BY created_at DESC, id DESC LIMIT $8") != NULL,
+	   "status several, priority one, tag: numbered in order, capped count, keyset, limit (%s)",
+	   sql);
+	free(sql);
+	for (kind = 0; kind < LIST_SQL_KINDS; kind++)
+		for (shape = 0; shape < LIST_SHAPES; shape++) {
+			sql = db_list_sql((enum list_sql)kind, shape);
+			longest = strlen(sql) > longest ? strlen(sql) : longest;
+			free(sql);
+		}
+	ok(longest > 0 && longest < 4096, "every shape builds (longest %zu bytes)", longest);
 }
 
 static void
@@ -472,6 +542,8 @@ test_query(void)
 	test_unknown();
 	test_q();
 	test_cursor_encoding();
+	test_cursor_pos();
+	test_list_sql();
 	test_after();
 	test_free();
 }
