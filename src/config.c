@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 enum config_type {
 	CT_STRING,
 	CT_ADDRESS,
+	CT_LISTEN,
 	CT_INT,
 	CT_INT64,
 	CT_OCTAL,
@@ -53,7 +55,7 @@ static const struct config_key config_keys[] = {
 	{"sql_dir", CT_STRING, OFF(sql_dir), 0, 0, SQLDIR, 0, NULL},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", 1, NULL},
 	{"shutdown_timeout", CT_INT, OFF(shutdown_timeout), 1, 3600, "10", 1, NULL},
-	{"sse_listen", CT_ADDRESS, OFF(sse_listen), 0, 0, "", 0, NULL}, /* empty: no streams */
+	{"sse_listen", CT_LISTEN, OFF(sse_listen), 0, 0, "", 0, NULL}, /* empty: no streams */
 	{"heartbeat", CT_INT, OFF(heartbeat), 1, 3600, "15", 1, NULL},
 	{"max_connections", CT_INT, OFF(max_connections), 1, 1000000, "10000", 1, NULL},
 	{"max_streams_per_key", CT_INT, OFF(max_streams_per_key), 1, 1000000, "100", 1, NULL},
@@ -118,6 +120,27 @@ config_choice_known(const char *const *choices, const char *value)
 	return 0;
 }
 
+/* An address to listen on (sse_listen): host:port with the port spelled out,
+ * or unix:/absolute/path short enough for a socket address; empty: none. */
+static int
+config_listen_ok(const char *value)
+{
+	struct sockaddr_un sun;
+	struct net_address a;
+	int good;
+
+	if (*value == '\0')
+		return 1;
+	if (net_address_parse(value, 0, &a) != 0)
+		return 0;
+	if (a.unix_path != NULL)
+		good = a.unix_path[0] == '/' && strlen(a.unix_path) < sizeof(sun.sun_path);
+	else
+		good = a.port != 0;
+	net_address_free(&a);
+	return good;
+}
+
 /* Stores value into the field the key names, checking its type and range. */
 static int
 config_store(struct config *cfg, const struct config_key *k, const char *value, char *err,
@@ -129,6 +152,10 @@ config_store(struct config *cfg, const struct config_key *k, const char *value, 
 	struct net_address a;
 
 	switch (k->type) {
+	case CT_LISTEN:
+		if (!config_listen_ok(value)) /* and it is an address too */
+			break;
+		/* FALLTHROUGH */
 	case CT_ADDRESS:
 		/* Checked here so that a bad address fails at start-up, not in a
 		 * process's loop; empty means "none" (sse_listen). */
@@ -322,7 +349,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 static int
 config_type_is_string(enum config_type t)
 {
-	return t == CT_STRING || t == CT_ADDRESS || t == CT_CHOICE;
+	return t == CT_STRING || t == CT_ADDRESS || t == CT_LISTEN || t == CT_CHOICE;
 }
 
 static const size_t config_scalar_size[] = {

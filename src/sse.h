@@ -56,19 +56,28 @@ void sse_redis_subscribe(struct sse_redis *r, int64_t org_id);
 void sse_redis_unsubscribe(struct sse_redis *r, int64_t org_id);
 int sse_redis_connected(const struct sse_redis *r);
 
-/* One event as streams send it. */
+/* One SSE frame, "id: ..\nevent: ..\ndata: ..\n\n", stored inside the HTTP/1.1
+ * chunk that carries it ("<hex length>\r\n" frame "\r\n"): every stream of
+ * an event sends these very bytes, so they are built once per event. */
+struct sse_frame {
+	char *chunk;      /* NULL: no frame */
+	size_t chunk_len;
+	const char *text; /* the frame itself, inside chunk */
+	size_t len;
+};
+/* One event as streams send it; shared by every stream (refs) and by the
+ * output buffers still holding a reference to its frames. */
 struct sse_event {
 	int64_t seq;
 	int64_t incident_id;
 	int refs;
-	char *frame;        /* "id: ..\nevent: ..\ndata: ..\n\n" */
-	size_t frame_len;
-	char *public_frame; /* what a status-page stream sees, or NULL */
-	size_t public_len;
-	int ends_public;    /* incident.deleted: the status-page stream ends */
+	struct sse_frame frame;        /* what an organisation stream sees */
+	struct sse_frame public_frame; /* what a status-page stream sees, or none */
+	int ends_public;               /* incident.deleted: the status-page stream ends */
 };
 /* Builds an event from its published JSON; NULL if it is not one. */
 struct sse_event *sse_event_from_json(const char *json, size_t len);
+struct sse_event *sse_event_ref(struct sse_event *ev);
 void sse_event_unref(struct sse_event *ev);
 
 /* sse_stream.c: the process-wide state every part shares. */
@@ -98,6 +107,10 @@ struct sse_client {
 	int started;                /* 200 and headers sent */
 	int live;                   /* receives events as they are applied */
 	int paused;                 /* a replay waits for its output to drain */
+	void (*resume)(struct sse_client *c); /* what runs once it has */
+	int chunked;                /* the reply is HTTP/1.1 chunked (not 1.0) */
+	struct evbuffer *out;       /* the connection's output, once started */
+	int fd;                     /* and its socket */
 	int closed;
 	int refs;                   /* the connection + queries in flight */
 	struct sse_org *org;
@@ -108,7 +121,10 @@ struct sse_client *sse_client_new(struct evhttp_request *req, const char *reques
 int sse_client_unref(struct sse_client *c);
 /* The org is synced at current: headers, then the first id, a reset or a replay. */
 void sse_client_begin(struct sse_client *c, int64_t current);
-void sse_client_deliver(struct sse_client *c, const struct sse_event *ev);
+/* Sends the event's frame, straight to the socket when the stream is live,
+ * not paused and has nothing queued (one send per stream, no copy, no loop
+ * pass); otherwise queued behind what waits, by reference to the shared frame. */
+void sse_client_deliver(struct sse_client *c, struct sse_event *ev);
 /* A replay sends while less than half the cap waits; then it pauses and
  * resume runs once the output has drained (never if the client goes). */
 int sse_client_backlogged(const struct sse_client *c);

@@ -92,14 +92,19 @@ gen_public_members(yajl_gen g, const char *type, const struct jval *root, int *e
 	return 1;
 }
 
-static char *
-frame(int64_t seq, const char *type, const char *data, size_t len, size_t *framelen)
+/* The frame inside its chunk: one allocation, sent as is to every stream. */
+static void
+frame(struct sse_frame *f, int64_t seq, const char *type, const char *data, size_t len)
 {
-	char *out = xprintf("id: %lld\nevent: %s\ndata: %.*s\n\n", (long long)seq, type, (int)len,
-	                    data);
+	char *text = xprintf("id: %lld\nevent: %s\ndata: %.*s\n\n", (long long)seq, type,
+	                     (int)len, data);
+	size_t n = strlen(text);
 
-	*framelen = strlen(out);
-	return out;
+	f->chunk = xprintf("%zx\r\n%s\r\n", n, text);
+	f->chunk_len = strlen(f->chunk);
+	f->len = n;
+	f->text = f->chunk + (f->chunk_len - n - 2);
+	free(text);
 }
 
 static void
@@ -119,7 +124,7 @@ public_frame(struct sse_event *ev, const char *type, const struct jval *root)
 	if (gen_public_members(g, type, root, &ev->ends_public)) {
 		yajl_gen_map_close(g);
 		data = jgen_finish(g, &len);
-		ev->public_frame = frame(ev->seq, type, data, len, &ev->public_len);
+		frame(&ev->public_frame, ev->seq, type, data, len);
 		free(data);
 	}
 	yajl_gen_free(g);
@@ -145,9 +150,16 @@ sse_event_from_json(const char *json, size_t len)
 	ev->incident_id = member_int(root, "incident_id");
 	if (ev->incident_id < 0)
 		ev->incident_id = member_int(member(root, "incident"), "id");
-	ev->frame = frame(seq, type, json, len, &ev->frame_len);
+	frame(&ev->frame, seq, type, json, len);
 	public_frame(ev, type, root);
 	json_free(root);
+	return ev;
+}
+
+struct sse_event *
+sse_event_ref(struct sse_event *ev)
+{
+	ev->refs++;
 	return ev;
 }
 
@@ -156,7 +168,7 @@ sse_event_unref(struct sse_event *ev)
 {
 	if (ev == NULL || --ev->refs > 0)
 		return;
-	free(ev->frame);
-	free(ev->public_frame);
+	free(ev->frame.chunk);
+	free(ev->public_frame.chunk);
 	free(ev);
 }

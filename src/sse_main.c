@@ -7,10 +7,14 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <libpq-fe.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +23,7 @@
 #define PROBE_SEC 2
 #define PRUNE_EVERY_SEC 3600
 #define SHUTDOWN_FLUSH_MS 200
+#define LISTEN_BACKLOG 1024
 
 static const char sql_revoked[] =
     "SELECT coalesce(string_agg(id::text, ','), ''), now()::text FROM api_keys "
@@ -27,6 +32,7 @@ static const char sql_revoked[] =
 static struct event *heartbeat_ev, *revocation_ev, *prune_ev, *probe_ev, *status_ev;
 static char revoked_since[64] = "-infinity";
 static int revocation_pending;
+static char *unix_path; /* sse_listen's socket file, removed on the way out */
 
 static void
 add_timer(struct event **ev, int seconds, event_callback_fn cb)
@@ -167,17 +173,59 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	log_info(NULL, "msg=\"sse: configuration reloaded\"");
 }
 
+/* A unix socket for nginx on this host: a stale file from a crashed run is
+ * replaced, and the file is never wider than socket_mode (as the FastCGI
+ * socket of `listen`), so nginx's group reaches it and nobody else. */
+static evutil_socket_t
+listen_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	mode_t old_umask;
+	evutil_socket_t fd;
+	int rc;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatal("sse_listen: the socket path %s is too long", path);
+	memcpy(sun.sun_path, path, strlen(path));
+	if (unlink(path) != 0 && errno != ENOENT)
+		fatal("cannot remove stale socket %s: %s", path, strerror(errno));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fatal("cannot create a socket for %s: %s", path, strerror(errno));
+	old_umask = umask((mode_t)~sse.cfg->socket_mode & 0777);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_umask);
+	if (rc != 0)
+		fatal("cannot listen on %s: %s", path, strerror(errno));
+	if (chmod(path, (mode_t)sse.cfg->socket_mode) != 0)
+		fatal("cannot chmod %s: %s", path, strerror(errno));
+	if (listen(fd, LISTEN_BACKLOG) != 0)
+		fatal("cannot listen on %s: %s", path, strerror(errno));
+	return fd;
+}
+
 static struct evhttp *
 listen_http(void)
 {
 	struct evhttp *http = evhttp_new(sse.base);
 	struct net_address a;
+	int bound;
 
 	if (http == NULL)
 		fatal("out of memory creating the HTTP server");
-	if (net_address_parse(sse.cfg->sse_listen, 0, &a) != 0 || a.host == NULL || a.port == 0)
-		fatal("sse_listen must be host:port, not \"%s\"", sse.cfg->sse_listen);
-	if (evhttp_bind_socket_with_handle(http, a.host, (ev_uint16_t)a.port) == NULL)
+	/* config.c checked it: host:port, or unix:/path */
+	if (net_address_parse(sse.cfg->sse_listen, 0, &a) != 0)
+		fatal("sse_listen must be host:port or unix:/path, not \"%s\"", sse.cfg->sse_listen);
+	if (a.unix_path != NULL) {
+		unix_path = xstrdup(a.unix_path);
+		bound = evhttp_accept_socket_with_handle(http, listen_unix(a.unix_path)) != NULL;
+	} else {
+		bound = a.port != 0 &&
+		        evhttp_bind_socket_with_handle(http, a.host, (ev_uint16_t)a.port) != NULL;
+	}
+	if (!bound)
 		fatal("cannot listen on %s", sse.cfg->sse_listen);
 	net_address_free(&a);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -187,6 +235,24 @@ listen_http(void)
 	evhttp_set_max_body_size(http, BODY_MAX); /* read it, then answer 405 */
 	evhttp_set_gencb(http, sse_http_request, NULL);
 	return http;
+}
+
+/* epoll's changelist: the changes a loop pass makes to a descriptor's
+ * events reach the kernel as one epoll_ctl at the next wait, and none
+ * when they cancel out (a write enabled and done within one pass). */
+static struct event_base *
+new_base(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (ec == NULL || event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
+		fatal("cannot configure the event loop");
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (base == NULL)
+		fatal("cannot create the event loop");
+	return base;
 }
 
 static void
@@ -224,9 +290,7 @@ main(int argc, char **argv)
 	if (status_fd >= 0 && stream_status_attach((int)status_fd) != 0)
 		fatal("cannot map the stream status page (descriptor %lld)", (long long)status_fd);
 	signal(SIGPIPE, SIG_IGN);
-	sse.base = event_base_new();
-	if (sse.base == NULL)
-		fatal("cannot create the event loop");
+	sse.base = new_base();
 	http = listen_http();
 	sse_dns_init(sse.base, sse.cfg->resolv_conf);
 	sse.pg = sse_pg_new(sse.base, sse.cfg->database);
@@ -257,6 +321,10 @@ main(int argc, char **argv)
 	sigaddset(&late, SIGHUP);
 	sigprocmask(SIG_BLOCK, &late, NULL);
 	evhttp_free(http);
+	if (unix_path != NULL && unlink(unix_path) != 0 && errno != ENOENT)
+		log_warn(NULL, "msg=\"sse: cannot remove the socket\" path=%s error=\"%s\"",
+		         LOG_QUOTE(unix_path), strerror(errno));
+	free(unix_path);
 	sse_redis_free(sse.redis);
 	sse_pg_free(sse.pg);
 	sse_dns_free();

@@ -5,10 +5,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct sse sse;
 
@@ -59,26 +61,22 @@ sse_client_backlogged(const struct sse_client *c)
 	return (int64_t)client_pending(c) * 2 > sse.cfg->client_buffer_cap;
 }
 
-struct pause {
-	struct sse_client *client;
-	void (*resume)(struct sse_client *c);
-};
-
+/* libevent runs this whenever the connection's output has been written; it
+ * stays set after a pause ends (only evhttp's own writes replace it), so it
+ * does nothing unless a pause waits. The connection holds the client, and
+ * every release replaces the callback or frees the connection. */
 static void
 client_drained(struct evhttp_connection *conn, void *arg)
 {
-	struct pause *p = arg;
-	struct sse_client *c = p->client;
-	void (*resume)(struct sse_client *) = p->resume;
+	struct sse_client *c = arg;
 
 	(void)conn;
-	free(p);
-	if (!c->paused) /* released while waiting; its reference went with it */
+	if (!c->paused)
 		return;
 	c->paused = 0;
 	if (!c->closed)
-		resume(c);
-	sse_client_unref(c);
+		c->resume(c);
+	sse_client_unref(c); /* the pause's */
 }
 
 /* A comment line carries the callback: libevent runs it once everything
@@ -87,19 +85,16 @@ void
 sse_client_pause(struct sse_client *c, void (*resume)(struct sse_client *c))
 {
 	struct evbuffer *b;
-	struct pause *p;
 
 	if (c->closed || c->req == NULL || c->paused)
 		return;
 	if ((b = evbuffer_new()) == NULL)
 		fatal("out of memory allocating a buffer");
-	p = xmalloc(sizeof(*p));
-	p->client = c;
-	p->resume = resume;
+	c->resume = resume;
 	c->paused = 1;
 	c->refs++;
 	evbuffer_add(b, ":\n", 2);
-	evhttp_send_reply_chunk_with_cb(c->req, b, client_drained, p);
+	evhttp_send_reply_chunk_with_cb(c->req, b, client_drained, c);
 	evbuffer_free(b);
 }
 
@@ -192,18 +187,43 @@ sse_client_fail(struct sse_client *c, int status, const char *code, const char *
 	sse_client_unref(c);
 }
 
-/* Queues bytes on the stream; 0, or -1 when the client was dropped. */
-static int
-client_send(struct sse_client *c, const char *data, size_t len)
+static void
+frame_released(const void *data, size_t len, void *arg)
 {
-	static struct evbuffer *scratch;
+	(void)data;
+	(void)len;
+	sse_event_unref(arg);
+}
 
-	if (c->closed || c->req == NULL)
+/* Writes len bytes at p to the stream: straight to its socket when it is
+ * live, not paused by a replay and has nothing queued (what waits goes
+ * first), else - and whatever the socket did not take - queued on the
+ * connection: by reference when owner holds the bytes (an event's shared
+ * frame), else copied.  0, or -1 when the client is gone or was dropped. */
+static int
+client_write(struct sse_client *c, const char *p, size_t len, struct sse_event *owner)
+{
+	struct evbuffer *out = c->out;
+	ssize_t n = 0;
+
+	if (c->closed || c->req == NULL || c->conn == NULL || out == NULL)
 		return -1;
-	if (scratch == NULL && (scratch = evbuffer_new()) == NULL)
-		fatal("out of memory allocating a buffer");
-	evbuffer_add(scratch, data, len);
-	evhttp_send_reply_chunk(c->req, scratch); /* drains scratch */
+	if (c->live && !c->paused && evbuffer_get_length(out) == 0) {
+		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == (ssize_t)len)
+			return 0;
+		if (n < 0) /* full (EAGAIN), or an error the bufferevent reports */
+			n = 0;
+	}
+	if (owner != NULL) {
+		sse_event_ref(owner);
+		if (evbuffer_add_reference(out, p + n, len - (size_t)n, frame_released, owner) != 0)
+			fatal("out of memory queueing a frame");
+	} else if (evbuffer_add(out, p + n, len - (size_t)n) != 0) {
+		fatal("out of memory queueing a frame");
+	}
+	/* evhttp's write callback, as for its own writes */
+	bufferevent_enable(evhttp_connection_get_bufferevent(c->conn), EV_WRITE);
 	if ((int64_t)client_pending(c) > sse.cfg->client_buffer_cap) {
 		client_drop(c);
 		return -1;
@@ -212,12 +232,37 @@ client_send(struct sse_client *c, const char *data, size_t len)
 }
 
 static int
+client_send_frame(struct sse_client *c, struct sse_event *ev, const struct sse_frame *f)
+{
+	return c->chunked ? client_write(c, f->chunk, f->chunk_len, ev)
+	                  : client_write(c, f->text, f->len, ev);
+}
+
+/* A short line of our own (at most SEND_MAX bytes), in a chunk of its own. */
+#define SEND_MAX 256
+static int
+client_send(struct sse_client *c, const char *data, size_t len)
+{
+	char chunk[SEND_MAX + 16];
+	int n;
+
+	if (len > SEND_MAX)
+		return -1;
+	if (!c->chunked)
+		return client_write(c, data, len, NULL);
+	n = snprintf(chunk, sizeof(chunk), "%zx\r\n%.*s\r\n", len, (int)len, data);
+	if (n < 0 || (size_t)n >= sizeof(chunk))
+		return -1;
+	return client_write(c, chunk, (size_t)n, NULL);
+}
+
+static int
 client_sendf(struct sse_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 client_sendf(struct sse_client *c, const char *fmt, ...)
 {
-	char line[256];
+	char line[SEND_MAX + 1];
 	va_list ap;
 	int n;
 
@@ -253,14 +298,39 @@ sse_client_begin(struct sse_client *c, int64_t current)
 	sse_client_unref(c);
 }
 
+/* Once the head is out, evhttp reads one header again, Connection (does
+ * the connection close when the reply ends?): the others, about 1 KiB a
+ * stream in and out, go. */
+static void
+headers_trim(struct evkeyvalq *h)
+{
+	const char *v = evhttp_find_header(h, "Connection");
+	char *keep = v != NULL ? xstrdup(v) : NULL;
+
+	evhttp_clear_headers(h);
+	if (keep != NULL && evhttp_add_header(h, "Connection", keep) != 0)
+		fatal("out of memory keeping a header");
+	free(keep);
+}
+
 static void
 client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from, int64_t current)
 {
+	struct bufferevent *bev;
+
 	evhttp_add_header(h, "Content-Type", "text/event-stream");
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Accel-Buffering", "no");
 	evhttp_send_reply_start(c->req, 200, "OK");
 	c->started = 1;
+	/* libevent chunks an HTTP/1.1 reply (nginx's, proxy_http_version 1.1);
+	 * the frames are written past it, so they carry the chunking themselves */
+	c->chunked = evhttp_find_header(h, "Transfer-Encoding") != NULL;
+	bev = evhttp_connection_get_bufferevent(c->conn);
+	c->out = bufferevent_get_output(bev);
+	c->fd = (int)bufferevent_getfd(bev);
+	headers_trim(h);
+	headers_trim(evhttp_request_get_input_headers(c->req));
 	log_info(c->request_id,
 	         "msg=\"sse stream opened\" status=200 stream=%s:%lld last_event_id=%lld seq=%lld",
 	         c->key_id ? "org" : "public", (long long)(c->key_id ? c->key_id : c->incident_id),
@@ -286,19 +356,19 @@ client_begin(struct sse_client *c, struct evkeyvalq *h, int64_t from, int64_t cu
 }
 
 void
-sse_client_deliver(struct sse_client *c, const struct sse_event *ev)
+sse_client_deliver(struct sse_client *c, struct sse_event *ev)
 {
 	if (c->closed || ev == NULL || ev->seq <= c->cursor)
 		return;
 	c->cursor = ev->seq;
 	if (c->key_id != 0) {
-		if (client_send(c, ev->frame, ev->frame_len) == 0)
+		if (client_send_frame(c, ev, &ev->frame) == 0)
 			stream_status_count(STREAM_EVENTS_DELIVERED);
 		return;
 	}
-	if (ev->incident_id != c->incident_id || ev->public_frame == NULL)
+	if (ev->incident_id != c->incident_id || ev->public_frame.chunk == NULL)
 		return;
-	if (client_send(c, ev->public_frame, ev->public_len) != 0)
+	if (client_send_frame(c, ev, &ev->public_frame) != 0)
 		return;
 	stream_status_count(STREAM_EVENTS_DELIVERED);
 	if (ev->ends_public)

@@ -61,7 +61,8 @@ is $s->req(GET => '/healthz')->{status}, 200, 'still serving after a worker was 
 
 # incidentd-sse: started by the master, reached through nginx, replaced
 # when killed (which finish does not count as a crash).
-like $s->sse_port, qr/^\d+$/, 'sse_port is a port';
+like $s->sse_listen, qr{^unix:/}, 'incidentd-sse listens on a unix socket';
+ok -S $s->sse_socket, 'sse_socket is one';
 my $sse = $s->sse_pid // 0;
 ok $sse, "the master runs incidentd-sse ($sse)";
 ok !(grep { $_ == $sse } $s->worker_pids), 'which is not a worker';

@@ -8,6 +8,8 @@ use strict;
 use warnings;
 use Test::More;
 use JSON::PP ();
+use IO::Select;
+use IO::Socket::INET;
 use Time::HiRes qw(time);
 
 use lib 't/lib';
@@ -15,7 +17,8 @@ use IncidentdTest;
 use SSEClient;
 use StreamCheck;
 
-my $s = IncidentdTest->new;
+# incidentd-sse on a port: a subtest talks to it directly, past nginx
+my $s = IncidentdTest->new(sse_tcp => 1);
 my ($W, $R) = map { $s->key($_) } qw(write read);
 my $PATH = '/v1/incidents/stream';
 my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\z/;
@@ -187,6 +190,86 @@ subtest 'a burst: ids increase by one, nothing lost' => sub {
 	is_deeply([map { $_->{data}{incident}{title} } @$events], [map { "burst $_" } 1 .. $n],
 		'burst: in write order');
 	$c->close;
+};
+
+# Bytes incidentd-sse's socket of this client holds unsent (the kernel's
+# send queue, /proc/net/tcp): it stops growing once the socket is full.
+sub send_queue {
+	my ($c) = @_;
+	my $want = sprintf ':%04X 0100007F:%04X ', $s->sse_port, $c->socket->sockport;
+	open my $f, '<', '/proc/net/tcp' or die "/proc/net/tcp: $!";
+	while (<$f>) {
+		return hex $1 if index($_, $want) >= 0 && /\s[0-9A-F]{2}\s([0-9A-F]{8}):/;
+	}
+	return -1;
+}
+
+# A live stream's frames go straight to its socket while nothing waits, and
+# behind what waits once the socket is full: a client that stops reading
+# (a 4 KiB receive buffer, straight to incidentd-sse so nginx buffers
+# nothing) until incidentd-sse's socket is full and frames wait in its
+# buffer gets, once it reads again, every frame whole, in order, with the
+# heartbeats queued meanwhile in between.
+subtest 'a stream that stops reading gets every frame, in order, when it reads again' => sub {
+	my $seq = current_seq($s);
+	my $c = SSEClient->new(port => $s->sse_port, path => $PATH, headers => { 'x-api-key' => $R },
+		rcvbuf => 4096);
+	is($c->{status}, 200, 'straight to incidentd-sse, a small receive buffer');
+	my $retry = $c->next_frame(5);
+	is($retry && $retry->{raw}, 'retry: 3000', 'retry first');
+	my $live = $c->next_frame(5);
+	is($live && $live->{raw}, "id: $seq", 'then live at the current id');
+	# ~9 KB frames until the socket takes no more, then 5 that wait in
+	# incidentd-sse's buffer (under client_buffer_cap)
+	my $body = 'x' x 9000;
+	my ($n, $bad, $queued, $full) = (0, 0, -1, 0);
+	while ($n < 3000 && $full < 5) {
+		$n++;
+		$bad++ if call(POST => '/v1/tickets', { title => "full $n", description => $body })->{status} != 201;
+		my $q = send_queue($c);
+		$full++ if $full || ($q > 0 && $q == $queued);
+		$queued = $q;
+	}
+	is($bad, 0, "$n large creates while the stream does not read");
+	is($full, 5, "the socket filled up ($queued bytes unsent), 5 more frames wait behind it");
+	my $events = $c->events_until_id($seq + $n, 20);
+	ids_ok($events, $seq + 1, $seq + $n, 'after the pause');
+	is_deeply([map { $_->{data}{incident}{title} } @$events], [map { "full $_" } 1 .. $n],
+		'in write order');
+	is(scalar(grep { ($_->{data}{incident}{description} // '') eq $body } @$events), $n,
+		'every frame whole');
+	call(POST => '/v1/tickets', { title => 'after the backlog' });
+	my $e = $c->next_event(10);
+	is($e && $e->{data}{incident}{title}, 'after the backlog', 'then live again');
+	$c->close;
+};
+
+# An HTTP/1.0 client (no chunked encoding) straight to incidentd-sse: the
+# frames, written past libevent, come without chunk framing.
+subtest 'HTTP/1.0: frames without chunks' => sub {
+	my $seq = current_seq($s);
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->sse_port, Proto => 'tcp')
+	    or die "connect: $!";
+	print $sock "GET $PATH HTTP/1.0\r\nx-api-key: $R\r\n\r\n";
+	my $got = '';
+	my $read_until = sub {
+		my ($re) = @_;
+		my $sel = IO::Select->new($sock);
+		my $deadline = time + 10;
+		while ($got !~ $re && time < $deadline) {
+			$sel->can_read($deadline - time) or last;
+			sysread($sock, $got, 65536, length $got) or last;
+		}
+		return $got =~ $re;
+	};
+	ok($read_until->(qr/\r\n\r\nretry: 3000\n\nid: $seq\n\n/), 'head, retry and id, unchunked')
+	    or diag($got);
+	unlike($got, qr/Transfer-Encoding/i, 'no Transfer-Encoding');
+	call(POST => '/v1/tickets', { title => 'over HTTP/1.0' });
+	my $n = $seq + 1;
+	ok($read_until->(qr/\n\nid: $n\nevent: incident\.created\ndata: \{[^\n]*"over HTTP\/1\.0"[^\n]*\}\n\n/),
+		'the event, one frame, unchunked') or diag($got);
+	close $sock;
 };
 
 subtest 'heartbeats every second' => sub {

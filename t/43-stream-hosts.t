@@ -12,13 +12,18 @@ use lib 't/lib';
 use IncidentdTest;
 use StreamCheck;
 
+# A's incidentd-sse listens on a unix socket (as production's), B's on a
+# port: both ways of sse_listen behind nginx.
 my $A = IncidentdTest->new;
-my $B = $A->add_host;
+my $B = $A->add_host(sse_tcp => 1);
 my ($W, $R) = map { $A->key($_) } qw(write read);
 my $PATH = '/v1/incidents/stream';
 
 isnt($B->url, $A->url, 'host B has its own nginx');
-isnt($B->sse_port, $A->sse_port, 'and its own incidentd-sse port');
+like($A->sse_listen, qr{^unix:/.*/sse\.sock$}, 'A: incidentd-sse on a unix socket');
+ok(-S $A->sse_socket, 'which exists');
+is(sprintf('%04o', (stat $A->sse_socket)[2] & 07777), '0660', 'with socket_mode (nginx gets through)');
+like($B->sse_listen, qr/^127\.0\.0\.1:\d+$/, 'B: incidentd-sse on a port of its own');
 ok($B->sse_pid && $B->sse_pid != $A->sse_pid, "and its own incidentd-sse process");
 is($B->req(GET => '/healthz')->{status}, 200, 'host B is healthy');
 

@@ -16,11 +16,14 @@ package IncidentdTest;
 #
 # API (see each sub for details):
 #   new(workers => 2, own_postgres => 0, config => {key => value},
+#       sse_tcp => 0,       incidentd-sse on 127.0.0.1:<sse_port>, not on
+#                           its unix socket (sse_socket)
 #       rate_limits => F)   nginx's request rates (nginx/incidentd-limits.conf)
 #                           times F; 1 is production's, 0 puts them out of
 #                           reach (still checked on every request); default
 #                           $IncidentdTest::RATE_LIMITS
-#   url port socket redis_port sse_port sql_conninfo config_file dir build
+#   url port socket redis_port sse_port sse_socket sse_listen sql_conninfo
+#   config_file dir build
 #   key(admin|write|read) org_name org_id new_org($name)
 #   req(METHOD, PATH, body => ..., key => ..., headers => {...})
 #   stream(PATH, key => ..., headers => {...}, rcvbuf => ...)   an SSEClient
@@ -31,15 +34,17 @@ package IncidentdTest;
 #   stop_postgres start_postgres restart_postgres (own_postgres => 1 only)
 #   add_host   a second host: its own incidentd (+ incidentd-sse) and nginx
 #              on the same database, Redis and org; has url, req, stream ...
+#   add_host(sse_tcp => 1)  its incidentd-sse on a port (else a unix socket)
 #   add_host(own_redis => 1)  the same on a private Redis: a host that
 #              hears no event published through the others
 #   finish
 #   IncidentdTest::valgrind()   true under INCIDENTD_VALGRIND=1
 #   IncidentdTest::slowdown()   factor for a test's time bounds (5 under it, else 1)
 #
-# incidentd-sse: the config names sse_listen = 127.0.0.1:<sse_port> and
-# heartbeat = 1 (config => {heartbeat => N} overrides); nginx proxies the
-# stream paths to it; start-up waits until it accepts connections.
+# incidentd-sse: the config names sse_listen = unix:<dir>/sse.sock (as
+# production's configs; sse_tcp => 1: 127.0.0.1:<sse_port>) and heartbeat = 1
+# (config => {heartbeat => N} overrides); nginx proxies the stream paths to
+# it; start-up waits until it accepts connections.
 #
 # Ports are found by bind-probing, readiness by polling with a deadline; every
 # process started here is killed at exit, even when the test dies. Logs and
@@ -69,6 +74,8 @@ use File::Path qw(remove_tree);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
+use IO::Socket::UNIX;
+use Socket qw(SOCK_STREAM);
 use JSON::PP;
 use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken);
@@ -158,7 +165,7 @@ sub _start {
 	$self->_create_database;
 	$self->_start_with_free_port('redis', sub { $self->start_redis });
 	# Chosen before nginx, whose config names it; incidentd-sse binds it.
-	$self->{ports}{sse} = $self->_free_port;
+	$self->_choose_sse_listen($self->{opts}{sse_tcp});
 	$self->_start_with_free_port('nginx', sub { $self->_start_nginx });
 	$self->_write_config;
 
@@ -289,7 +296,12 @@ sub _install_signal_handlers {
 sub url { "http://127.0.0.1:$_[0]{ports}{nginx}" }
 sub port { $_[0]{ports}{nginx} }
 sub redis_port { $_[0]{ports}{redis} }
-sub sse_port { $_[0]{ports}{sse} }
+sub sse_port { $_[0]{ports}{sse} }         # undef on a unix socket
+sub sse_socket { $_[0]{sse_socket} }       # undef on a port
+sub sse_listen {
+	my ($self) = @_;
+	return $self->{sse_socket} ? "unix:$self->{sse_socket}" : "127.0.0.1:$self->{ports}{sse}";
+}
 sub socket { $_[0]{socket} }
 sub dir { $_[0]{dir} }
 sub build { $_[0]{build} }
@@ -563,7 +575,7 @@ sub _start_nginx {
 		PREFIX => $prefix,
 		LISTEN => "127.0.0.1:$self->{ports}{nginx}",
 		FCGI_SOCKET => $self->{socket},
-		SSE_LISTEN => "127.0.0.1:$self->{ports}{sse}",
+		SSE_LISTEN => $self->sse_listen,
 		NGINX_DIR => "$REPO/nginx",
 		LIMITS_CONF => $self->_limits_conf($prefix),
 	);
@@ -622,7 +634,7 @@ sub _write_config {
 		# Added hosts sit behind the same public name, as behind a balancer.
 		public_base_url => $self->{public_base_url} // $self->url,
 		sql_dir => "$REPO/sql",
-		sse_listen => "127.0.0.1:$self->{ports}{sse}",
+		sse_listen => $self->sse_listen,
 		# Fast heartbeats: a test sees several within seconds.
 		heartbeat => 1,
 		# Workers and incidentd-sse finish their leak check before the
@@ -657,17 +669,35 @@ sub start_incidentd {
 	$self->_wait_sse;
 }
 
-# Ready when the master has started incidentd-sse and its port accepts
+# A unix socket in the test's directory (as production's sse_listen), or
+# with $tcp a free loopback port.
+sub _choose_sse_listen {
+	my ($self, $tcp) = @_;
+	if ($tcp) {
+		$self->{ports}{sse} = $self->_free_port;
+	} else {
+		$self->{sse_socket} = "$self->{dir}/sse.sock";
+	}
+}
+
+# Ready when the master has started incidentd-sse and its socket accepts
 # connections.
 sub _wait_sse {
 	my ($self, $not_pid) = @_;
 	my $pid;
-	$self->_poll("incidentd-sse to accept connections on port $self->{ports}{sse}", sub {
+	$self->_poll("incidentd-sse to accept connections on " . $self->sse_listen, sub {
 		$self->_assert_alive('incidentd');
 		$pid = $self->sse_pid or return 0;
 		return 0 if $not_pid && $pid == $not_pid;
-		return _port_open($self->{ports}{sse});
+		return $self->{sse_socket} ? _unix_open($self->{sse_socket}) : _port_open($self->{ports}{sse});
 	}, sub { $pid ? "incidentd-sse is pid $pid" : 'the master has no incidentd-sse child' });
+}
+
+sub _unix_open {
+	my ($path) = @_;
+	my $sock = IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM) or return 0;
+	close $sock;
+	return 1;
 }
 
 sub _port_open {
@@ -852,6 +882,7 @@ sub add_host {
 		dir => "$self->{dir}/host$n",
 		is_host => 1,
 		public_base_url => $self->url,
+		host_opts => \%o,
 	}, ref $self;
 	$host->{config_file} = "$host->{dir}/incidentd.conf";
 	$host->{socket} = "$host->{dir}/incidentd.sock";
@@ -869,7 +900,7 @@ sub _start_host {
 	my ($self) = @_;
 	mkdir $self->{dir} or die "mkdir $self->{dir}: $!\n";
 	chmod 0711, $self->{dir};
-	$self->{ports}{sse} = $self->_free_port;
+	$self->_choose_sse_listen($self->{host_opts}{sse_tcp});
 	$self->_start_with_free_port('redis', sub { $self->start_redis }) unless $self->{ports}{redis};
 	$self->_start_with_free_port('nginx', sub { $self->_start_nginx });
 	$self->_write_config;

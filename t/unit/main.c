@@ -20,7 +20,8 @@ static const struct test_group groups[] = {
 	{"utf8", test_utf8},   {"json", test_json},   {"validate", test_validate},
 	{"sla", test_sla},     {"clock", test_clock}, {"route", test_route},
 	{"config", test_config}, {"query", test_query}, {"log", test_log},
-	{"sse_url", test_sse_url}, {"sse_pg", test_sse_pg}, {"dialect", test_dialect},
+	{"sse_url", test_sse_url}, {"sse_listen", test_sse_listen}, {"sse_pg", test_sse_pg},
+	{"dialect", test_dialect},
 	{"metrics", test_metrics}, {"auth_cache", test_auth_cache},
 };
 

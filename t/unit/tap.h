@@ -55,6 +55,7 @@ void test_config(void);
 void test_query(void);
 void test_log(void);
 void test_sse_url(void);
+void test_sse_listen(void);
 void test_sse_pg(void);
 void test_dialect(void);
 void test_metrics(void);
