@@ -39,27 +39,10 @@ sub orgs_with_events {
 	return @orgs;
 }
 
-# A psql session that takes a lock with $take and holds it until killed or
-# PostgreSQL stops; returns its pid once pg_locks shows the lock ($which: a
-# condition on pg_locks) granted.
-sub hold {
-	my ($take, $which) = @_;
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		open STDOUT, '>', '/dev/null';
-		open STDERR, '>', '/dev/null';
-		eval { $s->psql("$take; SELECT pg_sleep(600)") };
-		POSIX::_exit(0);
-	}
-	eventually(sub { $s->psql("SELECT count(*) FROM pg_locks WHERE $which AND granted") + 0 > 0 }, 30)
-	    or die "the lock ($which) was not granted in 30 s\n";
-	return $pid;
-}
-
 # An exclusive lock on $table: the stream process's reads of it wait.
 sub hold_lock {
 	my ($table) = @_;
-	return hold("BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE",
+	return $s->hold_lock("BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE",
 		"relation = '$table'::regclass AND mode = 'AccessExclusiveLock'");
 }
 
@@ -197,7 +180,7 @@ subtest 'the prune deletes in batches while a storm of streams opens' => sub {
 subtest 'one host prunes at a time' => sub {
 	my $old = old_events(500);
 	# Another host's prune, as far as the lock says (sse_prune.c's lock id).
-	my $pid = hold('SELECT pg_advisory_lock(7355609)', "locktype = 'advisory' AND objid = 7355609");
+	my $pid = $s->hold_lock('SELECT pg_advisory_lock(7355609)', "locktype = 'advisory' AND objid = 7355609");
 	my $skips = () = $s->log =~ /another host is pruning/g;
 	$s->kill_sse;
 	ok(eventually(sub { (() = $s->log =~ /another host is pruning/g) > $skips }, 10),

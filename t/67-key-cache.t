@@ -10,7 +10,6 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use POSIX ();
 use Test::More;
 use IncidentdTest;
 use ApiCall qw(error_is finish_bg req_bg);
@@ -36,30 +35,35 @@ my $write = new_key('write', 'cached-write');
 my $id = $write->call(POST => '/v1/tickets', body => { title => 'cache' })->{json}{id};
 ok($id, 'an incident to read');
 
-subtest 'revoked with incidentctl' => sub {
-	my $api = new_key('read', 'ctl');
-	warm($api, 'ctl');
-	my ($kid) = $s->psql("SELECT id FROM api_keys WHERE name = 'ctl'") =~ /(\d+)/;
-	$s->_ctl_ok('key', 'revoke', $kid);
-	error_is($api->call(GET => "/v1/tickets/$id"), 401, 'authentication_error', 'invalid_api_key',
-		'the next request is refused');
-};
-
-subtest 'revoked by an UPDATE in psql' => sub {
-	my $api = new_key('read', 'sql-update');
-	warm($api, 'sql-update');
-	$s->psql("UPDATE api_keys SET revoked_at = now() WHERE name = 'sql-update'");
-	error_is($api->call(GET => '/v1/tickets'), 401, 'authentication_error', 'invalid_api_key',
-		'the next request is refused');
-};
-
-subtest 'deleted in psql' => sub {
-	my $api = new_key('read', 'sql-delete');
-	warm($api, 'sql-delete');
-	$s->psql("DELETE FROM api_keys WHERE name = 'sql-delete'");
-	error_is($api->call(GET => "/v1/tickets/$id"), 401, 'authentication_error', 'invalid_api_key',
-		'the next request is refused');
-};
+# Each way of taking a key away, then the request that must be refused: a
+# get, a list, and a create whose body is invalid (it runs no statement).
+my @taken_away = (
+	['revoked with incidentctl', sub {
+		my ($kid) = $s->psql("SELECT id FROM api_keys WHERE name = '$_[0]'") =~ /(\d+)/;
+		$s->_ctl_ok('key', 'revoke', $kid);
+	}, GET => "/v1/tickets/$id"],
+	['revoked by an UPDATE in psql', sub {
+		$s->psql("UPDATE api_keys SET revoked_at = now() WHERE name = '$_[0]'");
+	}, GET => '/v1/tickets'],
+	['deleted in psql', sub {
+		$s->psql("DELETE FROM api_keys WHERE name = '$_[0]'");
+	}, GET => "/v1/tickets/$id"],
+	['revoked, then a request that runs no statement (422 before the key)', sub {
+		$s->psql("UPDATE api_keys SET revoked_at = now() WHERE name = '$_[0]'");
+	}, POST => '/v1/tickets', body => { description => 'no title' }],
+);
+my $n = 0;
+for my $case (@taken_away) {
+	my ($name, $take, @request) = @$case;
+	subtest $name => sub {
+		my $label = 'taken-' . ++$n;
+		my $api = new_key('write', $label);
+		warm($api, $label);
+		$take->($label);
+		error_is($api->call(@request), 401, 'authentication_error', 'invalid_api_key',
+			'the next request is refused');
+	};
+}
 
 subtest 'demoted from write to read' => sub {
 	my $api = new_key('write', 'demoted');
@@ -75,35 +79,11 @@ subtest 'demoted from write to read' => sub {
 		. " AND state LIKE 'idle in transaction%'") + 0, 0, 'no transaction is left open');
 };
 
-subtest 'revoked, then a request that needs no statement' => sub {
-	my $api = new_key('write', 'no-statement');
-	warm($api, 'no-statement');
-	$s->psql("UPDATE api_keys SET revoked_at = now() WHERE name = 'no-statement'");
-	error_is($api->call(POST => '/v1/tickets', body => { description => 'no title' }), 401,
-		'authentication_error', 'invalid_api_key', 'an invalid body gets 401, not 422');
-};
-
 subtest 'other keys are unaffected and a new key works at once' => sub {
 	is($write->call(GET => "/v1/tickets/$id")->{status}, 200, 'the write key still reads');
 	my $api = new_key('read', 'fresh');
 	is($api->call(GET => '/v1/tickets')->{status}, 200, 'a key made now works');
 };
-
-# A session holding an exclusive lock on incidents until killed.
-sub hold_incidents_lock {
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		open STDOUT, '>', '/dev/null';
-		open STDERR, '>', '/dev/null';
-		eval { $s->psql('BEGIN; LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)') };
-		POSIX::_exit(0);
-	}
-	eventually(sub {
-		$s->psql("SELECT count(*) FROM pg_locks WHERE relation = 'incidents'::regclass"
-			. " AND mode = 'AccessExclusiveLock' AND granted") + 0 > 0
-	}, 30) or die "the lock on incidents was not granted in 30 s\n";
-	return $pid;
-}
 
 sub release {
 	my ($pid) = @_;
@@ -115,7 +95,8 @@ sub release {
 subtest 'revoked while the request waits in PostgreSQL' => sub {
 	my $api = new_key('read', 'in-flight');
 	warm($api, 'in-flight');
-	my $locker = hold_incidents_lock();
+	my $locker = $s->hold_lock('BEGIN; LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE',
+		"relation = 'incidents'::regclass AND mode = 'AccessExclusiveLock'");
 	my $bg = req_bg($s, GET => "/v1/tickets/$id", key => $api->{key});
 	ok(eventually(sub {
 		$s->psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'incidentd'"

@@ -28,6 +28,7 @@ package IncidentdTest;
 #   req(METHOD, PATH, body => ..., key => ..., headers => {...})
 #   stream(PATH, key => ..., headers => {...}, rcvbuf => ...)   an SSEClient
 #   incidentctl(@args) psql($sql) log
+#   hold_lock($take_sql, $pg_locks_condition)   a psql session holding a lock
 #   incidentd_pid worker_pids kill_worker(sig => 'KILL', pid => ...)
 #   sse_pid kill_sse(sig => 'KILL')
 #   stop_incidentd start_incidentd stop_redis start_redis
@@ -428,6 +429,26 @@ sub psql {
 		'-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $self->{db}, '-c', $sql ]);
 	croak "psql: exit $code: $err" if $code;
 	return $out;
+}
+
+# A psql session that runs $take (which takes a lock) and then holds it until
+# it is killed or PostgreSQL stops; returns the session's pid once pg_locks
+# shows the lock ($which: a condition on pg_locks) granted.
+sub hold_lock {
+	my ($self, $take, $which) = @_;
+	my $pid = fork // die "fork: $!";
+	if (!$pid) {
+		open STDOUT, '>', '/dev/null';
+		open STDERR, '>', '/dev/null';
+		eval { $self->psql("$take; SELECT pg_sleep(600)") };
+		POSIX::_exit(0);
+	}
+	my $deadline = time + 30;
+	until ($self->psql("SELECT count(*) FROM pg_locks WHERE $which AND granted") + 0 > 0) {
+		die "the lock ($which) was not granted in 30 s\n" if time > $deadline;
+		sleep 0.05;
+	}
+	return $pid;
 }
 
 # ---------------------------------------------------------------- PostgreSQL
