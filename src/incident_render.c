@@ -102,6 +102,39 @@ strlist_json(const struct strlist *l)
 	return out;
 }
 
+/* jsonb's text of an array of strings none of which needed an escape:
+ * ["a", "b"], every '"' a delimiter.  0, or -1 (l untouched) for any other
+ * text, which the parser then reads. */
+static int
+strlist_from_plain_jsonb(struct strlist *l, const char *text)
+{
+	const char *p = text + 1, *end;
+	size_t cap = 0, n = 0;
+	char **items;
+
+	if (text[0] != '[' || strchr(text, '\\') != NULL)
+		return -1;
+	for (end = text; (end = strchr(end, '"')) != NULL; end++)
+		cap++;
+	items = xcalloc(cap / 2 + 1, sizeof(char *));
+	while (*p == '"' && (end = strchr(p + 1, '"')) != NULL) {
+		items[n++] = xstrndup(p + 1, (size_t)(end - p - 1));
+		p = end + 1;
+		if (strcmp(p, "]") == 0) {
+			l->n = n;
+			l->items = items;
+			return 0;
+		}
+		if (strncmp(p, ", ", 2) != 0)
+			break;
+		p += 2;
+	}
+	while (n > 0)
+		free(items[--n]);
+	free(items);
+	return -1;
+}
+
 int
 strlist_from_json(struct strlist *l, const char *text)
 {
@@ -112,8 +145,9 @@ strlist_from_json(struct strlist *l, const char *text)
 	l->n = 0;
 	l->items = NULL;
 	/* jsonb writes an empty array as "[]": most rows' tags and services,
-	 * and a parser is not needed to read nothing */
-	if (strcmp(text, "[]") == 0)
+	 * and a parser is not needed to read nothing; nor, most of the time,
+	 * to read names that needed no escape (0.75 µs a list with yajl) */
+	if (strcmp(text, "[]") == 0 || strlist_from_plain_jsonb(l, text) == 0)
 		return 0;
 	v = json_parse(text, strlen(text), err, sizeof(err));
 	if (v == NULL || v->type != J_ARRAY) {

@@ -400,6 +400,24 @@ test_strlist_rows(void)
 	ok(strlist_from_json(&l, "[] ") == 0 && l.n == 0, "an empty array with a trailing space too");
 	strlist_free(&l);
 	ok(strlist_from_json(&l, "{}") != 0, "anything but an array is refused");
+	/* jsonb's own form without escapes is read without the parser: the
+	 * same lists as the parser gives, and anything else still reaches it */
+	ok(strlist_from_json(&l, "[\"db\", \"eu west\", \"\xc3\xa4\"]") == 0 && l.n == 3 &&
+	       strcmp(l.items[0], "db") == 0 && strcmp(l.items[1], "eu west") == 0 &&
+	       strcmp(l.items[2], "\xc3\xa4") == 0,
+	   "jsonb's text of plain names: every name, spaces and UTF-8 kept");
+	strlist_free(&l);
+	ok(strlist_from_json(&l, "[\"\"]") == 0 && l.n == 1 && l.items[0][0] == '\0',
+	   "an empty name is a name");
+	strlist_free(&l);
+	ok(strlist_from_json(&l, "[\"a\",\"b\"]") == 0 && l.n == 2 && strcmp(l.items[1], "b") == 0,
+	   "compact JSON (not jsonb's form) goes to the parser and reads the same");
+	strlist_free(&l);
+	ok(strlist_from_json(&l, "[\"a\", 1, \"b\"]") == 0 && l.n == 2 && strcmp(l.items[1], "b") == 0,
+	   "a non-string member goes to the parser, which skips it");
+	strlist_free(&l);
+	ok(strlist_from_json(&l, "[\"a\", \"b\"") != 0, "an unclosed array is refused");
+	ok(strlist_from_json(&l, "[\"a\"]x") != 0, "trailing text is refused");
 }
 
 void
