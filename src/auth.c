@@ -58,11 +58,14 @@ auth_lookup(struct db *db, const char *hash, struct auth *a)
 	return found;
 }
 
-/* Whether the remembered key still stands, after any key change PostgreSQL
- * has reported: 0 yes; else db_fail with 401 or 403 (or a db error). */
+/* Armed after a cache hit: runs once the request's first statement is
+ * answered, when every notification that came ahead of that answer has
+ * been parsed.  Whether the remembered key still stands: 0 yes; else
+ * db_fail with 401 or 403 (or a db error). */
 static int
-auth_recheck_now(struct request *req)
+auth_recheck(void *arg)
 {
+	struct request *req = arg;
 	struct worker *w = req->worker;
 	struct auth now = {0};
 	int found, same;
@@ -86,14 +89,6 @@ auth_recheck_now(struct request *req)
 		return -1;
 	}
 	return 0;
-}
-
-/* Armed after a cache hit: runs once the request's first statement is
- * answered; the notifications that came ahead of that answer are parsed. */
-static int
-auth_recheck(void *arg)
-{
-	return auth_recheck_now(arg);
 }
 
 int
