@@ -534,6 +534,8 @@ void reply_validate(const struct jval *obj, struct reply_input *in, struct error
 #define REPLY_COLUMNS \
 	"id, incident_id, body, internal, status, author, extract(epoch from created_at)::bigint"
 void status_page(struct request *req);
+/* status_word.c: "in_progress" → "In progress", as customers read it */
+const char *status_word(const char *status);
 void status_page_css(struct request *req);
 void status_page_js(struct request *req);
 void health_check(struct request *req);

@@ -126,11 +126,13 @@ static const struct statement statements[STMT_COUNT] = {
 	 "INSERT INTO events (org_id, seq, type, incident_id, payload, at) "
 	 "SELECT $1, s.event_seq, $2, $3, $4::json, to_timestamp($5) FROM s RETURNING seq"},
 	{STMT_STATUS_BY_TOKEN,
-	 "SELECT i.id, i.title, i.status, extract(epoch from i.updated_at)::bigint, o.event_seq "
+	 "SELECT i.id, i.title, i.status, extract(epoch from i.updated_at)::bigint, o.event_seq, "
+	 "coalesce(o.display_name, o.name) "
 	 "FROM incidents i JOIN orgs o ON o.id = i.org_id WHERE i.customer_token = $1"},
+	/* newest first: a long incident shows its latest 1,000 updates */
 	{STMT_STATUS_REPLIES,
-	 "SELECT body, status, extract(epoch from created_at)::bigint FROM replies "
-	 "WHERE incident_id = $1 AND NOT internal ORDER BY id LIMIT 1000"},
+	 "SELECT body, status, extract(epoch from created_at)::bigint, incident_status "
+	 "FROM replies WHERE incident_id = $1 AND NOT internal ORDER BY id DESC LIMIT 1000"},
 	{STMT_PING, "SELECT 1"},
 	{STMT_LOCK_TIMEOUT, "SELECT set_config('lock_timeout', $1, true)"},
 	{STMT_IDEMPOTENCY_CLAIM,

@@ -112,7 +112,8 @@ render_json(struct request *req, const PGresult *inc, const PGresult *replies)
 	jgen_time(g, strtoll(PQgetvalue(inc, 0, 3), NULL, 10));
 	jgen_key(g, "replies");
 	yajl_gen_array_open(g);
-	for (i = 0; i < PQntuples(replies); i++) {
+	/* the statement reads newest first; DESIGN §6 lists oldest first */
+	for (i = PQntuples(replies) - 1; i >= 0; i--) {
 		yajl_gen_map_open(g);
 		jgen_key(g, "body");
 		jgen_str(g, PQgetisnull(replies, i, 0) ? NULL : PQgetvalue(replies, i, 0));
