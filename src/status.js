@@ -147,7 +147,7 @@
   /* ---- the stream, and an indicator that says how it is --------------------- */
 
   var STATES = { live: 'Live', reconnecting: 'Reconnecting\u2026', offline: 'Offline \u2014 updates paused' };
-  var OFFLINE_AFTER = 5; /* failed reconnects in a row before saying so */
+  var OFFLINE_AFTER = 5; /* failed reconnects in a row, after the drop, before saying so */
   var streamUrl = main.getAttribute('data-stream');
   var lastId = main.getAttribute('data-seq');
   var source = null;
@@ -181,23 +181,21 @@
       failures = 0;
       setLive('live');
     };
+    /* every error since the last open is a failed attempt, the drop included */
     source.onerror = function () {
       if (ended) return;
-      if (source.readyState === EventSource.CONNECTING) { /* the browser retries */
-        setLive(navigator.onLine === false ? 'offline' : 'reconnecting');
-        return;
-      }
-      /* the browser gave up: back off (1 s doubling to a minute, jittered) */
-      source.close();
       failures++;
       setLive(failures > OFFLINE_AFTER || navigator.onLine === false ? 'offline' : 'reconnecting');
+      if (source.readyState !== EventSource.CLOSED) return; /* the browser retries */
+      /* the browser gave up (an error answer): back off, 1 s doubling to a minute */
+      source.close();
       retry = setTimeout(connect, Math.min(60000, 1000 * Math.pow(2, failures - 1)) *
                                   (0.5 + Math.random() / 2));
     };
     listen('incident.updated', onUpdated);
     listen('incident.reply', onReply);
     listen('incident.deleted', function () {
-      statusBadge(badge, 'removed');
+      badge.setAttribute('data-status', 'removed');
       badge.textContent = 'Removed';
       announce('This incident has been removed');
       end();
