@@ -235,6 +235,14 @@ const char *auth_presented_key(const char *x_api_key, const char *authorization)
 #define AUTH_KEY_SQL \
 	"SELECT id, org_id, role, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
 
+/* ---- net_private.c: addresses a webhook may not be sent to ---- */
+struct sockaddr;
+/* 1: loopback, private, link-local, CGNAT, multicast, reserved or unspecified
+ * (IPv4 inside IPv6 judged as IPv4); 0: a public address. */
+int sockaddr_is_private(const struct sockaddr *sa);
+/* The same for an IP literal ("10.1.2.3", "::1"); -1 if text is not one. */
+int ip_text_is_private(const char *text);
+
 /* ---- event_form.c: an event as published, logged and streamed ---- */
 #define EVENT_CHANNEL_PREFIX "incidentd:org:"
 struct event {
