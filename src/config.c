@@ -36,6 +36,7 @@ struct config_key {
 
 /* Which dialect answers at /api/v1/incidents (DESIGN §8). */
 static const char *const api_v1_choices[] = {"alert24", "statly", "none", NULL};
+static const char *const yes_no[] = {"yes", "no", NULL};
 
 static const struct config_key config_keys[] = {
 	/* Not reloadable: the socket, the connections (a worker on one database
@@ -65,6 +66,8 @@ static const struct config_key config_keys[] = {
 	{"event_retention_days", CT_INT, OFF(event_retention_days), 1, 36500, "30", 1, NULL},
 	/* the most a list filtered by tag or q counts for its total */
 	{"list_count_cap", CT_INT64, OFF(list_count_cap), 1, 1000000000, "10000", 1, NULL},
+	/* webhooks to loopback, private and link-local addresses (DESIGN §9) */
+	{"webhook_allow_private", CT_CHOICE, OFF(webhook_allow_private), 0, 0, "no", 1, yes_no},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

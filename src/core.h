@@ -112,6 +112,8 @@ struct config {
 	int event_retention_days;
 	int64_t list_count_cap; /* a tag or q list counts at most this many for total */
 	char *api_v1; /* the dialect at /api/v1/incidents: alert24, statly or none */
+	/* incidentd-hooks: "yes" lets webhooks reach private addresses */
+	char *webhook_allow_private;
 };
 void config_defaults(struct config *cfg);
 /* Loads path (NULL: defaults only) then the environment.  On error returns -1
@@ -295,5 +297,29 @@ void stream_status_open(enum stream_kind k, int delta);
 void stream_status_lost(void);
 /* -1 when this process has no page (incidentd-sse not configured). */
 int stream_status_read(struct stream_status_view *v);
+
+/* ---- hooks_status.c: incidentd-hooks's counters, shared with its host ---- */
+enum hooks_counter {
+	HOOKS_DELIVERED, /* an event answered 2xx */
+	HOOKS_FAILED,    /* an attempt that was not */
+	HOOKS_DISABLED,  /* a subscription given up after its retry window */
+	HOOKS_COUNTERS
+};
+struct hooks_status_view {
+	int64_t updated_at; /* 0: incidentd-hooks has not reported yet */
+	int64_t oldest_pending; /* seconds: the oldest event a held subscription waits to send */
+	int64_t held;           /* subscriptions whose lease this host holds */
+	uint64_t counters[HOOKS_COUNTERS];
+};
+/* The master: creates the page, returns its descriptor (kept across exec). */
+int hooks_status_create(void);
+/* incidentd-hooks: maps the descriptor it was given. */
+int hooks_status_attach(int fd);
+void hooks_status_report(int64_t now, int64_t held, int64_t oldest_pending);
+void hooks_status_count(enum hooks_counter c);
+/* The master, once incidentd-hooks died. */
+void hooks_status_lost(void);
+/* -1 when this process has no page. */
+int hooks_status_read(struct hooks_status_view *v);
 
 #endif

@@ -1,7 +1,8 @@
 /* master.c — the incidentd master: opens the FastCGI socket, forks the
- * workers and starts the stream process (incidentd-sse), restarts any child
- * that dies, replaces the workers on SIGHUP (passing it on to incidentd-sse)
- * and drains everything on SIGTERM.  Signal handlers only set flags; this
+ * workers and starts the stream process (incidentd-sse) and the webhook
+ * delivery process (incidentd-hooks), restarts any child that dies, replaces
+ * the workers on SIGHUP (passing it on to the two processes) and drains
+ * everything on SIGTERM.  Signal handlers only set flags; this
  * loop does the work. */
 #include "api.h"
 
@@ -51,6 +52,10 @@ struct master {
 	int sse_status_fd; /* stream_status page, passed to incidentd-sse */
 	struct child sse;
 	time_t sse_respawn_after;
+	char *hooks_program;
+	int hooks_status_fd; /* hooks_status page, passed to incidentd-hooks */
+	struct child hooks;
+	time_t hooks_respawn_after;
 	int draining; /* workers that exit now are not replaced */
 };
 
@@ -104,21 +109,22 @@ master_spawn(struct master *m, struct child *slot)
 	log_debug(NULL, "msg=\"worker started\" pid=%ld", (long)pid);
 }
 
-/* incidentd-sse lives next to incidentd (same build, same install dir). */
+/* incidentd-sse and incidentd-hooks live next to incidentd (same build,
+ * same install dir). */
 static char *
-sse_program_path(void)
+helper_program_path(const char *name)
 {
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *slash;
 
 	if (n <= 0)
-		return xstrdup("incidentd-sse");
+		return xstrdup(name);
 	self[n] = '\0';
 	slash = strrchr(self, '/');
 	if (slash != NULL)
 		slash[1] = '\0';
-	return xprintf("%sincidentd-sse", slash != NULL ? self : "");
+	return xprintf("%s%s", slash != NULL ? self : "", name);
 }
 
 static void
@@ -154,6 +160,42 @@ master_spawn_sse(struct master *m)
 	m->sse.pid = pid;
 	m->sse.started = time(NULL);
 	log_debug(NULL, "msg=\"sse started\" pid=%ld", (long)pid);
+}
+
+/* incidentd-hooks: always (every host delivers; the leases share the work). */
+static void
+master_spawn_hooks(struct master *m)
+{
+	pid_t pid;
+
+	if (m->hooks.pid > 0 || time(NULL) < m->hooks_respawn_after)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		log_error(NULL, "msg=\"fork failed\" error=\"%s\"", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		char fd[16];
+		char *argv[] = {"incidentd-hooks", "-s", fd, "-c", (char *)m->config_path, NULL};
+
+		snprintf(fd, sizeof(fd), "%d", m->hooks_status_fd);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		close(m->listen_fd);
+		if (m->config_path == NULL)
+			argv[3] = NULL;
+		execv(m->hooks_program, argv);
+		log_error(NULL, "msg=\"cannot run incidentd-hooks\" program=%s error=\"%s\"",
+		          LOG_VALUE(m->hooks_program), strerror(errno));
+		_exit(127);
+	}
+	m->hooks.pid = pid;
+	m->hooks.started = time(NULL);
+	log_debug(NULL, "msg=\"hooks started\" pid=%ld", (long)pid);
 }
 
 /* For /metrics: workers alive, of every generation. */
@@ -235,6 +277,14 @@ master_reap(struct master *m)
 				m->sse_respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
 			continue;
 		}
+		if (pid == m->hooks.pid) {
+			master_log_exit("hooks", pid, status);
+			m->hooks.pid = 0;
+			hooks_status_lost();
+			if (died_young(&m->hooks, status))
+				m->hooks_respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
+			continue;
+		}
 		master_log_exit("worker", pid, status);
 		for (i = 0; i < m->nchildren; i++) {
 			if (m->children[i].pid != pid)
@@ -268,7 +318,7 @@ master_signal_children(struct master *m, int sig, int only_old_generation)
 static size_t
 master_live(const struct master *m)
 {
-	size_t i, n = m->sse.pid > 0;
+	size_t i, n = (m->sse.pid > 0) + (m->hooks.pid > 0);
 
 	for (i = 0; i < m->nchildren; i++)
 		if (m->children[i].pid > 0)
@@ -299,6 +349,8 @@ master_reload(struct master *m)
 	master_signal_children(m, SIGTERM, 1);
 	if (m->sse.pid > 0)
 		kill(m->sse.pid, SIGHUP);
+	if (m->hooks.pid > 0)
+		kill(m->hooks.pid, SIGHUP);
 	log_info(NULL, "msg=\"configuration reloaded; replacing workers\"");
 }
 
@@ -327,6 +379,8 @@ master_drain(struct master *m, const sigset_t *unblocked)
 		master_signal_children(m, SIGTERM, 0);
 		if (m->sse.pid > 0)
 			kill(m->sse.pid, SIGTERM);
+		if (m->hooks.pid > 0)
+			kill(m->hooks.pid, SIGTERM);
 		master_wait(unblocked);
 		got_child = 0;
 		master_reap(m);
@@ -335,6 +389,8 @@ master_drain(struct master *m, const sigset_t *unblocked)
 			master_signal_children(m, SIGKILL, 0);
 			if (m->sse.pid > 0)
 				kill(m->sse.pid, SIGKILL);
+			if (m->hooks.pid > 0)
+				kill(m->hooks.pid, SIGKILL);
 			got_stop = 0;
 		}
 	}
@@ -369,7 +425,9 @@ master_run(struct config *cfg, const char *config_path)
 
 	log_info(NULL, "msg=\"incidentd started\" listen=%s workers=%d", LOG_VALUE(cfg->listen),
 	         cfg->workers);
-	m.sse_program = sse_program_path();
+	m.sse_program = helper_program_path("incidentd-sse");
+	m.hooks_program = helper_program_path("incidentd-hooks");
+	m.hooks_status_fd = hooks_status_create(); /* before any worker is forked */
 	m.sse_status_fd = -1;
 	if (cfg->sse_listen[0] != '\0')
 		m.sse_status_fd = stream_status_create(); /* before any worker is forked */
@@ -377,6 +435,7 @@ master_run(struct config *cfg, const char *config_path)
 	while (!got_stop) {
 		master_fill(&m);
 		master_spawn_sse(&m);
+		master_spawn_hooks(&m);
 		master_wait(&unblocked);
 		if (got_child) {
 			got_child = 0;
@@ -391,9 +450,11 @@ master_run(struct config *cfg, const char *config_path)
 	close(m.listen_fd);
 	if (m.sse_status_fd >= 0)
 		close(m.sse_status_fd);
+	close(m.hooks_status_fd);
 	unlink(m.cfg->listen);
 	free(m.children);
 	free(m.sse_program);
+	free(m.hooks_program);
 	metrics_free();
 	log_info(NULL, "msg=\"incidentd stopped\"");
 	config_free(m.cfg);

@@ -18,6 +18,9 @@ package IncidentdTest;
 #   new(workers => 2, own_postgres => 0, config => {key => value},
 #       sse_tcp => 0,       incidentd-sse on 127.0.0.1:<sse_port>, not on
 #                           its unix socket (sse_socket)
+#       webhook_allow_private => 0,  incidentd-hooks refuses private
+#                           destinations (the default here is yes: the
+#                           test receivers are on loopback)
 #       rate_limits => F)   nginx's request rates (nginx/incidentd-limits.conf)
 #                           times F; 1 is production's, 0 puts them out of
 #                           reach (still checked on every request); default
@@ -99,7 +102,7 @@ my $SANITIZER_RE = qr/AddressSanitizer|LeakSanitizer|runtime error:/;
 my $CRASH_RE = qr/\b(\d+) killed by signal (\d+)/;
 # incidentd-sse only ever exits 0 (on SIGTERM); any other status is a failure
 # (a sanitizer makes it exit 1 after a leak report, say).
-my $SSE_FAILED_RE = qr/\bsse (\d+) exited with status [1-9]/;
+my $SSE_FAILED_RE = qr/\b(?:sse|hooks) (\d+) exited with status [1-9]/;
 
 # prctl(PR_SET_PDEATHSIG) makes the kernel signal our children if this test
 # process dies without running END (SIGKILL, a prove timeout).
@@ -149,7 +152,7 @@ sub _start {
 	my ($self) = @_;
 	my $build = $ENV{INCIDENTD_BUILD} || "$REPO/build/test";
 	$self->{build} = $build;
-	for my $bin (qw(incidentd incidentctl incidentd-sse)) {
+	for my $bin (qw(incidentd incidentctl incidentd-sse incidentd-hooks)) {
 		-x "$build/src/$bin"
 		    or die "$build/src/$bin not found: build it first "
 		    . "(script/build test --enable-test-clock)\n";
@@ -658,6 +661,8 @@ sub _write_config {
 		sse_listen => $self->sse_listen,
 		# Fast heartbeats: a test sees several within seconds.
 		heartbeat => 1,
+		# The test receivers listen on loopback.
+		webhook_allow_private => ($self->{opts}{webhook_allow_private} // 1) ? 'yes' : 'no',
 		# Workers and incidentd-sse finish their leak check before the
 		# master's drain would kill them.
 		$VALGRIND ? (shutdown_timeout => 10 * $SLOWDOWN) : (),
@@ -805,6 +810,43 @@ sub kill_sse {
 	kill $o{sig} // 'KILL', $pid or croak "kill $pid: $!";
 	$self->_wait_sse($pid);
 	return $pid;
+}
+
+# The master's incidentd-hooks child, or undef.
+sub hooks_pid {
+	my ($self) = @_;
+	my $master = $self->{children}{incidentd} or return undef;
+	for my $stat (glob '/proc/[0-9]*/stat') {
+		my ($pid, $state, $ppid) = _proc_stat($stat) or next;
+		next unless $ppid == $master && $state ne 'Z';
+		return $pid if (_proc_program($pid) // '') =~ /^(?:lt-)?incidentd-hooks$/;
+	}
+	return undef;
+}
+
+# Kills incidentd-hooks (SIGKILL unless sig => NAME) and waits until the
+# master has started another. Returns the killed pid; finish does not count
+# it as a crash.
+sub kill_hooks {
+	my ($self, %o) = @_;
+	my $pid = $self->hooks_pid or croak 'incidentd-hooks is not running';
+	$self->{killed_workers}{$pid} = 1;
+	kill $o{sig} // 'KILL', $pid or croak "kill $pid: $!";
+	my $now;
+	$self->_poll("incidentd to start another incidentd-hooks", sub {
+		$now = $self->hooks_pid;
+		return $now && $now != $pid;
+	});
+	return $pid;
+}
+
+# Test builds: moves incidentd-hooks's clock $seconds ahead of the real one
+# (its retry schedule; read once a second, so wait a tick after it).
+sub set_hooks_clock {
+	my ($self, $seconds) = @_;
+	_write_file("$self->{config_file}.clock.tmp", int($seconds) . "\n");
+	rename "$self->{config_file}.clock.tmp", "$self->{config_file}.clock"
+	    or croak "rename: $!";
 }
 
 # ---------------------------------------------------------------- valgrind

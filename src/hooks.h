@@ -1,0 +1,139 @@
+/*
+ * hooks.h — incidentd-hooks, the webhook delivery process (DESIGN §9): one
+ * libevent loop with libcurl's multi interface, async libpq (sse_pg.c) and
+ * the Redis subscriber (sse_redis.c) on it.  Every subscription whose lease
+ * this process holds is sent its organisation's events, in seq order, one
+ * request in flight at a time, from the cursor stored in PostgreSQL.
+ * Builds on core.h and the stream process's loop-side helpers (sse.h: the
+ * PostgreSQL queue, DNS on the loop, the Redis subscriber); never api.h.
+ */
+#ifndef INCIDENTD_HOOKS_H
+#define INCIDENTD_HOOKS_H
+
+#include "core.h"
+#include "sse.h"
+
+#define HOOKS_TICK_SEC 1          /* leases, due retries, wake-ups without Redis */
+#define HOOKS_LEASE_SEC 20        /* a dead host's subscriptions move after this */
+#define HOOKS_RENEW_SEC 5         /* held leases are renewed this often */
+#define HOOKS_TIMEOUT_MS 10000    /* no answer within this: a failed attempt */
+#define HOOKS_BODY_MAX (64 * 1024) /* of a response: read, then dropped */
+#define HOOKS_FETCH_ROWS 100      /* events read ahead per subscription */
+#define HOOKS_RETRY_WINDOW (3 * 86400) /* then the subscription is disabled */
+#define HOOKS_ERROR_MAX 200       /* last_error's length */
+
+/* ---- hooks_main.c: the process ---- */
+struct hooks {
+	struct event_base *base;
+	struct config *cfg;
+	const char *config_path;
+	struct sse_pg *pg;
+	struct sse_redis *redis;
+	char *owner; /* the lease owner: host name, pid, start time */
+	int stopping;
+	int closed; /* the loop is over: start nothing */
+};
+extern struct hooks hooks;
+/* "Now" for the retry schedule: the clock, moved by the test clock file
+ * (<config>.clock: seconds to add) in --enable-test-clock builds. */
+int64_t hooks_now(void);
+
+/* ---- hooks_sub.c: one held subscription ---- */
+struct hook_event {
+	int64_t seq;
+	int64_t at;
+	char *type;
+	char *payload; /* JSON object without type/seq/at, as in the log */
+	/* an earlier attempt's state, from webhook_deliveries (0: none) */
+	int attempts;
+	int64_t first_attempt_at;
+	int64_t next_attempt_at;
+};
+/* One attempt's outcome, waiting to be written with the cursor. */
+struct hook_result {
+	int64_t seq;
+	char *event;
+	int attempts;
+	int64_t first_attempt_at;
+	int status;            /* 0: no HTTP answer */
+	char *error;           /* NULL when delivered */
+	int64_t next_attempt_at; /* TIME_NONE: none */
+	int64_t delivered_at;    /* TIME_NONE: not delivered */
+	int duration_ms;
+};
+struct hook_sub {
+	struct hook_sub *next;
+	char *id;
+	int64_t org_id;
+	char *url;
+	char *secret;
+	char **events; /* subscribed types; none: every type */
+	size_t nevents;
+	int slack;
+	char *updated_at; /* the row's version as read: a change means re-read */
+	int64_t persisted;  /* cursor_seq as stored */
+	int64_t cursor;     /* done up to here (ahead of persisted until written) */
+	struct hook_event *queue; /* read-ahead events after cursor */
+	size_t nqueue, qhead;
+	struct hook_result *results; /* to write */
+	size_t nresults;
+	char *disable_reason; /* to write: the subscription is given up */
+	int fetching, writing, sending, more;
+	int stale;   /* a write found the row changed: wait for the next read */
+	int gone;    /* no longer held: freed once nothing refers to it */
+	int seen;    /* in the latest lease read */
+	int refs;    /* queries and the request in flight */
+	int64_t epoch; /* bumped by a reset: older answers are ignored */
+	/* the event being sent */
+	int attempts;
+	int64_t first_attempt_at;
+	int64_t next_attempt_at; /* TIME_NONE: not waiting */
+};
+extern struct hook_sub *hook_subs;
+size_t hook_subs_count(void);
+void hook_sub_kick(struct hook_sub *s);
+/* Starts again from cursor (the row's): read-ahead and unwritten results dropped. */
+void hook_sub_reread(struct hook_sub *s, int64_t cursor);
+void hook_sub_drop(struct hook_sub *s);
+void hook_sub_unref(struct hook_sub *s);
+void hook_subs_wake_org(int64_t org_id);
+void hook_subs_tick(void);
+/* The oldest undelivered head event's age among held subscriptions (0: none). */
+int64_t hook_subs_oldest_pending(int64_t now);
+void hook_subs_free_all(void);
+/* The retry delay after attempt n (1-based), before jitter, in seconds. */
+int64_t hook_retry_delay(int attempts);
+
+/* ---- hooks_lease.c: taking, renewing and giving up leases ---- */
+void hook_leases_refresh(void);
+/* SIGTERM: gives every lease up, then calls done (from the loop). */
+void hook_leases_release(void (*done)(void));
+
+/* ---- hooks_http.c: libcurl multi on the loop ---- */
+struct hook_request;
+struct hook_answer {
+	int status;           /* HTTP status, 0 when none */
+	const char *error;    /* NULL on a 2xx */
+	int duration_ms;
+};
+typedef void (*hook_answer_cb)(void *arg, const struct hook_answer *a);
+void hooks_http_init(struct event_base *base);
+void hooks_http_free(void);
+/* POSTs body to url with headers (a NULL-terminated list of "Name: value");
+ * cb runs once, from the loop, with the outcome.  Copies what it needs. */
+int hooks_http_post(const char *url, const char *const *headers, const char *body, size_t len,
+                    hook_answer_cb cb, void *arg);
+size_t hooks_http_in_flight(void);
+
+/* ---- hooks_sign.c: the Standard Webhooks signature ---- */
+/* "v1,<base64 HMAC-SHA256 of id.timestamp.body>" with the key after whsec_;
+ * caller frees; NULL when the secret is malformed. */
+char *hook_signature(const char *secret, const char *id, int64_t timestamp, const char *body,
+                     size_t len);
+
+/* ---- hooks_body.c: what is posted ---- */
+/* The event exactly as on the org stream (standard), or {"text": ...}
+ * (slack); caller frees. */
+char *hook_body(const struct hook_sub *s, const struct hook_event *ev, size_t *len);
+
+#endif

@@ -1,0 +1,308 @@
+/* hooks_http.c — libcurl's multi interface on the process's libevent loop
+ * (curl_multi_socket_action driven by socket and timer events, libcurl's
+ * "multi-event" pattern), so no request ever blocks the loop: libcurl's
+ * threaded resolver looks names up (Debian's libcurl4-openssl has it:
+ * AsynchDNS).  Every request: http/https only, no redirects, no proxy from
+ * the environment, TLS verified, a 10 s limit, at most 64 KiB of the answer
+ * read, and (webhook_allow_private = no) no connection to a private address,
+ * whatever the name resolved to. */
+#include "hooks.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct hook_request {
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;
+	size_t received;        /* bytes of the answer read */
+	int refused_private;    /* the connect-time check said no */
+	int64_t started_ms;
+	hook_answer_cb cb;
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+	struct hook_request *prev, *next; /* every request in flight */
+};
+
+/* One per socket libcurl asks us to watch. */
+struct sock_watch {
+	struct event *ev;
+};
+
+static CURLM *multi;
+static struct event_base *http_base;
+static struct event *timer_ev;
+static size_t in_flight;
+static struct hook_request *requests;
+
+static void check_done(void);
+
+static void
+on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+	int flags = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	int running;
+
+	(void)arg;
+	curl_multi_socket_action(multi, fd, flags, &running);
+	check_done();
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	int running;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done();
+}
+
+/* CURLMOPT_TIMERFUNCTION: -1 deletes the timer, else (re)arms it. */
+static int
+on_timer_update(CURLM *m, long timeout_ms, void *userp)
+{
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+
+	(void)m;
+	(void)userp;
+	if (timeout_ms < 0)
+		return evtimer_del(timer_ev);
+	return evtimer_add(timer_ev, &tv);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: what to watch on s. */
+static int
+on_socket_update(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct sock_watch *w = socketp;
+	short kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
+	                     ((what & CURL_POLL_OUT) ? EV_WRITE : 0) | EV_PERSIST);
+
+	(void)easy;
+	(void)userp;
+	if (what == CURL_POLL_REMOVE) {
+		if (w != NULL) {
+			event_free(w->ev);
+			free(w);
+			curl_multi_assign(multi, s, NULL);
+		}
+		return 0;
+	}
+	if (w == NULL) {
+		w = xcalloc(1, sizeof(*w));
+		curl_multi_assign(multi, s, w);
+	} else {
+		event_free(w->ev);
+	}
+	w->ev = event_new(http_base, s, kind, on_socket_event, NULL);
+	if (w->ev == NULL || event_add(w->ev, NULL) != 0) {
+		log_error(NULL, "msg=\"hooks: cannot watch a socket\"");
+		return -1;
+	}
+	return 0;
+}
+
+/* The answer is read to 64 KiB and dropped; past that the transfer stops
+ * (the status line is what counts). */
+static size_t
+on_body(char *data, size_t size, size_t n, void *userp)
+{
+	struct hook_request *r = userp;
+
+	(void)data;
+	r->received += size * n;
+	return r->received > HOOKS_BODY_MAX ? 0 : size * n;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: every address libcurl connects to, checked
+ * after resolution, so a name pointing at 127.0.0.1 is refused too. */
+static curl_socket_t
+on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct hook_request *r = clientp;
+
+	(void)purpose;
+	if (strcmp(hooks.cfg->webhook_allow_private, "yes") != 0 &&
+	    sockaddr_is_private(&addr->addr)) {
+		r->refused_private = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+static void
+request_unlink(struct hook_request *r)
+{
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		requests = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	in_flight--;
+}
+
+static void
+request_free(struct hook_request *r)
+{
+	curl_slist_free_all(r->headers);
+	curl_easy_cleanup(r->easy);
+	free(r->body);
+	free(r);
+}
+
+/* Why an attempt failed, for last_error: never the URL. */
+static const char *
+request_error(struct hook_request *r, CURLcode rc, long status)
+{
+	if (r->refused_private)
+		return "refused: the destination is a private address (webhook_allow_private = no)";
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return "timeout: no answer within 10 s";
+	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && status > 0))
+		return r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(rc);
+	if (status >= 300 && status < 400)
+		return "redirect: not followed";
+	return "HTTP status not 2xx";
+}
+
+static void
+finish(struct hook_request *r, CURLcode rc)
+{
+	struct hook_answer a;
+	long status = 0;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	a.status = (int)status;
+	a.duration_ms = (int)(clock_monotonic_ms() - r->started_ms);
+	/* a 2xx whose body was cut at 64 KiB was still answered */
+	a.error = (status >= 200 && status < 300 && (rc == CURLE_OK || rc == CURLE_WRITE_ERROR))
+	              ? NULL
+	              : request_error(r, rc, status);
+	curl_multi_remove_handle(multi, r->easy);
+	request_unlink(r);
+	r->cb(r->arg, &a);
+	request_free(r);
+}
+
+static void
+check_done(void)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+		struct hook_request *r = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		finish(r, msg->data.result);
+	}
+}
+
+void
+hooks_http_init(struct event_base *base)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (multi = curl_multi_init()) == NULL)
+		fatal("cannot initialise libcurl");
+	http_base = base;
+	timer_ev = evtimer_new(base, on_timeout, NULL);
+	if (timer_ev == NULL)
+		fatal("out of memory creating a timer");
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket_update);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer_update);
+}
+
+/* Requests still in flight when the loop stops are abandoned. */
+void
+hooks_http_free(void)
+{
+	if (multi == NULL)
+		return;
+	while (requests != NULL) {
+		struct hook_request *r = requests;
+
+		curl_multi_remove_handle(multi, r->easy);
+		request_unlink(r);
+		request_free(r);
+	}
+	curl_multi_cleanup(multi);
+	multi = NULL;
+	event_free(timer_ev);
+	curl_global_cleanup();
+}
+
+size_t
+hooks_http_in_flight(void)
+{
+	return in_flight;
+}
+
+/* Options that hold for every request (DESIGN §9's safety rules). */
+static int
+request_setup(struct hook_request *r, const char *url, size_t len)
+{
+	CURL *e = r->easy;
+
+	return curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)HOOKS_TIMEOUT_MS) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
+	       curl_easy_setopt(e, CURLOPT_PRIVATE, r) != CURLE_OK
+	           ? -1
+	           : 0;
+}
+
+int
+hooks_http_post(const char *url, const char *const *headers, const char *body, size_t len,
+                hook_answer_cb cb, void *arg)
+{
+	struct hook_request *r = xcalloc(1, sizeof(*r));
+	size_t i;
+
+	r->easy = curl_easy_init();
+	r->body = xmalloc(len + 1);
+	memcpy(r->body, body, len);
+	r->body[len] = '\0';
+	r->cb = cb;
+	r->arg = arg;
+	for (i = 0; headers[i] != NULL; i++) {
+		struct curl_slist *next = curl_slist_append(r->headers, headers[i]);
+
+		if (next == NULL)
+			break;
+		r->headers = next;
+	}
+	if (r->easy == NULL || headers[i] != NULL || request_setup(r, url, len) != 0 ||
+	    curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
+		request_free(r);
+		return -1;
+	}
+	r->started_ms = clock_monotonic_ms();
+	r->next = requests;
+	if (requests != NULL)
+		requests->prev = r;
+	requests = r;
+	in_flight++;
+	return 0;
+}

@@ -1,0 +1,214 @@
+/* hooks_lease.c — which subscriptions this process delivers.  Each tick one
+ * statement takes the free and expired leases (FOR UPDATE SKIP LOCKED: two
+ * hosts never take the same row) and renews the held ones that have less
+ * than HOOKS_LEASE_SEC - HOOKS_RENEW_SEC left; a second reads every row held,
+ * which is how a PATCH, a rotated secret, a replay, a disable or a delete
+ * reaches the subscription here (within a tick), and how a lost lease is
+ * noticed.  A third finds the organisations with events past a held
+ * subscription's cursor, for when Redis said nothing (it is down, or a
+ * message was lost). */
+#include "hooks.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TEXT(x) TEXT_(x)
+#define TEXT_(x) #x
+
+static const char sql_take[] =
+    "UPDATE webhooks SET lease_owner = $1, lease_until = now() + interval '" TEXT(HOOKS_LEASE_SEC)
+    " seconds' WHERE id IN (SELECT id FROM webhooks WHERE enabled AND (lease_owner IS NULL "
+    "OR lease_until IS NULL OR lease_until < now() OR (lease_owner = $1 AND lease_until < now() "
+    "+ interval '" TEXT(HOOKS_LEASE_SEC) " seconds' - interval '" TEXT(HOOKS_RENEW_SEC)
+    " seconds')) FOR UPDATE SKIP LOCKED)";
+static const char sql_held[] =
+    "SELECT id, org_id, url, array_to_string(events, ' '), format, secret, cursor_seq, "
+    "updated_at::text FROM webhooks WHERE lease_owner = $1 AND lease_until > now() AND enabled";
+static const char sql_release[] =
+    "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
+static const char sql_org_seqs[] = "SELECT id, event_seq FROM orgs WHERE id = ANY($1::bigint[])";
+
+static int refreshing;
+static int64_t *subscribed_orgs; /* orgs the Redis subscriber listens to */
+static size_t nsubscribed;
+
+static void
+redis_listen(int64_t org_id)
+{
+	size_t i;
+
+	for (i = 0; i < nsubscribed; i++)
+		if (subscribed_orgs[i] == org_id)
+			return;
+	subscribed_orgs = xrealloc(subscribed_orgs, (nsubscribed + 1) * sizeof(*subscribed_orgs));
+	subscribed_orgs[nsubscribed++] = org_id;
+	sse_redis_subscribe(hooks.redis, org_id);
+}
+
+static struct hook_sub *
+sub_find(const char *id)
+{
+	struct hook_sub *s;
+
+	for (s = hook_subs; s != NULL; s = s->next)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+/* The settings an API change may have moved: url, secret, types, format. */
+static void
+sub_configure(struct hook_sub *s, const PGresult *res, int row)
+{
+	char *types = xstrdup(PQgetvalue(res, row, 3)), *tok, *save = NULL;
+	size_t i;
+
+	free(s->url);
+	free(s->secret);
+	free(s->updated_at);
+	s->url = xstrdup(PQgetvalue(res, row, 2));
+	s->secret = xstrdup(PQgetvalue(res, row, 5));
+	s->updated_at = xstrdup(PQgetvalue(res, row, 7));
+	s->slack = strcmp(PQgetvalue(res, row, 4), "slack") == 0;
+	for (i = 0; i < s->nevents; i++)
+		free(s->events[i]);
+	s->nevents = 0;
+	for (tok = strtok_r(types, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		s->events = xrealloc(s->events, (s->nevents + 1) * sizeof(*s->events));
+		s->events[s->nevents++] = xstrdup(tok);
+	}
+	free(types);
+}
+
+static struct hook_sub *
+sub_new(const PGresult *res, int row)
+{
+	struct hook_sub *s = xcalloc(1, sizeof(*s));
+
+	s->id = xstrdup(PQgetvalue(res, row, 0));
+	s->org_id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+	sub_configure(s, res, row);
+	hook_sub_reread(s, strtoll(PQgetvalue(res, row, 6), NULL, 10));
+	s->next = hook_subs;
+	hook_subs = s;
+	redis_listen(s->org_id);
+	log_info(NULL, "msg=\"hooks: lease taken\" webhook=%s", s->id);
+	return s;
+}
+
+static void
+on_org_seqs(void *arg, PGresult *res)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; res != NULL && i < PQntuples(res); i++) {
+		int64_t org = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		int64_t seq = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		struct hook_sub *s;
+
+		for (s = hook_subs; s != NULL; s = s->next)
+			if (s->org_id == org && s->cursor < seq && s->qhead == s->nqueue)
+				s->more = 1;
+	}
+	hook_subs_tick();
+}
+
+static void
+check_orgs(void)
+{
+	struct buf *b = buf_puts(buf_new(64), "{");
+	const char *params[1];
+	struct hook_sub *s;
+
+	for (s = hook_subs; s != NULL; s = s->next)
+		b = buf_printf(b, "%s%lld", b->len > 1 ? "," : "", (long long)s->org_id);
+	b = buf_puts(b, "}");
+	params[0] = b->data;
+	sse_pg_query(hooks.pg, sql_org_seqs, 1, params, on_org_seqs, NULL);
+	buf_free(b);
+}
+
+static void
+on_held(void *arg, PGresult *res)
+{
+	struct hook_sub *s, *next;
+	int i;
+
+	(void)arg;
+	refreshing = 0;
+	if (res == NULL)
+		return; /* PostgreSQL is away: what is held is written conditionally anyway */
+	for (s = hook_subs; s != NULL; s = s->next)
+		s->seen = 0;
+	for (i = 0; i < PQntuples(res); i++) {
+		int64_t cursor = strtoll(PQgetvalue(res, i, 6), NULL, 10);
+
+		s = sub_find(PQgetvalue(res, i, 0));
+		if (s == NULL) {
+			sub_new(res, i)->seen = 1;
+			continue;
+		}
+		s->seen = 1;
+		if (strcmp(s->updated_at, PQgetvalue(res, i, 7)) != 0)
+			sub_configure(s, res, i);
+		/* moved by someone else (a replay), or a write of ours lost */
+		if (!s->writing && (s->stale || cursor != s->persisted))
+			hook_sub_reread(s, cursor);
+	}
+	for (s = hook_subs; s != NULL; s = next) {
+		next = s->next;
+		if (!s->seen) {
+			log_info(NULL, "msg=\"hooks: lease gone\" webhook=%s", s->id);
+			hook_sub_drop(s);
+		}
+	}
+	hooks_status_report(hooks_now(), (int64_t)hook_subs_count(),
+	                    hook_subs_oldest_pending(hooks_now()));
+	check_orgs();
+}
+
+static void
+on_taken(void *arg, PGresult *res)
+{
+	const char *params[1] = {hooks.owner};
+
+	(void)arg;
+	(void)res;
+	sse_pg_query(hooks.pg, sql_held, 1, params, on_held, NULL);
+}
+
+void
+hook_leases_refresh(void)
+{
+	const char *params[1] = {hooks.owner};
+
+	if (refreshing || hooks.stopping)
+		return;
+	refreshing = 1;
+	sse_pg_query(hooks.pg, sql_take, 1, params, on_taken, NULL);
+}
+
+static void (*release_done)(void);
+
+static void
+on_released(void *arg, PGresult *res)
+{
+	(void)arg;
+	if (res == NULL)
+		log_warn(NULL, "msg=\"hooks: leases not given up; they expire in %d s\"", HOOKS_LEASE_SEC);
+	free(subscribed_orgs);
+	subscribed_orgs = NULL;
+	nsubscribed = 0;
+	release_done();
+}
+
+void
+hook_leases_release(void (*done)(void))
+{
+	const char *params[1] = {hooks.owner};
+
+	release_done = done;
+	sse_pg_query(hooks.pg, sql_release, 1, params, on_released, NULL);
+}

@@ -1,0 +1,236 @@
+/* hooks_main.c — incidentd-hooks [-c FILE] [-s status-fd]: the webhook
+ * delivery process, started and restarted by the master like incidentd-sse.
+ * A tick takes and renews leases and sends due retries; Redis messages wake
+ * the subscriptions of their organisation at once.  SIGTERM gives the leases
+ * up (another host takes them at its next tick), SIGHUP reloads the
+ * settings that may change. */
+#include "hooks.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct hooks hooks;
+
+static struct event *tick_ev;
+static int64_t clock_offset; /* the test clock's, in test builds */
+
+#ifdef INCIDENTD_TEST_CLOCK
+/* Test builds: <config>.clock holds seconds to add to the clock, so a test
+ * can move the retry schedule along without waiting for it. */
+static void
+read_test_clock(void)
+{
+	char *path;
+	struct buf *b;
+	int64_t v;
+
+	if (hooks.config_path == NULL)
+		return;
+	path = xprintf("%s.clock", hooks.config_path);
+	b = buf_read_file(path);
+	free(path);
+	if (b == NULL)
+		return;
+	if (parse_int64(text_trim(b->data, b->len, &b->len), -TIME_MAX, TIME_MAX, &v) == 0)
+		clock_offset = v;
+	buf_free(b);
+}
+#else
+static void
+read_test_clock(void)
+{
+}
+#endif
+
+int64_t
+hooks_now(void)
+{
+	return clock_now() + clock_offset;
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	read_test_clock();
+	hook_leases_refresh();
+	hook_subs_tick();
+}
+
+static void
+on_redis_message(int64_t org_id, const char *msg, size_t len)
+{
+	(void)msg;
+	(void)len;
+	hook_subs_wake_org(org_id);
+}
+
+/* Events published before the subscription took may have been missed. */
+static void
+on_redis_subscribed(int64_t org_id)
+{
+	hook_subs_wake_org(org_id);
+}
+
+static void
+on_redis_down(void)
+{
+	/* the tick's look at the organisations' event_seq stands in for it */
+}
+
+static void
+on_released(void)
+{
+	event_base_loopexit(hooks.base, NULL);
+}
+
+static void
+on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+	struct hook_sub *s;
+
+	(void)what;
+	(void)arg;
+	if (hooks.stopping)
+		return;
+	log_info(NULL, "msg=\"hooks: stopping\" signal=%d subscriptions=%zu", (int)sig,
+	         hook_subs_count());
+	hooks.stopping = 1;
+	/* what was delivered is written before the leases are given up */
+	for (s = hook_subs; s != NULL; s = s->next)
+		hook_sub_kick(s);
+	hook_leases_release(on_released);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct config *next = xmalloc(sizeof(*next));
+	char err[512];
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	if (config_reload(hooks.cfg, next, hooks.config_path, err, sizeof(err)) != 0) {
+		log_error(NULL, "msg=\"hooks: reload failed; keeping the configuration\" error=%s",
+		          LOG_QUOTE(err));
+		config_free(next);
+		free(next);
+		return;
+	}
+	config_free(hooks.cfg);
+	free(hooks.cfg);
+	hooks.cfg = next;
+	log_threshold = next->log_level;
+	log_info(NULL, "msg=\"hooks: configuration reloaded\"");
+}
+
+/* host:pid:start — unique across hosts and restarts, readable in the table. */
+static char *
+owner_name(void)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	return xprintf("%s:%ld:%lld", host, (long)getpid(), (long long)clock_now());
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: incidentd-hooks [-c config-file] [-s status-fd]\n");
+	exit(2);
+}
+
+static void
+parse_args(int argc, char **argv, int64_t *status_fd)
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:s:h")) != -1) {
+		if (opt == 'c')
+			hooks.config_path = optarg;
+		else if (opt == 's' && parse_int64(optarg, 0, INT32_MAX, status_fd) == 0)
+			continue;
+		else
+			usage();
+	}
+	if (optind != argc)
+		usage();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct event *sigs[3];
+	struct timeval tick = {HOOKS_TICK_SEC, 0};
+	sigset_t late;
+	char err[512];
+	int64_t status_fd = -1;
+	int i;
+
+	parse_args(argc, argv, &status_fd);
+	hooks.cfg = xmalloc(sizeof(*hooks.cfg));
+	config_defaults(hooks.cfg);
+	if (config_load(hooks.cfg, hooks.config_path, err, sizeof(err)) != 0)
+		fatal("%s", err);
+	log_threshold = hooks.cfg->log_level;
+	if (status_fd >= 0 && hooks_status_attach((int)status_fd) != 0)
+		fatal("cannot map the webhook status page (descriptor %lld)", (long long)status_fd);
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)(getpid() ^ time(NULL)));
+	read_test_clock();
+	hooks.owner = owner_name();
+	if ((hooks.base = event_base_new()) == NULL)
+		fatal("cannot create the event loop");
+	sse_dns_init(hooks.base, hooks.cfg->resolv_conf);
+	hooks_http_init(hooks.base);
+	hooks.pg = sse_pg_new(hooks.base, hooks.cfg->database);
+	hooks.redis = sse_redis_new(hooks.base, hooks.cfg->redis, on_redis_message,
+	                            on_redis_subscribed, on_redis_down);
+	sigs[0] = evsignal_new(hooks.base, SIGTERM, on_terminate, NULL);
+	sigs[1] = evsignal_new(hooks.base, SIGINT, on_terminate, NULL);
+	sigs[2] = evsignal_new(hooks.base, SIGHUP, on_reload, NULL);
+	for (i = 0; i < 3; i++)
+		if (sigs[i] == NULL || event_add(sigs[i], NULL) != 0)
+			fatal("cannot handle signals");
+	tick_ev = event_new(hooks.base, -1, EV_PERSIST, on_tick, NULL);
+	if (tick_ev == NULL || event_add(tick_ev, &tick) != 0)
+		fatal("cannot add a timer");
+	log_info(NULL, "msg=\"incidentd-hooks started\" owner=%s allow_private=%s",
+	         LOG_VALUE(hooks.owner), hooks.cfg->webhook_allow_private);
+	hook_leases_refresh();
+
+	event_base_dispatch(hooks.base);
+
+	/* the master repeats SIGTERM while it waits: block it for the cleanup */
+	sigemptyset(&late);
+	sigaddset(&late, SIGTERM);
+	sigaddset(&late, SIGINT);
+	sigaddset(&late, SIGHUP);
+	sigprocmask(SIG_BLOCK, &late, NULL);
+	hooks.closed = 1;
+	hooks_http_free();
+	sse_redis_free(hooks.redis);
+	sse_pg_free(hooks.pg);
+	hook_subs_free_all();
+	sse_dns_free();
+	for (i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_free(tick_ev);
+	event_base_free(hooks.base);
+	free(hooks.owner);
+	config_free(hooks.cfg);
+	free(hooks.cfg);
+	log_info(NULL, "msg=\"incidentd-hooks stopped\"");
+	return 0;
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env perl
+# incidentd-hooks delivers (DESIGN §9): the event exactly as on the org
+# stream, signed per the Standard Webhooks spec, every event once per
+# subscription and in order, the same webhook-id again after a failure, the
+# Slack format's message.
+use strict;
+use warnings;
+use Test::More;
+use JSON::PP;
+
+use lib 't/lib';
+use IncidentdTest;
+use HookReceiver;
+use HookCheck;
+use StreamCheck;
+
+my $s = IncidentdTest->new;
+my $rx = HookReceiver->new(dir => $s->dir);
+my $W = $s->key('write');
+my $JSON = JSON::PP->new->utf8;
+
+ok($s->hooks_pid, 'the master runs incidentd-hooks');
+
+sub create {
+	my ($title) = @_;
+	my $r = $s->req(POST => '/v1/tickets', key => $W, body => { title => $title });
+	is($r->{status}, 201, "create '$title'") or diag($r->{content});
+	return $r->{json};
+}
+
+subtest 'one event: the stream\'s bytes, signed, with the headers' => sub {
+	my $hook = new_hook($s, $rx->url('/one'));
+	my $stream = $s->stream('/v1/incidents/stream', key => $s->key('read'));
+	is($stream->{status}, 200, 'stream open');
+	my $seq = current_seq($s);
+	create('Disk full');
+	my $ev = $stream->read_until(sub { ($_[0]{id} // 0) == $seq + 1 }, 10);
+	ok($ev && @$ev, 'the stream sent the event');
+	my ($req) = $rx->wait_for(sub { @{ $_[0] } >= 1 }, 'the delivery', path => '/one');
+	is($req->{method}, 'POST', 'POST');
+	is($req->{body}, $ev->[-1]{data_raw}, 'body: the stream\'s data, byte for byte');
+	my $h = $req->{headers};
+	is($h->{'webhook-id'}, $s->org_id . '-' . ($seq + 1), 'webhook-id: <org>-<seq>');
+	like($h->{'webhook-timestamp'}, qr/^\d+$/, 'webhook-timestamp: unix seconds');
+	ok(abs($h->{'webhook-timestamp'} - time) < 60, 'and now');
+	ok(verify_signature($hook->{secret}, $req), 'webhook-signature verifies with the secret');
+	ok(!verify_signature(new_secret(), $req), 'and not with another');
+	is($h->{'content-type'}, 'application/json', 'Content-Type');
+	like($h->{'user-agent'}, qr{^incidentd/\d}, 'User-Agent: incidentd/VERSION');
+	$stream->close;
+	$s->_poll('the cursor to be stored', sub { hook_row($s, $hook->{id})->{cursor_seq} == $seq + 1 });
+	my $d = deliveries($s, $hook->{id})->{ $seq + 1 };
+	ok($d && $d->{delivered}, 'a delivery row, delivered');
+	is($d->{attempts}, 1, 'one attempt');
+	is($d->{last_status}, 200, 'last_status 200');
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+subtest 'a burst: every event once per subscription, in order' => sub {
+	my @hooks = map { new_hook($s, $rx->url("/burst$_")) } 1 .. 3;
+	my $from = current_seq($s);
+	create("burst $_") for 1 .. 50;
+	for my $i (1 .. 3) {
+		my @got = $rx->wait_for(sub { @{ $_[0] } >= 50 }, "50 deliveries to /burst$i",
+			path => "/burst$i");
+		my @ids = map { $_->{headers}{'webhook-id'} } @got;
+		is_deeply(\@ids, [ map { $s->org_id . '-' . ($from + $_) } 1 .. 50 ],
+			"/burst$i: seq " . ($from + 1) . '..' . ($from + 50) . ', once each, in order');
+		ok(!(grep { !verify_signature($hooks[ $i - 1 ]{secret}, $_) } @got), 'all signed');
+	}
+	$s->psql("DELETE FROM webhooks WHERE id = '$_->{id}'") for @hooks;
+};
+
+subtest '500 then 200: the same event again, same webhook-id' => sub {
+	$rx->script('/flaky', 500, 200);
+	my $hook = new_hook($s, $rx->url('/flaky'));
+	my $seq = current_seq($s);
+	create('flaky one');
+	create('flaky two');
+	my @got = $rx->wait_for(sub { @{ $_[0] } >= 3 }, 'three requests', path => '/flaky');
+	is($got[0]{answer}, 500, 'first answered 500');
+	is($got[1]{headers}{'webhook-id'}, $got[0]{headers}{'webhook-id'}, 'retried with the same webhook-id');
+	is($got[1]{body}, $got[0]{body}, 'and the same body');
+	is($got[2]{headers}{'webhook-id'}, $s->org_id . '-' . ($seq + 2), 'then the next event');
+	my $gap = $got[1]{at} - $got[0]{at};
+	ok($gap >= 3.5 && $gap < 9, "the retry came after about 5 s ($gap)");
+	$s->_poll('the cursor to be stored', sub { hook_row($s, $hook->{id})->{cursor_seq} == $seq + 2 });
+	my $d = deliveries($s, $hook->{id})->{ $seq + 1 };
+	is($d->{attempts}, 2, 'two attempts recorded');
+	ok($d->{delivered}, 'delivered');
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+subtest 'event types filter; slack format' => sub {
+	my $hook = new_hook($s, $rx->url('/slack'), format => 'slack', events => ['incident.created']);
+	my $seq = current_seq($s);
+	my $inc = create('Checkout is down');
+	my $r = $s->req(PATCH => "/v1/tickets/$inc->{id}", key => $W, body => { status => 'resolved' });
+	ok($r->{status} < 300, 'update') or diag($r->{content});
+	create('Second');
+	my @got = $rx->wait_for(sub { @{ $_[0] } >= 2 }, 'two requests', path => '/slack');
+	is_deeply([ map { $_->{headers}{'webhook-id'} } @got ],
+		[ $s->org_id . '-' . ($seq + 1), $s->org_id . '-' . ($seq + 3) ],
+		'only incident.created events');
+	my $body = $JSON->decode($got[0]{body});
+	is_deeply([ keys %$body ], ['text'], 'a {"text": ...} body');
+	like($body->{text}, qr/^New incident #\d+: Checkout is down \(\w+\)/, 'title and status');
+	like($body->{text}, qr{\Q${\ $s->url }\E/incidents/status/[A-Za-z0-9_-]+$}, 'link to the status page');
+	ok(verify_signature($hook->{secret}, $got[0]), 'signed too');
+	$s->_poll('the skipped event to move the cursor', sub {
+		hook_row($s, $hook->{id})->{cursor_seq} == $seq + 3 });
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+$rx->stop;
+$s->finish;
+done_testing;
