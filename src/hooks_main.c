@@ -36,8 +36,15 @@ read_test_clock(void)
 	free(path);
 	if (b == NULL)
 		return;
-	if (parse_int64(text_trim(b->data, b->len, &b->len), -TIME_MAX, TIME_MAX, &v) == 0)
-		clock_offset = v;
+	{
+		size_t len;
+		const char *t = text_trim(b->data, b->len, &len);
+		char *text = xstrndup(t, len);
+
+		if (parse_int64(text, -TIME_MAX, TIME_MAX, &v) == 0)
+			clock_offset = v;
+		free(text);
+	}
 	buf_free(b);
 }
 #else

@@ -1,0 +1,111 @@
+#!/usr/bin/env perl
+# incidentd-hooks when things fail (DESIGN §9): the retry schedule on the
+# test clock, a subscription given up after its 3-day window, and nothing
+# lost when incidentd-hooks is killed or Redis goes away.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use lib 't/lib';
+use IncidentdTest;
+use HookReceiver;
+use HookCheck;
+use StreamCheck;
+
+my $s = IncidentdTest->new;
+my $rx = HookReceiver->new(dir => $s->dir);
+my $W = $s->key('write');
+
+sub create {
+	my ($title) = @_;
+	my $r = $s->req(POST => '/v1/tickets', key => $W, body => { title => $title });
+	is($r->{status}, 201, "create '$title'") or diag($r->{content});
+}
+
+# Every seq in $from+1..$to arrived at least once, in order (a repeat
+# only of the event just sent).
+sub all_arrived {
+	my ($path, $from, $to) = @_;
+	my @got = $rx->wait_for(sub {
+		my %seen = map { (split /-/, $_->{headers}{'webhook-id'})[1] => 1 } @{ $_[0] };
+		return !grep { !$seen{$_} } $from + 1 .. $to;
+	}, "seq " . ($from + 1) . "..$to at $path", path => $path, timeout => 90);
+	my @seqs = map { (split /-/, $_->{headers}{'webhook-id'})[1] } @got;
+	my @bad = grep { $seqs[$_] < $seqs[ $_ - 1 ] } 1 .. $#seqs;
+	ok(!@bad, "$path: in order (" . scalar(@seqs) . ' requests for ' . ($to - $from) . ' events)')
+	    or diag("@seqs");
+}
+
+subtest 'the retry schedule, on the test clock' => sub {
+	$rx->script('/retry', 500);
+	my $hook = new_hook($s, $rx->url('/retry'));
+	my $seq = current_seq($s) + 1;
+	create('retried');
+	$rx->wait_for(sub { @{ $_[0] } >= 1 }, 'the first attempt', path => '/retry');
+	my $d;
+	$s->_poll('attempt 1 recorded', sub { ($d = deliveries($s, $hook->{id})->{$seq}) && $d->{attempts} == 1 });
+	my $wait = $d->{next_attempt_at} - $d->{first_attempt_at};
+	ok($wait >= 4 && $wait <= 6, "attempt 2 due 5 s after the first (jitter): $wait s");
+	is($d->{last_status}, 500, 'last_status 500');
+	like($d->{last_error}, qr/status/, 'last_error says why');
+	my $next1 = $d->{next_attempt_at};
+	# the schedule runs on the test clock: move it past each due time
+	my %want = (2 => 30, 3 => 120, 4 => 600, 5 => 3600, 6 => 14400, 7 => 14400);
+	my $offset = 0;
+	for my $n (2 .. 7) {
+		$offset = $d->{next_attempt_at} - int(time) + 1;
+		$s->set_hooks_clock($offset);
+		my $prev = $d;
+		$s->_poll("attempt $n", sub { ($d = deliveries($s, $hook->{id})->{$seq}) && $d->{attempts} == $n });
+		my $gap = $d->{next_attempt_at} - $prev->{next_attempt_at};
+		my $w = $want{$n};
+		ok($gap >= $w * 0.9 - 1 && $gap <= $w * 1.1 + 3, "attempt $n: the next one $w s later (jitter): $gap s");
+	}
+	is(scalar @{ $rx->requests('/retry') }, 7, 'seven requests, no more');
+	is($d->{first_attempt_at}, deliveries($s, $hook->{id})->{$seq}{first_attempt_at}, 'first_attempt_at kept');
+
+	# past 3 days from the first attempt: given up
+	$s->set_hooks_clock($d->{first_attempt_at} + 3 * 86400 + 10 - int(time));
+	$s->_poll('the subscription disabled', sub { !hook_row($s, $hook->{id})->{enabled} });
+	my $row = hook_row($s, $hook->{id});
+	like($row->{disabled_reason}, qr/not delivered after 8 attempts over 3 days/, "disabled_reason: $row->{disabled_reason}");
+	is($row->{lease_owner}, '', 'its lease given up');
+	is($row->{cursor_seq}, $seq - 1, 'the cursor stays before the event');
+	my $n = scalar @{ $rx->requests('/retry') };
+	create('after the disable');
+	sleep 2.5;    # two ticks: nothing may be sent
+	is(scalar @{ $rx->requests('/retry') }, $n, 'a disabled subscription is sent nothing');
+	$s->set_hooks_clock(0);
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+subtest 'kill -9 of incidentd-hooks loses nothing' => sub {
+	my $hook = new_hook($s, $rx->url('/kill'));
+	my $from = current_seq($s);
+	create("before kill $_") for 1 .. 15;
+	$rx->wait_for(sub { @{ $_[0] } >= 3 }, 'deliveries under way', path => '/kill');
+	my $pid = $s->kill_hooks;
+	ok($pid, "incidentd-hooks $pid killed, another started");
+	create("after kill $_") for 1 .. 15;
+	all_arrived('/kill', $from, $from + 30);
+	$s->_poll('the cursor stored', sub { hook_row($s, $hook->{id})->{cursor_seq} == $from + 30 });
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+subtest 'a Redis outage loses nothing' => sub {
+	my $hook = new_hook($s, $rx->url('/redis'));
+	my $from = current_seq($s);
+	create("before outage $_") for 1 .. 5;
+	$s->stop_redis;
+	create("during outage $_") for 1 .. 10;
+	all_arrived('/redis', $from, $from + 15);
+	$s->start_redis;
+	create("after outage $_") for 1 .. 5;
+	all_arrived('/redis', $from, $from + 20);
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+$rx->stop;
+$s->finish;
+done_testing;
