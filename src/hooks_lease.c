@@ -16,12 +16,19 @@
 #define TEXT(x) TEXT_(x)
 #define TEXT_(x) #x
 
+/* Free and expired leases are taken half at a time (at least one) per tick,
+ * so hosts that start together share the subscriptions between them rather
+ * than the first to tick taking all; held ones are renewed when less than
+ * HOOKS_LEASE_SEC - HOOKS_RENEW_SEC is left. */
+#define FREE_LEASE "enabled AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < now())"
 static const char sql_take[] =
     "UPDATE webhooks SET lease_owner = $1, lease_until = now() + interval '" TEXT(HOOKS_LEASE_SEC)
-    " seconds' WHERE id IN (SELECT id FROM webhooks WHERE enabled AND (lease_owner IS NULL "
-    "OR lease_until IS NULL OR lease_until < now() OR (lease_owner = $1 AND lease_until < now() "
-    "+ interval '" TEXT(HOOKS_LEASE_SEC) " seconds' - interval '" TEXT(HOOKS_RENEW_SEC)
-    " seconds')) FOR UPDATE SKIP LOCKED)";
+    " seconds' WHERE id IN (SELECT id FROM webhooks WHERE enabled AND lease_owner = $1 AND "
+    "lease_until < now() + interval '" TEXT(HOOKS_LEASE_SEC) " seconds' - interval '"
+    TEXT(HOOKS_RENEW_SEC) " seconds' FOR UPDATE SKIP LOCKED) "
+    "OR id IN (SELECT id FROM webhooks WHERE " FREE_LEASE " ORDER BY created_at "
+    "LIMIT greatest(1, (SELECT count(*) FROM webhooks WHERE " FREE_LEASE ") / 2) "
+    "FOR UPDATE SKIP LOCKED)";
 static const char sql_held[] =
     "SELECT id, org_id, url, array_to_string(events, ' '), format, secret, cursor_seq, "
     "updated_at::text FROM webhooks WHERE lease_owner = $1 AND lease_until > now() AND enabled";

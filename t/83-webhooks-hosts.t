@@ -1,0 +1,79 @@
+#!/usr/bin/env perl
+# Two hosts (DESIGN §9): both run incidentd-hooks on the shared PostgreSQL
+# and Redis; the leases give each subscription to one of them, so every
+# event is delivered exactly once between the two, and when a host dies the
+# survivor takes its subscriptions over within 30 s, from the stored cursor.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time);
+
+use lib 't/lib';
+use IncidentdTest;
+use HookReceiver;
+use HookCheck;
+use StreamCheck;
+
+my $A = IncidentdTest->new;
+my $B = $A->add_host;
+my $rx = HookReceiver->new(dir => $A->dir);
+my $W = $A->key('write');
+my @paths = map { "/h$_" } 1 .. 6;
+
+ok($A->hooks_pid && $B->hooks_pid && $A->hooks_pid != $B->hooks_pid, 'each host runs incidentd-hooks');
+
+sub create {
+	my ($host, $title) = @_;
+	my $r = $host->req(POST => '/v1/tickets', key => $W, body => { title => $title });
+	is($r->{status}, 201, "create '$title'") or diag($r->{content});
+}
+
+sub seqs_at {
+	my ($path) = @_;
+	return map { (split /-/, $_->{headers}{'webhook-id'})[1] } @{ $rx->requests($path) };
+}
+
+my @hooks = map { new_hook($A, $rx->url($_)) } @paths;
+my $from = current_seq($A);
+# both hosts take leases at their next tick
+$A->_poll('every subscription leased', sub {
+	!grep { hook_row($A, $_->{id})->{lease_owner} eq '' } @hooks });
+my %owners = map { (split /:/, hook_row($A, $_->{id})->{lease_owner})[1] => 1 } @hooks;
+note('lease holders (pids): ' . join(' ', sort keys %owners));
+
+create($_ % 2 ? $A : $B, "two hosts $_") for 1 .. 20;
+for my $path (@paths) {
+	$rx->wait_for(sub { @{ $_[0] } >= 20 }, "20 deliveries at $path", path => $path);
+}
+for my $path (@paths) {
+	is_deeply([ seqs_at($path) ], [ $from + 1 .. $from + 20 ], "$path: each event exactly once, in order");
+}
+
+# B dies (its whole process group, as a host that loses power): its leases
+# stay until they expire, then A takes them.
+my $b_pid = $B->hooks_pid;
+my @on_b = grep { (split /:/, hook_row($A, $_->{id})->{lease_owner})[1] == $b_pid } @hooks;
+ok(@on_b > 0 && @on_b < @hooks, scalar(@on_b) . ' of ' . scalar(@hooks) . ' subscriptions held by B: the hosts share them');
+my $master = delete $B->{children}{incidentd};
+kill 'KILL', -$master;
+waitpid $master, 0;
+my $t0 = time;
+create($A, "after B died $_") for 1 .. 5;
+for my $path (@paths) {
+	$rx->wait_for(sub { @{ $_[0] } >= 25 }, "25 deliveries at $path", path => $path, timeout => 60);
+}
+my $took = time - $t0;
+ok($took < 30 + 3, sprintf('the survivor delivered everything within 30 s (%.1f s)', $took));
+for my $path (@paths) {
+	my @seqs = seqs_at($path);
+	is_deeply([ @seqs[0 .. 19] ], [ $from + 1 .. $from + 20 ], "$path: the first 20 once");
+	my %n;
+	$n{$_}++ for @seqs;
+	ok(!(grep { !$n{$_} } $from + 21 .. $from + 25), "$path: the 5 after B died arrived");
+}
+is(scalar(grep { (split /:/, hook_row($A, $_->{id})->{lease_owner})[1] == $A->hooks_pid } @hooks),
+	scalar @hooks, 'A holds every lease now');
+
+$rx->stop;
+$A->finish;
+done_testing;
