@@ -8,7 +8,9 @@
  * every slot ever handed out.  A slot outlives its worker: the master gives a
  * dead worker's slot to its replacement, which adds on, so every counter
  * only grows.  incidentd-sse's figures come from its status page
- * (stream_status.c).
+ * (stream_status.c), incidentd-hooks's from its own (hooks_status.c): a
+ * scrape reads memory, never PostgreSQL, and each host reports the
+ * subscriptions it holds (Prometheus sums or maxes the hosts).
  *
  * Sizes are fixed when the table is made: a series per distinct route
  * pattern plus "none" (no route matched, so a raw path never becomes a
@@ -435,6 +437,28 @@ metrics_render(struct buf *b, const struct metrics_totals *t,
 	return b;
 }
 
+/* incidentd-hooks: deliveries by outcome, and how long the oldest event a
+ * held subscription has yet to deliver has waited. */
+static const char *const hooks_outcomes[HOOKS_COUNTERS] = {"delivered", "failed", "disabled"};
+
+static struct buf *
+render_hooks(struct buf *b, const struct hooks_status_view *v)
+{
+	size_t i;
+
+	b = family(b, "incidentd_webhook_deliveries_total", "counter",
+	           "Webhook attempts by outcome: delivered (answered 2xx), failed (anything else; "
+	           "retried), disabled (a subscription given up after its 3-day retry window).");
+	for (i = 0; i < HOOKS_COUNTERS; i++)
+		b = buf_printf(b, "incidentd_webhook_deliveries_total{outcome=\"%s\"} %" PRIu64 "\n",
+		               hooks_outcomes[i], v->counters[i]);
+	b = family(b, "incidentd_webhook_oldest_pending_seconds", "gauge",
+	           "Age of the oldest event a subscription held by this host has not yet delivered "
+	           "(0: none waits).");
+	return buf_printf(b, "incidentd_webhook_oldest_pending_seconds %" PRId64 "\n",
+	                  v->oldest_pending);
+}
+
 /* ---- the handler ---- */
 
 void
@@ -442,6 +466,7 @@ metrics_scrape(struct request *req)
 {
 	struct metrics_totals t;
 	struct stream_status_view streams;
+	struct hooks_status_view hooks;
 	uint64_t *sums;
 	struct buf *b;
 	char *body;
@@ -455,6 +480,8 @@ metrics_scrape(struct request *req)
 	metrics_collect(&t, sums);
 	b = metrics_render(buf_new(16384), &t, stream_status_read(&streams) == 0 ? &streams : NULL);
 	free(sums);
+	if (hooks_status_read(&hooks) == 0)
+		b = render_hooks(b, &hooks);
 	len = b->len;
 	body = xstrndup(b->data, len);
 	buf_free(b);

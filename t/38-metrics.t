@@ -245,6 +245,8 @@ subtest 'a scrape: Prometheus text 0.0.4 with every family' => sub {
 		incidentd_sse_replays_total => 'counter',
 		incidentd_sse_clients_dropped_total => 'counter',
 		incidentd_sse_redis_reconnects_total => 'counter',
+		incidentd_webhook_deliveries_total => 'counter',
+		incidentd_webhook_oldest_pending_seconds => 'gauge',
 	);
 	is_deeply($p->{types}, \%want, 'the families and their types');
 	like($r->{content}, qr/^# HELP incidentd_worker_restarts_total .*died.*max_requests/m,

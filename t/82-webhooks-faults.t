@@ -17,6 +17,13 @@ my $s = IncidentdTest->new;
 my $rx = HookReceiver->new(dir => $s->dir);
 my $W = $s->key('write');
 
+# A sample of /metrics (served by the workers from incidentd-hooks's page).
+sub metric {
+	my ($name) = @_;
+	my $r = $s->req(GET => '/metrics');
+	return $r->{content} =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
+}
+
 sub create {
 	my ($title) = @_;
 	my $r = $s->req(POST => '/v1/tickets', key => $W, body => { title => $title });
@@ -63,6 +70,10 @@ subtest 'the retry schedule, on the test clock' => sub {
 		ok($gap >= $w * 0.9 - 1 && $gap <= $w * 1.1 + 3, "attempt $n: the next one $w s later (jitter): $gap s");
 	}
 	is(scalar @{ $rx->requests('/retry') }, 7, 'seven requests, no more');
+	$s->_poll('the oldest pending age reported', sub {
+		(metric('incidentd_webhook_oldest_pending_seconds') // 0) >= 5 * 3600 });
+	pass('incidentd_webhook_oldest_pending_seconds: the event has waited hours (test clock)');
+	is(metric('incidentd_webhook_deliveries_total{outcome="failed"}'), 7, 'seven failed attempts counted');
 	is($d->{first_attempt_at}, deliveries($s, $hook->{id})->{$seq}{first_attempt_at}, 'first_attempt_at kept');
 
 	# past 3 days from the first attempt: given up
@@ -71,6 +82,7 @@ subtest 'the retry schedule, on the test clock' => sub {
 	my $row = hook_row($s, $hook->{id});
 	like($row->{disabled_reason}, qr/not delivered after 8 attempts over 3 days/, "disabled_reason: $row->{disabled_reason}");
 	is($row->{lease_owner}, '', 'its lease given up');
+	is(metric('incidentd_webhook_deliveries_total{outcome="disabled"}'), 1, 'one disabled counted');
 	is($row->{cursor_seq}, $seq - 1, 'the cursor stays before the event');
 	my $n = scalar @{ $rx->requests('/retry') };
 	create('after the disable');
@@ -90,6 +102,10 @@ subtest 'kill -9 of incidentd-hooks loses nothing' => sub {
 	create("after kill $_") for 1 .. 15;
 	all_arrived('/kill', $from, $from + 30);
 	$s->_poll('the cursor stored', sub { hook_row($s, $hook->{id})->{cursor_seq} == $from + 30 });
+	ok(metric('incidentd_webhook_deliveries_total{outcome="delivered"}') >= 30,
+		'delivered counted, across the restart of incidentd-hooks');
+	$s->_poll('nothing pending', sub { metric('incidentd_webhook_oldest_pending_seconds') == 0 });
+	pass('incidentd_webhook_oldest_pending_seconds back to 0');
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 
