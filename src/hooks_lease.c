@@ -37,6 +37,7 @@ static const char sql_release[] =
 static const char sql_org_seqs[] = "SELECT id, event_seq FROM orgs WHERE id = ANY($1::bigint[])";
 
 static int refreshing;
+static int again; /* a NOTIFY came while a refresh was under way */
 static int64_t *subscribed_orgs; /* orgs the Redis subscriber listens to */
 static size_t nsubscribed;
 
@@ -147,6 +148,10 @@ on_held(void *arg, PGresult *res)
 	refreshing = 0;
 	if (res == NULL)
 		return; /* PostgreSQL is away: what is held is written conditionally anyway */
+	if (again) {
+		again = 0;
+		hook_leases_refresh(); /* queued behind check_orgs below: reads what changed */
+	}
 	for (s = hook_subs; s != NULL; s = s->next)
 		s->seen = 0;
 	for (i = 0; i < PQntuples(res); i++) {
@@ -191,8 +196,12 @@ hook_leases_refresh(void)
 {
 	const char *params[1] = {hooks.owner};
 
-	if (refreshing || hooks.stopping)
+	if (hooks.stopping || hooks.closed)
 		return;
+	if (refreshing) {
+		again = 1;
+		return;
+	}
 	refreshing = 1;
 	sse_pg_query(hooks.pg, sql_take, 1, params, on_taken, NULL);
 }

@@ -16,7 +16,7 @@
 
 struct hooks hooks;
 
-static struct event *tick_ev;
+static struct event *tick_ev, *notify_ev;
 static int64_t clock_offset; /* the test clock's, in test builds */
 
 #ifdef INCIDENTD_TEST_CLOCK
@@ -69,6 +69,27 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	read_test_clock();
 	hook_leases_refresh();
 	hook_subs_tick();
+}
+
+/* NOTIFY incidentd_webhooks: the API changed a subscription (made, PATCHed,
+ * deleted, rotated, replayed): read the leases and rows now, not at the
+ * next tick.  Also after a reconnect, when notifications may have been
+ * missed.  From inside sse_pg: only schedule. */
+static void
+on_notify(void *arg, const char *channel)
+{
+	(void)arg;
+	(void)channel;
+	event_active(notify_ev, EV_TIMEOUT, 1);
+}
+
+static void
+on_notified(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	hook_leases_refresh();
 }
 
 static void
@@ -202,6 +223,10 @@ main(int argc, char **argv)
 	sse_dns_init(hooks.base, hooks.cfg->resolv_conf);
 	hooks_http_init(hooks.base);
 	hooks.pg = sse_pg_new(hooks.base, hooks.cfg->database);
+	notify_ev = event_new(hooks.base, -1, 0, on_notified, NULL);
+	if (notify_ev == NULL)
+		fatal("out of memory creating an event");
+	sse_pg_listen(hooks.pg, "LISTEN incidentd_webhooks", on_notify, NULL);
 	hooks.redis = sse_redis_new(hooks.base, hooks.cfg->redis, on_redis_message,
 	                            on_redis_subscribed, on_redis_down);
 	sigs[0] = evsignal_new(hooks.base, SIGTERM, on_terminate, NULL);
@@ -234,6 +259,7 @@ main(int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(tick_ev);
+	event_free(notify_ev);
 	event_base_free(hooks.base);
 	free(hooks.owner);
 	config_free(hooks.cfg);

@@ -189,6 +189,19 @@ queue_pop(struct hook_sub *s)
 	s->next_attempt_at = TIME_NONE;
 }
 
+/* A query or request of s is over: drop its reference, and go on unless s
+ * is no longer held (then the reference may have been the last). */
+static void
+sub_done(struct hook_sub *s)
+{
+	if (s->gone) {
+		hook_sub_unref(s);
+		return;
+	}
+	hook_sub_unref(s);
+	hook_sub_kick(s);
+}
+
 /* ---- reading ahead ---- */
 
 struct sub_call {
@@ -225,9 +238,17 @@ on_events(void *arg, PGresult *res)
 	int i, n;
 
 	s->fetching = 0;
-	if (s->gone || c->epoch != s->epoch || res == NULL) {
+	if (res == NULL) {
+		/* PostgreSQL failed it: the next tick reads again */
+		s->more = 1;
 		free(c);
 		hook_sub_unref(s);
+		return;
+	}
+	if (s->gone || c->epoch != s->epoch) {
+		/* reset meanwhile: read from the new cursor */
+		free(c);
+		sub_done(s);
 		return;
 	}
 	n = PQntuples(res);
@@ -246,8 +267,7 @@ on_events(void *arg, PGresult *res)
 	}
 	s->more = s->more || n == HOOKS_FETCH_ROWS;
 	free(c);
-	hook_sub_unref(s);
-	hook_sub_kick(s);
+	sub_done(s);
 }
 
 static void
@@ -356,9 +376,7 @@ on_written(void *arg, PGresult *res)
 	}
 	results_free(c->results, c->nresults);
 	free(c);
-	hook_sub_unref(s);
-	if (!s->gone)
-		hook_sub_kick(s);
+	sub_done(s);
 }
 
 static void
@@ -446,9 +464,7 @@ on_answer(void *arg, const struct hook_answer *a)
 	if (s->gone || c->epoch != s->epoch || s->qhead == s->nqueue ||
 	    s->queue[s->qhead].seq != c->cursor) {
 		free(c);
-		hook_sub_unref(s);
-		if (!s->gone)
-			hook_sub_kick(s);
+		sub_done(s);
 		return;
 	}
 	ev = &s->queue[s->qhead];
@@ -462,8 +478,7 @@ on_answer(void *arg, const struct hook_answer *a)
 		sub_failed(s, ev, a);
 	}
 	free(c);
-	hook_sub_unref(s);
-	hook_sub_kick(s);
+	sub_done(s);
 }
 
 static void

@@ -30,6 +30,11 @@ void sse_pg_free(struct sse_pg *pg);
 /* sql must outlive the query (a literal); params are copied. */
 void sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const *params,
                   sse_pg_cb cb, void *arg);
+/* LISTEN: listen_sql (a literal) is sent first on every connection; cb gets
+ * each notification's channel, and NULL after a (re)connect, when some may
+ * have been missed.  It runs inside this file's calls: it may only schedule. */
+typedef void (*sse_pg_notify_cb)(void *arg, const char *channel);
+void sse_pg_listen(struct sse_pg *pg, const char *listen_sql, sse_pg_notify_cb cb, void *arg);
 
 /* sse_dns.c: host names resolved on the loop (evdns), never by a blocking
  * getaddrinfo.  The callback gets a numeric address, or NULL on failure, and

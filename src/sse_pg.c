@@ -53,11 +53,36 @@ struct sse_pg {
 	struct pg_query *done_head, *done_tail; /* completions the loop runs */
 	struct event *ev_done;
 	PGresult *result; /* of the query in flight */
+	/* sse_pg_listen: the LISTEN sent first on every connection */
+	const char *listen_sql;
+	sse_pg_notify_cb on_notify;
+	void *notify_arg;
 };
 
 static void pg_io(evutil_socket_t fd, short what, void *arg);
 static void pg_connect(struct sse_pg *pg);
 static void pg_next(struct sse_pg *pg);
+
+/* Notifications libpq has read: each is handed on (the callback only
+ * schedules work; it must not query). */
+static void
+pg_drain_notifies(struct sse_pg *pg)
+{
+	PGnotify *n;
+
+	while (pg->conn != NULL && (n = PQnotifies(pg->conn)) != NULL) {
+		if (pg->on_notify != NULL)
+			pg->on_notify(pg->notify_arg, n->relname);
+		PQfreemem(n);
+	}
+}
+
+static void
+pg_listened(void *arg, struct pg_result *res)
+{
+	(void)arg;
+	(void)res;
+}
 
 static void
 pg_unwatch(struct sse_pg *pg)
@@ -187,6 +212,21 @@ pg_poll_connect(struct sse_pg *pg)
 		pg->state = PG_IDLE;
 		pg_watch(pg, EV_READ);
 		log_info(NULL, "msg=\"sse: PostgreSQL connected\"");
+		if (pg->listen_sql != NULL) {
+			/* first on the new connection; what was missed meanwhile is
+			 * for the listener to re-read (a NULL channel says so) */
+			struct pg_query *q = xcalloc(1, sizeof(*q));
+
+			q->sql = pg->listen_sql;
+			q->params = xcalloc(1, sizeof(char *));
+			q->cb = pg_listened;
+			q->next = pg->head;
+			pg->head = q;
+			if (pg->tail == NULL)
+				pg->tail = q;
+			pg->queued++;
+			pg->on_notify(pg->notify_arg, NULL);
+		}
 		pg_next(pg);
 		return;
 	default:
@@ -418,15 +458,19 @@ pg_io(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (pg->state == PG_IDLE) {
-		/* an idle connection that turns readable was closed, or sent a notice */
-		if (!PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK)
+		/* an idle connection that turns readable was closed, or sent a
+		 * notice or a notification */
+		if (!PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK) {
 			pg_lost(pg, PQerrorMessage(pg->conn));
-		else
+		} else {
+			pg_drain_notifies(pg);
 			pg_watch(pg, EV_READ);
+		}
 		return;
 	}
 	if (pg->state == PG_BUSY) {
 		pg_read(pg);
+		pg_drain_notifies(pg);
 		if (pg->state == PG_BUSY || pg->state == PG_IDLE)
 			pg_watch(pg, EV_READ | (pg->flush_pending ? EV_WRITE : 0));
 	}
@@ -476,6 +520,16 @@ sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const 
 	pg->tail = q;
 	pg->queued++;
 	pg_next(pg);
+}
+
+void
+sse_pg_listen(struct sse_pg *pg, const char *listen_sql, sse_pg_notify_cb cb, void *arg)
+{
+	pg->listen_sql = listen_sql;
+	pg->on_notify = cb;
+	pg->notify_arg = arg;
+	if (pg->state == PG_IDLE || pg->state == PG_BUSY)
+		sse_pg_query(pg, listen_sql, 0, NULL, pg_listened, NULL);
 }
 
 void

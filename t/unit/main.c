@@ -24,6 +24,7 @@ static const struct test_group groups[] = {
 	{"dialect", test_dialect},
 	{"metrics", test_metrics}, {"auth_cache", test_auth_cache},
 	{"net_private", test_net_private},
+	{"hooks_sign", test_hooks_sign},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

@@ -1,0 +1,29 @@
+/* test_hooks_sign.c — incidentd-hooks's webhook-signature against the
+ * Standard Webhooks spec's own example, and what a malformed secret gets. */
+#include "tap.h"
+#include "hooks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+test_hooks_sign(void)
+{
+	/* the example of the spec (standard-webhooks.md, "Signature scheme") */
+	const char *secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+	const char *body = "{\"test\": 2432232314}";
+	char *sig = hook_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+	                           strlen(body));
+	char *other;
+
+	is_str(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", "the spec's example signature");
+	other = hook_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body, strlen(body));
+	ok(other != NULL && strcmp(sig, other) != 0, "another timestamp, another signature");
+	free(sig);
+	free(other);
+	ok(hook_signature("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "id", 1, "{}", 2) == NULL,
+	   "a secret without whsec_ is refused");
+	ok(hook_signature("whsec_!!!!", "id", 1, "{}", 2) == NULL, "as is one that is not base64");
+	ok(hook_signature("whsec_", "id", 1, "{}", 2) == NULL, "or empty");
+	ok(hook_signature("whsec_abc", "id", 1, "{}", 2) == NULL, "or not padded to 4");
+}
