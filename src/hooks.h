@@ -19,6 +19,7 @@
 #define HOOKS_TIMEOUT_MS 10000    /* no answer within this: a failed attempt */
 #define HOOKS_BODY_MAX (64 * 1024) /* of a response: read, then dropped */
 #define HOOKS_FETCH_ROWS 100      /* events read ahead per subscription */
+#define HOOKS_READ_AHEAD_LOW 25   /* the next read starts when this few are left */
 #define HOOKS_RETRY_WINDOW (3 * 86400) /* then the subscription is disabled */
 #define HOOKS_ERROR_MAX 200       /* last_error's length */
 

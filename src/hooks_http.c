@@ -37,6 +37,11 @@ static struct event_base *http_base;
 static struct event *timer_ev;
 static size_t in_flight;
 static struct hook_request *requests;
+/* Finished easy handles kept for the next requests (curl_easy_reset is
+ * cheaper than a new handle, and keeps its buffers). */
+#define SPARE_MAX 256
+static CURL *spare[SPARE_MAX];
+static size_t nspare;
 
 static void check_done(void);
 
@@ -96,12 +101,15 @@ on_socket_update(CURL *easy, curl_socket_t s, int what, void *userp, void *socke
 	}
 	if (w == NULL) {
 		w = xcalloc(1, sizeof(*w));
+		if ((w->ev = event_new(http_base, s, kind, on_socket_event, NULL)) == NULL)
+			fatal("out of memory creating an event");
 		curl_multi_assign(multi, s, w);
 	} else {
-		event_free(w->ev);
+		/* the same event, re-aimed: no allocation per change of direction */
+		event_del(w->ev);
+		event_assign(w->ev, http_base, s, kind, on_socket_event, NULL);
 	}
-	w->ev = event_new(http_base, s, kind, on_socket_event, NULL);
-	if (w->ev == NULL || event_add(w->ev, NULL) != 0) {
+	if (event_add(w->ev, NULL) != 0) {
 		log_error(NULL, "msg=\"hooks: cannot watch a socket\"");
 		return -1;
 	}
@@ -152,7 +160,10 @@ static void
 request_free(struct hook_request *r)
 {
 	curl_slist_free_all(r->headers);
-	curl_easy_cleanup(r->easy);
+	if (r->easy != NULL && nspare < SPARE_MAX && multi != NULL)
+		spare[nspare++] = r->easy;
+	else
+		curl_easy_cleanup(r->easy);
 	free(r->body);
 	free(r);
 }
@@ -235,6 +246,8 @@ hooks_http_free(void)
 	}
 	curl_multi_cleanup(multi);
 	multi = NULL;
+	while (nspare > 0)
+		curl_easy_cleanup(spare[--nspare]);
 	event_free(timer_ev);
 	curl_global_cleanup();
 }
@@ -280,7 +293,12 @@ hooks_http_post(const char *url, const char *const *headers, const char *body, s
 	struct hook_request *r = xcalloc(1, sizeof(*r));
 	size_t i;
 
-	r->easy = curl_easy_init();
+	if (nspare > 0) {
+		r->easy = spare[--nspare];
+		curl_easy_reset(r->easy);
+	} else {
+		r->easy = curl_easy_init();
+	}
 	r->body = xmalloc(len + 1);
 	memcpy(r->body, body, len);
 	r->body[len] = '\0';

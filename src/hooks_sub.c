@@ -252,8 +252,12 @@ on_events(void *arg, PGresult *res)
 		return;
 	}
 	n = PQntuples(res);
-	queue_clear(s);
-	s->queue = xcalloc((size_t)n + 1, sizeof(*s->queue));
+	/* appended behind what is still queued (a read-ahead), which moves to
+	 * the front */
+	memmove(s->queue, s->queue + s->qhead, (s->nqueue - s->qhead) * sizeof(*s->queue));
+	s->nqueue -= s->qhead;
+	s->qhead = 0;
+	s->queue = xrealloc(s->queue, (s->nqueue + (size_t)n + 1) * sizeof(*s->queue));
 	for (i = 0; i < n; i++) {
 		struct hook_event *ev = &s->queue[s->nqueue++];
 
@@ -277,7 +281,8 @@ sub_fetch(struct hook_sub *s)
 	const char *params[3] = {org, after, s->id};
 
 	snprintf(org, sizeof(org), "%lld", (long long)s->org_id);
-	snprintf(after, sizeof(after), "%lld", (long long)s->cursor);
+	snprintf(after, sizeof(after), "%lld",
+	         (long long)(s->qhead < s->nqueue ? s->queue[s->nqueue - 1].seq : s->cursor));
 	s->fetching = 1;
 	s->more = 0;
 	sse_pg_query(hooks.pg, sql_events_after, 3, params, on_events, call_new(s));
@@ -412,6 +417,20 @@ sub_flush(struct hook_sub *s)
 
 /* ---- sending ---- */
 
+/* last_error: at most HOOKS_ERROR_MAX bytes of printable ASCII (library
+ * messages may hold anything; the column takes only valid UTF-8). */
+static char *
+error_text(const char *e)
+{
+	size_t i, n = strnlen(e, HOOKS_ERROR_MAX);
+	char *out = xstrndup(e, n);
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e)
+			out[i] = '?';
+	return out;
+}
+
 static void
 result_add(struct hook_sub *s, const struct hook_event *ev, const struct hook_answer *a,
            int64_t next_attempt_at)
@@ -425,7 +444,7 @@ result_add(struct hook_sub *s, const struct hook_event *ev, const struct hook_an
 	r->attempts = s->attempts;
 	r->first_attempt_at = s->first_attempt_at;
 	r->status = a->status;
-	r->error = a->error != NULL ? xstrndup(a->error, HOOKS_ERROR_MAX) : NULL;
+	r->error = a->error != NULL ? error_text(a->error) : NULL;
 	r->next_attempt_at = next_attempt_at;
 	r->delivered_at = a->error == NULL ? hooks_now() : TIME_NONE;
 	r->duration_ms = a->duration_ms;
@@ -441,8 +460,11 @@ sub_failed(struct hook_sub *s, const struct hook_event *ev, const struct hook_an
 	log_warn(NULL, "msg=\"hooks: delivery failed\" webhook=%s seq=%lld attempt=%d status=%d error=%s",
 	         s->id, (long long)ev->seq, s->attempts, a->status, LOG_QUOTE(a->error));
 	if (now - s->first_attempt_at >= HOOKS_RETRY_WINDOW) {
-		s->disable_reason = xprintf("event %lld not delivered after %d attempts over 3 days: %.*s",
-		                            (long long)ev->seq, s->attempts, HOOKS_ERROR_MAX, a->error);
+		char *why = error_text(a->error);
+
+		s->disable_reason = xprintf("event %lld not delivered after %d attempts over 3 days: %s",
+		                            (long long)ev->seq, s->attempts, why);
+		free(why);
 		result_add(s, ev, a, TIME_NONE);
 		hooks_status_count(HOOKS_FAILED);
 		hooks_status_count(HOOKS_DISABLED);
@@ -555,11 +577,12 @@ hook_sub_kick(struct hook_sub *s)
 		s->cursor = s->queue[s->qhead].seq; /* not this subscription's type */
 		queue_pop(s);
 	}
-	if (!s->sending && !s->fetching && s->disable_reason == NULL && !hooks.stopping) {
-		if (s->qhead == s->nqueue) {
-			if (s->more)
-				sub_fetch(s);
-		} else {
+	if (!s->fetching && s->more && s->nqueue - s->qhead <= HOOKS_READ_AHEAD_LOW &&
+	    s->disable_reason == NULL && !hooks.stopping)
+		sub_fetch(s); /* before the queue runs dry: no wait between batches */
+	/* an empty queue: a read is under way, or there is nothing to send */
+	if (!s->sending && s->disable_reason == NULL && !hooks.stopping && s->qhead < s->nqueue) {
+		{
 			ev = &s->queue[s->qhead];
 			if (s->attempts == 0 && ev->attempts > 0) {
 				/* an earlier process's attempts at this event go on */
