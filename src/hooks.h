@@ -18,8 +18,11 @@
 #define HOOKS_RENEW_SEC 5         /* held leases are renewed this often */
 #define HOOKS_TIMEOUT_MS 10000    /* no answer within this: a failed attempt */
 #define HOOKS_BODY_MAX (64 * 1024) /* of a response: read, then dropped */
+#define HOOKS_KEEP_CONNECTIONS 1024 /* idle connections libcurl keeps open */
 #define HOOKS_FETCH_ROWS 100      /* events read ahead per subscription */
 #define HOOKS_READ_AHEAD_LOW 25   /* the next read starts when this few are left */
+#define HOOKS_WRITE_BATCH 64      /* results written at once when this many wait */
+#define HOOKS_WRITE_DELAY_MS 50   /* else at most this long after they came */
 #define HOOKS_RETRY_WINDOW (3 * 86400) /* then the subscription is disabled */
 #define HOOKS_ERROR_MAX 200       /* last_error's length */
 

@@ -229,6 +229,8 @@ hooks_http_init(struct event_base *base)
 		fatal("out of memory creating a timer");
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket_update);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer_update);
+	/* keep a connection per subscription's host alive between requests */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)HOOKS_KEEP_CONNECTIONS);
 }
 
 /* Requests still in flight when the loop stops are abandoned. */

@@ -222,6 +222,13 @@ main(int argc, char **argv)
 		fatal("cannot create the event loop");
 	sse_dns_init(hooks.base, hooks.cfg->resolv_conf);
 	hooks_http_init(hooks.base);
+	/* The cursor and delivery rows are written behind the deliveries, and
+	 * losing the last of them to a PostgreSQL crash only sends those events
+	 * again (at least once, same webhook-id): the writes need not wait for
+	 * the WAL flush, which would hold up the read-ahead queued behind them.
+	 * (A conninfo with options= of its own keeps them.) */
+	if (setenv("PGOPTIONS", "-c synchronous_commit=off", 0) != 0)
+		fatal("cannot set PGOPTIONS");
 	hooks.pg = sse_pg_new(hooks.base, hooks.cfg->database);
 	notify_ev = event_new(hooks.base, -1, 0, on_notified, NULL);
 	if (notify_ev == NULL)

@@ -8,11 +8,13 @@
  * wins, and this process reads the row again (hooks_lease.c). */
 #include "hooks.h"
 
+#include <event2/event.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct hook_sub *hook_subs;
+static struct event *write_ev; /* writes what waits, HOOKS_WRITE_DELAY_MS after it came */
 
 /* The retry schedule after attempt n (DESIGN §9): 5 s, 30 s, 2 min, 10 min,
  * 1 h, then every 4 h, until HOOKS_RETRY_WINDOW from the first attempt. */
@@ -159,6 +161,9 @@ hook_sub_drop(struct hook_sub *s)
 void
 hook_subs_free_all(void)
 {
+	if (write_ev != NULL)
+		event_free(write_ev);
+	write_ev = NULL;
 	while (hook_subs != NULL) {
 		struct hook_sub *s = hook_subs;
 
@@ -349,6 +354,7 @@ static char *(*const result_columns[])(const struct hook_result *) = {
 #define NCOLUMNS (sizeof(result_columns) / sizeof(result_columns[0]))
 
 static void sub_reset(struct hook_sub *s, int64_t cursor);
+static void sub_write(struct hook_sub *s);
 
 static void
 on_written(void *arg, PGresult *res)
@@ -385,7 +391,42 @@ on_written(void *arg, PGresult *res)
 }
 
 static void
+on_write_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct hook_sub *s, *next;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (s = hook_subs; s != NULL; s = next) {
+		next = s->next;
+		sub_write(s);
+	}
+}
+
+/* Writes are batched: at once when HOOKS_WRITE_BATCH results wait (or the
+ * subscription is given up, or the process stops), else within
+ * HOOKS_WRITE_DELAY_MS, so PostgreSQL sees a statement per batch of
+ * deliveries, not per delivery. */
+static void
 sub_flush(struct hook_sub *s)
+{
+	struct timeval tv = {0, HOOKS_WRITE_DELAY_MS * 1000};
+
+	if (s->nresults >= HOOKS_WRITE_BATCH || s->disable_reason != NULL || hooks.stopping) {
+		sub_write(s);
+		return;
+	}
+	if (s->cursor == s->persisted && s->nresults == 0)
+		return;
+	if (write_ev == NULL && (write_ev = evtimer_new(hooks.base, on_write_due, NULL)) == NULL)
+		fatal("out of memory creating a timer");
+	if (!evtimer_pending(write_ev, NULL))
+		evtimer_add(write_ev, &tv);
+}
+
+static void
+sub_write(struct hook_sub *s)
 {
 	char *params[15];
 	struct sub_call *c;
