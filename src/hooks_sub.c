@@ -259,7 +259,8 @@ on_events(void *arg, PGresult *res)
 	n = PQntuples(res);
 	/* appended behind what is still queued (a read-ahead), which moves to
 	 * the front */
-	memmove(s->queue, s->queue + s->qhead, (s->nqueue - s->qhead) * sizeof(*s->queue));
+	if (s->qhead > 0)
+		memmove(s->queue, s->queue + s->qhead, (s->nqueue - s->qhead) * sizeof(*s->queue));
 	s->nqueue -= s->qhead;
 	s->qhead = 0;
 	s->queue = xrealloc(s->queue, (s->nqueue + (size_t)n + 1) * sizeof(*s->queue));
