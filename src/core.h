@@ -112,6 +112,7 @@ struct config {
 	int event_retention_days;
 	int64_t list_count_cap; /* a tag or q list counts at most this many for total */
 	char *api_v1; /* the dialect at /api/v1/incidents: alert24, statly or none */
+	int webhook_allow_private; /* webhooks may go to private addresses (yes/no) */
 };
 void config_defaults(struct config *cfg);
 /* Loads path (NULL: defaults only) then the environment.  On error returns -1
@@ -242,6 +243,41 @@ struct sockaddr;
 int sockaddr_is_private(const struct sockaddr *sa);
 /* The same for an IP literal ("10.1.2.3", "::1"); -1 if text is not one. */
 int ip_text_is_private(const char *text);
+
+/* ---- webhook_rules.c, webhook_secret.c: what a webhook subscription may
+ * hold, for the API and incidentctl alike (errors name the API's fields) ---- */
+#define WEBHOOK_URL_MAX 2048
+#define WEBHOOK_DESCRIPTION_MAX 500
+#define WEBHOOK_EVENTS_MAX 4
+/* An organisation's subscriptions at most: each costs incidentd-hooks a
+ * cursor and a lease to keep. */
+#define WEBHOOKS_PER_ORG_MAX 1000
+/* NULL-terminated; a mask's bit i is webhook_event_types[i]. */
+extern const char *const webhook_event_types[];
+extern const char *const webhook_formats[];
+struct webhook_text {
+	const char *s;
+	size_t len; /* may hold NUL bytes: the rules refuse them */
+};
+/* An absolute http(s) URL with a host, without userinfo or fragment, port
+ * 1-65535, at most WEBHOOK_URL_MAX characters, and (unless allow_private)
+ * no IP literal in a private range (code private_destination).  Host names
+ * are judged where they are resolved, by incidentd-hooks. */
+void webhook_url_check(const char *url, size_t len, int allow_private, struct errors *e);
+/* n items: distinct known types, or exactly "*"; *mask 0 means every type.
+ * 0, or -1 with errors on field "events" (*mask unchanged). */
+int webhook_events_parse(const struct webhook_text *items, size_t n, unsigned *mask,
+                         struct errors *e);
+/* The types of mask as a comma list ("" for every type); caller frees. */
+char *webhook_events_text(unsigned mask);
+/* The mask of a stored comma list (unknown types ignored). */
+unsigned webhook_events_mask(const char *list);
+/* The format's static name, NULL if s (len bytes) is none. */
+const char *webhook_format_lookup(const char *s, size_t len);
+void webhook_format_check(const char *s, size_t len, struct errors *e);
+void webhook_description_check(const char *s, size_t len, struct errors *e);
+/* "whsec_" + base64 of 32 random bytes; caller frees.  NULL without entropy. */
+char *webhook_secret_new(void);
 
 /* ---- event_form.c: an event as published, logged and streamed ---- */
 #define EVENT_CHANNEL_PREFIX "incidentd:org:"

@@ -23,7 +23,7 @@ static const struct test_group groups[] = {
 	{"sse_url", test_sse_url}, {"sse_listen", test_sse_listen}, {"sse_pg", test_sse_pg},
 	{"dialect", test_dialect},
 	{"metrics", test_metrics}, {"auth_cache", test_auth_cache},
-	{"net_private", test_net_private},
+	{"net_private", test_net_private}, {"webhook", test_webhook},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

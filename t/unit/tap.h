@@ -61,5 +61,6 @@ void test_dialect(void);
 void test_metrics(void);
 void test_auth_cache(void);
 void test_net_private(void);
+void test_webhook(void);
 
 #endif
