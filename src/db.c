@@ -163,8 +163,9 @@ static const struct statement statements[STMT_COUNT] = {
 	 "WHERE created_at < to_timestamp($1) - interval '24 hours' LIMIT $2))"},
 	{STMT_WEBHOOK_ORG_LOCK,
 	 /* held to COMMIT: creates of one org count their subscriptions one at a
-	  * time, and the new cursor is the seq of the last event committed */
-	 "SELECT event_seq FROM orgs WHERE id = $1 FOR UPDATE"},
+	  * time, and the new cursor is the seq of the last event committed (the
+	  * lock an event's append takes; foreign-key checks are not held up) */
+	 "SELECT event_seq FROM orgs WHERE id = $1 FOR NO KEY UPDATE"},
 	{STMT_WEBHOOK_INSERT,
 	 /* no row when the org has $8 subscriptions already; events "" is '{}' */
 	 "INSERT INTO webhooks (org_id, url, events, description, format, secret, cursor_seq) "

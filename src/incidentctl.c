@@ -390,7 +390,7 @@ webhook_insert(struct ctl *ctl, const char *const *params)
 		return NULL;
 	PQclear(res);
 	res = ctl_query(ctl,
-	                "WITH o AS (SELECT event_seq FROM orgs WHERE id = $1 FOR UPDATE) "
+	                "WITH o AS (SELECT event_seq FROM orgs WHERE id = $1 FOR NO KEY UPDATE) "
 	                "INSERT INTO webhooks (org_id, url, events, description, format, secret, "
 	                "cursor_seq) SELECT $1, $2, string_to_array($3, ','), $4, $5, $6, o.event_seq "
 	                "FROM o RETURNING id",

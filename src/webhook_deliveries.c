@@ -5,10 +5,8 @@
 #include "api.h"
 
 #include <libpq-fe.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static const struct webhook_list deliveries = {
 	STMT_DELIVERY_LIST, STMT_DELIVERY_LIST_AFTER, CURSOR_DELIVERIES, 0, "deliveries",
@@ -56,11 +54,14 @@ replay_from_seq(const struct jval *obj, int64_t *from, struct errors *e)
 	}
 	if (v == NULL || v->type == J_NULL)
 		field_error(e, "is_required", "from_seq", "from_seq is required");
-	else if (v->type != J_NUMBER || v->u.number != floor(v->u.number))
+	else if (v->type != J_NUMBER)
 		field_error(e, "invalid_value", "from_seq", "from_seq must be a whole number");
-	else if (v->u.number < 1 || v->u.number > (double)CURSOR_POS_MAX)
+	/* in range first (NaN is not): the cast below is then defined */
+	else if (!(v->u.number >= 1 && v->u.number <= (double)CURSOR_POS_MAX))
 		field_error(e, "out_of_range", "from_seq", "from_seq must be between 1 and %lld",
 		            (long long)CURSOR_POS_MAX);
+	else if (v->u.number != (double)(int64_t)v->u.number)
+		field_error(e, "invalid_value", "from_seq", "from_seq must be a whole number");
 	else
 		*from = (int64_t)v->u.number;
 	return e->n == 0 ? 0 : -1;

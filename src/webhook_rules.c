@@ -8,8 +8,6 @@
 #include <arpa/inet.h>
 #include <event2/http.h>
 #include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
