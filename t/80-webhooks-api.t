@@ -7,7 +7,8 @@
 # another organisation's subscription a 404 on every route; keyset paging of
 # subscriptions and deliveries; replay bounded by the retained event log;
 # NOTIFY incidentd_webhooks on the API's writes and not on delivery
-# progress; and incidentctl webhook list|create|delete.
+# progress; at most 1,000 subscriptions an organisation; and incidentctl
+# webhook list|create|delete.
 use strict;
 use warnings;
 use utf8;
@@ -388,6 +389,22 @@ is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$id'"), 0, 'i
 		'... and a PATCH to one');
 	error_is($api->call(POST => '/v1/webhooks', body => { url => 'http://u:p@127.0.0.1/' }), 422, 'validation_error',
 		'invalid_value', '... userinfo still refused', field => 'url');
+}
+
+# ---- at most WEBHOOKS_PER_ORG_MAX (1,000) subscriptions an org ---------------
+{
+	my $have = q1("SELECT count(*) FROM webhooks WHERE org_id = $ORG");
+	$s->psql("INSERT INTO webhooks (org_id, url, secret, cursor_seq) SELECT $ORG, "
+		. "'https://bulk.example.com/' || g, 'whsec_x', 0 FROM generate_series(1, " . (999 - $have) . ") g");
+	is($api->call(POST => '/v1/webhooks', body => { url => 'https://e.com/1000th' })->{status}, 201,
+		'the 1,000th subscription');
+	error_is($api->call(POST => '/v1/webhooks', body => { url => 'https://e.com/1001st' }), 409, 'conflict_error',
+		'webhook_limit_reached', 'the 1,001st: 409');
+	my ($code, undef, $err) = $s->incidentctl(qw(webhook create --org), $s->org_name, '--url', 'https://e.com/cli');
+	ok($code == 1 && $err =~ /the most it may have/, 'incidentctl refuses it too') or diag("exit $code: $err");
+	is(q1("SELECT count(*) FROM webhooks WHERE org_id = $ORG"), 1000, 'the org holds 1,000');
+	is($api->call(POST => '/v1/webhooks', key => $OA, body => { url => 'https://e.com/other' })->{status}, 201,
+		'another org is not held to this one\'s count');
 }
 
 close $listen_in;
