@@ -85,7 +85,7 @@ const patch = (fields) => api('PATCH', `/v1/tickets/${cfg.incident_id}`, fields)
 // What the page did that it must not: failed requests, responses >= 400,
 // console errors and warnings, uncaught exceptions, dialogs. The stream's
 // own failures while incidentd-sse is down (killWindow) are expected.
-const seen = { requests: [], console: [], errors: [], dialogs: [] };
+const seen = { requests: [], console: [], errors: [], dialogs: [], foreign: [] };
 let killWindow = false;
 
 function isStream(url) {
@@ -96,6 +96,9 @@ function watch(page) {
   page.on('dialog', async (d) => {
     seen.dialogs.push(`${d.type()}: ${d.message()}`);
     await d.dismiss().catch(() => {});
+  });
+  page.on('request', (req) => {
+    if (!req.url().startsWith(cfg.base + '/') && !req.url().startsWith('data:')) seen.foreign.push(req.url());
   });
   page.on('pageerror', (e) => seen.errors.push(String(e && e.message ? e.message : e)));
   page.on('requestfailed', (req) => {
@@ -297,6 +300,7 @@ async function checkLiveUpdates(page) {
 
 async function checkReconnect(page) {
   const e = cfg.expect;
+  const before = (await readPage(page)).entries.length;
   await page.evaluate(() => { window.__live.length = 0; window.__live.push('(start)'); });
   killWindow = true;
   const answer = await ask('kill_sse', {
@@ -315,6 +319,9 @@ async function checkReconnect(page) {
   const p = await arrives(page, e.missed);
   check(p.entries.length && p.entries[0].body === e.missed, 'the missed update shows, at the top', p.entries[0]);
   check(p.sameDocument, 'without a reload');
+  // a resume from the wrong event would show earlier updates twice
+  check(p.entries.length === before + 1, 'nothing else was added: no update shown twice',
+    { before, after: p.entries.length });
   check(log.slice(1).every((t) => [LIVE, RECONNECTING, OFFLINE].includes(t)),
     `#live only ever read "${LIVE}", "${RECONNECTING}" or "${OFFLINE}"`, log);
   killWindow = false;
@@ -419,6 +426,7 @@ async function checkFeed(page) {
 
 function checkQuiet(p) {
   check(seen.requests.length === 0, 'no request failed and no response >= 400 (favicon included)', seen.requests);
+  check(seen.foreign.length === 0, 'no request left the page\'s own origin', seen.foreign);
   check(seen.console.length === 0, 'no console error or warning', seen.console);
   check(seen.errors.length === 0, 'no uncaught exception in the page', seen.errors);
   check(p.csp.length === 0, 'no CSP violation', p.csp);
