@@ -415,11 +415,12 @@ async function checkFeed(page) {
   check(feed.error === null, 'the feed parses as XML', feed.error);
   check(feed.root.name === 'feed' && feed.root.ns === ATOM_NS, 'its root is an Atom <feed>', feed.root);
   check(feed.title === cfg.expect.title, "the feed's title is the hostile title, intact", feed.title);
-  // An entry holds its update's body; one without a body names the status.
+  // An entry is titled with its update's status word and holds its body;
+  // one without a body names the status.
   const want = p.entries.map((x) => ({ title: x.status && x.status.word, body: x.body }));
   const got = feed.entries.map((x) => ({ title: x.title, content: x.content, type: x.type }));
   const same = got.length === want.length && got.every((g, i) =>
-    (g.type === null || g.type === 'text') &&
+    (g.type === null || g.type === 'text') && g.title === want[i].title &&
     (want[i].body !== null ? g.content === want[i].body : (g.content || '').includes(want[i].title)));
   check(same, "the feed's entries are the page's public updates, newest first, text intact", { got, want });
 }
