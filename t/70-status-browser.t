@@ -70,6 +70,8 @@ my %expect = (
 	resolved => q{All clear </p><p>really},
 	long_word => join(' ', 'x' x 300,
 		'https://status.example.com/a/very/long/path/' . join('/', map { "segment$_" } 1 .. 30) . '?q=' . ('y' x 60)),
+	light => 'An update read in the light scheme',
+	dark => 'An update read in the dark scheme',
 	status => 'investigating',
 	status_word => 'Investigating',
 );
@@ -138,6 +140,8 @@ my $ok = eval {
 		my $m = eval { $JSON->decode($line) };
 		if (ref $m ne 'HASH') {
 			diag("status-page.js: $line");
+		} elsif (defined $m->{note}) {
+			note($m->{note});
 		} elsif (exists $m->{ok}) {
 			ok($m->{ok}, $m->{name}) or diag($m->{diag} // '');
 		} elsif (defined $m->{ask}) {
