@@ -38,9 +38,11 @@ my $SLOW = IncidentdTest::slowdown();
 my $s = IncidentdTest->new;
 my $W = $s->key('write');
 
+# at => epoch: the write's time (X-Test-Now: test builds take it as "now").
 sub api {
-	my ($method, $path, $body, $key) = @_;
-	my $r = $s->req($method, $path, key => $key // $W, defined $body ? (body => $body) : ());
+	my ($method, $path, $body, %o) = @_;
+	my $r = $s->req($method, $path, key => $o{key} // $W, defined $body ? (body => $body) : (),
+		defined $o{at} ? (headers => { 'X-Test-Now' => int $o{at} }) : ());
 	die "$method $path: $r->{status} $r->{content}\n" unless $r->{status} =~ /^2/;
 	return $r->{json};
 }
@@ -90,13 +92,18 @@ $expect{bodies} = [ reverse @bodies ];
 my $acme = $s->new_org('acme');
 rename_org('acme', 'Acme Cloud');
 my $AW = $acme->{keys}{write};
-my $show = api(POST => '/v1/tickets', { title => 'Elevated error rates on the EU API', severity => 'high' }, $AW);
+# Written over the last hour, so the page shows times a reader would see.
+my $now = time;
+my $show = api(POST => '/v1/tickets', { title => 'Elevated error rates on the EU API', severity => 'high' },
+	key => $AW, at => $now - 52 * 60);
 for my $step (
-	[ investigating => 'We are seeing elevated 5xx error rates for API requests in the EU region and are investigating.' ],
-	[ identified => 'The cause is a failed database failover in one availability zone. Traffic is being moved away from it.' ],
-	[ monitoring => 'Error rates are back to normal. We are monitoring the database cluster while the failed node is replaced.' ],
+	[ 50, investigating => 'We are seeing elevated 5xx error rates for API requests in the EU region and are investigating.' ],
+	[ 31, identified => 'The cause is a failed database failover in one availability zone. Traffic is being moved away from it.' ],
+	[ 12, monitoring => 'Error rates are back to normal. We are monitoring the database cluster while the failed node is replaced.' ],
 ) {
-	api(PATCH => "/v1/tickets/$show->{id}", { status => $step->[0], message => $step->[1] }, $AW);
+	my ($ago, $status, $message) = @$step;
+	api(PATCH => "/v1/tickets/$show->{id}", { status => $status, message => $message },
+		key => $AW, at => $now - $ago * 60);
 }
 
 # --- the browser ----------------------------------------------------------------------------
