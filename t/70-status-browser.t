@@ -83,6 +83,8 @@ my @bodies = (
 	q{<img src=x onerror=alert(5)> first "update"},
 	q{</title><script>alert(6)</script> & second 'update'},
 );
+# a status change without a message: an entry without a body
+api(PATCH => "/v1/tickets/$inc->{id}", { status => 'acknowledged' });
 api(PATCH => "/v1/tickets/$inc->{id}", { status => 'investigating', message => $bodies[0] });
 api(POST => "/v1/tickets/$inc->{id}/replies", { body => "$expect{internal} at start", internal => JSON::PP::true });
 api(POST => "/v1/tickets/$inc->{id}/replies", { body => $bodies[1] });

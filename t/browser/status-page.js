@@ -140,10 +140,11 @@ function watch(page) {
 
 // ------------------------------------------------------------ page helpers
 
-// Polls fn in the page until it returns true; false after the deadline.
+// Polls fn in the page (every 50 ms: some conditions read window.__live,
+// not the DOM) until it returns true; false after the deadline.
 async function until(page, fn, ...args) {
   try {
-    await page.waitForFunction(fn, { timeout: cfg.timeout_ms, polling: 'mutation' }, ...args);
+    await page.waitForFunction(fn, { timeout: cfg.timeout_ms, polling: 50 }, ...args);
     return true;
   } catch (e) {
     if (e && e.name === 'TimeoutError') return false;
