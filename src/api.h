@@ -142,6 +142,7 @@ enum stmt_id {
 	STMT_EVENT_APPEND,
 	STMT_STATUS_BY_TOKEN,
 	STMT_STATUS_REPLIES,
+	STMT_STATUS_PUBLIC_COUNT,
 	STMT_PING,
 	STMT_LOCK_TIMEOUT,
 	STMT_IDEMPOTENCY_CLAIM,
@@ -536,6 +537,9 @@ void reply_validate(const struct jval *obj, struct reply_input *in, struct error
 void status_page(struct request *req);
 /* status_word.c: "in_progress" → "In progress", as customers read it */
 const char *status_word(const char *status);
+/* status_feed.c: the page as an Atom feed; STMT_STATUS_REPLIES's LIMIT */
+#define STATUS_REPLIES_MAX 1000
+void status_feed(struct request *req);
 void status_page_css(struct request *req);
 void status_page_js(struct request *req);
 void health_check(struct request *req);
