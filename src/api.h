@@ -542,6 +542,7 @@ const char *status_word(const char *status);
 void status_feed(struct request *req);
 void status_page_css(struct request *req);
 void status_page_js(struct request *req);
+void status_page_favicon(struct request *req);
 void health_check(struct request *req);
 /* openapi.c: the OpenAPI document the binary was built with */
 void openapi_document(struct request *req);

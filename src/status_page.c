@@ -5,80 +5,19 @@
 #include "api.h"
 
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STATUS_PAGE_CSP                                                                        \
 	"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "        \
 	"img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 
-static const char status_css[] =
-    "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;"
-    "color:#1d2330;background:#fff}\n"
-    "h1{font-size:1.5rem;margin-bottom:.25rem}\n"
-    ".status{display:inline-block;padding:.15rem .6rem;border-radius:1rem;background:#e8edf5;"
-    "font-weight:600}\n"
-    ".status.resolved,.status.postmortem,.status.closed{background:#dcf5e3}\n"
-    ".updated{color:#5b6472;font-size:.9rem}\n"
-    "ol.timeline{list-style:none;padding:0}\n"
-    "ol.timeline li{border-left:3px solid #c9d2e0;padding:.25rem 0 .75rem 1rem}\n"
-    "time{color:#5b6472;font-size:.85rem}\n";
-
-/* Served as a file: the CSP allows no inline script.  textContent only, so
- * nothing from an event is ever parsed as HTML. */
-static const char status_js[] =
-    "(function () {\n"
-    "  'use strict';\n"
-    "  var main = document.getElementById('incident');\n"
-    "  if (!main || !window.EventSource) return;\n"
-    "  var url = main.getAttribute('data-stream') +\n"
-    "    '?last_event_id=' + encodeURIComponent(main.getAttribute('data-seq'));\n"
-    "  var stream = new EventSource(url);\n"
-    "  function el(tag, cls, text) {\n"
-    "    var e = document.createElement(tag);\n"
-    "    if (cls) e.className = cls;\n"
-    "    if (text != null) e.textContent = text;\n"
-    "    return e;\n"
-    "  }\n"
-    "  function stamp(node, when) {\n"
-    "    node.setAttribute('datetime', when);\n"
-    "    node.textContent = when;\n"
-    "  }\n"
-    "  function addEntry(reply) {\n"
-    "    var li = el('li');\n"
-    "    var t = el('time');\n"
-    "    stamp(t, reply.created_at);\n"
-    "    li.appendChild(t);\n"
-    "    if (reply.status) {\n"
-    "      li.appendChild(document.createTextNode(' '));\n"
-    "      li.appendChild(el('span', 'status', reply.status));\n"
-    "    }\n"
-    "    if (reply.body) li.appendChild(el('p', null, reply.body));\n"
-    "    document.getElementById('timeline').appendChild(li);\n"
-    "  }\n"
-    "  stream.addEventListener('incident.updated', function (e) {\n"
-    "    var d = JSON.parse(e.data);\n"
-    "    document.getElementById('title').textContent = d.title;\n"
-    "    document.title = d.title;\n"
-    "    var s = document.getElementById('status');\n"
-    "    s.textContent = d.status;\n"
-    "    s.className = 'status ' + d.status;\n"
-    "    stamp(document.getElementById('updated'), d.updated_at);\n"
-    "    if (d.reply) addEntry(d.reply);\n"
-    "  });\n"
-    "  stream.addEventListener('incident.reply', function (e) {\n"
-    "    addEntry(JSON.parse(e.data).reply);\n"
-    "  });\n"
-    "  stream.addEventListener('incident.deleted', function () {\n"
-    "    document.getElementById('status').textContent = 'removed';\n"
-    "    stream.close();\n"
-    "  });\n"
-    "  /* the log no longer reaches back to this page: load it afresh */\n"
-    "  stream.addEventListener('stream.reset', function () {\n"
-    "    stream.close();\n"
-    "    window.location.reload();\n"
-    "  });\n"
-    "})();\n";
+/* The page's own files (src/status.css, src/status.js, src/favicon.svg),
+ * compiled in by make (Makefile.am) so a binary serves what it was built with. */
+extern const unsigned char status_css[], status_js[], favicon_svg[];
+extern const size_t status_css_len, status_js_len, favicon_svg_len;
 
 static void
 security_headers(struct request *req)
@@ -87,6 +26,7 @@ security_headers(struct request *req)
 	request_header(req, "Content-Security-Policy: %s", STATUS_PAGE_CSP);
 	request_header(req, "X-Content-Type-Options: nosniff");
 	request_header(req, "Referrer-Policy: no-referrer");
+	request_header(req, "X-Robots-Tag: noindex"); /* the token is a secret */
 }
 
 static int
@@ -129,61 +69,161 @@ render_json(struct request *req, const PGresult *inc, const PGresult *replies)
 	yajl_gen_free(g);
 }
 
+/* A time as the page shows it without JavaScript: UTC, to the minute.
+ * status.js turns it into the reader's local time and "12 minutes ago". */
 static struct buf *
 html_time(struct buf *b, const char *id, const char *epoch)
 {
-	char t[TIME_TEXT_LEN];
+	time_t t = (time_t)strtoll(epoch, NULL, 10);
+	char iso[TIME_TEXT_LEN], text[64];
+	struct tm tm;
 
-	time_format(strtoll(epoch, NULL, 10), t);
+	time_format((int64_t)t, iso);
+	if (gmtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%d %b %Y, %H:%M UTC", &tm) == 0)
+		snprintf(text, sizeof(text), "%s", iso);
 	if (id != NULL)
-		return buf_printf(b, "<time id=\"%s\" datetime=\"%s\">%s</time>", id, t, t);
-	return buf_printf(b, "<time datetime=\"%s\">%s</time>", t, t);
+		b = buf_printf(b, "<time id=\"%s\" datetime=\"%s\">%s</time>", id, iso, text);
+	else
+		b = buf_printf(b, "<time datetime=\"%s\">%s</time>", iso, text);
+	return buf_puts(b, " <span class=\"ago\"></span>");
 }
 
-static void
-render_html(struct request *req, const PGresult *inc, const PGresult *replies)
+/* <span class="status" data-status="in_progress">In progress</span> */
+static struct buf *
+html_status(struct buf *b, const char *id, const char *status)
 {
-	struct buf *b = buf_new(4096);
-	const char *status = PQgetvalue(inc, 0, 2);
-	char *html;
-	size_t len;
-	int i;
-
-	b = buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-	                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-	                "<title>");
-	b = buf_html_escape(b, PQgetvalue(inc, 0, 1));
-	b = buf_puts(b, "</title><link rel=\"stylesheet\" href=\"/incidents/status.css\">"
-	                "<script src=\"/incidents/status.js\" defer></script></head>\n"
-	                "<body><main id=\"incident\" data-stream=\"/incidents/status/");
-	b = buf_html_escape(b, req->params.token);
-	b = buf_puts(b, "/stream\" data-seq=\"");
-	b = buf_html_escape(b, PQgetvalue(inc, 0, 4));
-	b = buf_puts(b, "\"><h1 id=\"title\">");
-	b = buf_html_escape(b, PQgetvalue(inc, 0, 1));
-	b = buf_puts(b, "</h1>\n<p>Status: <span id=\"status\" class=\"status ");
+	b = buf_puts(b, id != NULL ? "<span id=\"status\" class=\"status\" data-status=\""
+	                           : "<span class=\"status\" data-status=\"");
 	b = buf_html_escape(b, status);
 	b = buf_puts(b, "\">");
-	b = buf_html_escape(b, status);
-	b = buf_puts(b, "</span></p>\n<p class=\"updated\">Last updated ");
-	b = html_time(b, "updated", PQgetvalue(inc, 0, 3));
-	b = buf_puts(b, "</p>\n<h2>Updates</h2>\n<ol id=\"timeline\" class=\"timeline\">\n");
-	for (i = 0; i < PQntuples(replies); i++) {
-		b = buf_puts(b, "<li>");
-		b = html_time(b, NULL, PQgetvalue(replies, i, 2));
-		if (!PQgetisnull(replies, i, 1)) {
-			b = buf_puts(b, " <span class=\"status\">");
-			b = buf_html_escape(b, PQgetvalue(replies, i, 1));
-			b = buf_puts(b, "</span>");
+	b = buf_html_escape(b, status_word(status));
+	return buf_puts(b, "</span>");
+}
+
+/* What status.js needs to word a status and know a resolved one, from the
+ * same tables the server uses: data-words and data-resolved on <main>. */
+static struct buf *
+html_status_data(struct buf *b)
+{
+	const char *sep = "{";
+	int i;
+
+	b = buf_puts(b, " data-words=\"");
+	for (i = 0; incident_statuses[i] != NULL; i++, sep = ",")
+		b = buf_printf(b, "%s&quot;%s&quot;:&quot;%s&quot;", sep, incident_statuses[i],
+		               status_word(incident_statuses[i]));
+	b = buf_puts(b, "}\" data-resolved=\"");
+	for (i = 0, sep = ""; incident_statuses[i] != NULL; i++)
+		if (status_is_resolved(incident_statuses[i])) {
+			b = buf_printf(b, "%s%s", sep, incident_statuses[i]);
+			sep = " ";
 		}
+	return buf_puts(b, "\"");
+}
+
+static struct buf *
+html_head(struct buf *b, const char *token, const char *title, const char *org)
+{
+	b = buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	                "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
+	                "<meta name=\"color-scheme\" content=\"light dark\">\n<title>");
+	b = buf_html_escape(b, title);
+	b = buf_puts(b, " \xe2\x80\x94 ");
+	b = buf_html_escape(b, org);
+	b = buf_puts(b, "</title>\n"
+	                "<link rel=\"icon\" href=\"/incidents/favicon.svg\" type=\"image/svg+xml\">\n"
+	                "<link rel=\"stylesheet\" href=\"/incidents/status.css\">\n"
+	                "<link rel=\"alternate\" type=\"application/atom+xml\" "
+	                "title=\"Updates to this incident (Atom)\" href=\"/incidents/status/");
+	b = buf_html_escape(b, token);
+	return buf_puts(b, "/feed.atom\">\n"
+	                   "<script src=\"/incidents/status.js\" defer></script>\n</head>\n");
+}
+
+/* The organisation, the live indicator (status.js shows it once the stream
+ * has a state), the title, the state and the resolved banner. */
+static struct buf *
+html_summary(struct buf *b, const char *token, const PGresult *inc)
+{
+	const char *status = PQgetvalue(inc, 0, 2);
+
+	b = buf_puts(b, "<body><div class=\"page\">\n<header class=\"site\"><p id=\"org\" class=\"org\">");
+	b = buf_html_escape(b, PQgetvalue(inc, 0, 5));
+	b = buf_puts(b, "</p><p id=\"live\" class=\"live\" hidden></p></header>\n"
+	                "<main id=\"incident\" data-stream=\"/incidents/status/");
+	b = buf_html_escape(b, token);
+	b = buf_puts(b, "/stream\" data-seq=\"");
+	b = buf_html_escape(b, PQgetvalue(inc, 0, 4));
+	b = buf_puts(b, "\" data-status=\"");
+	b = buf_html_escape(b, status);
+	b = buf_puts(b, "\"");
+	b = html_status_data(b);
+	b = buf_puts(b, ">\n<h1 id=\"title\">");
+	b = buf_html_escape(b, PQgetvalue(inc, 0, 1));
+	b = buf_puts(b, "</h1>\n<p class=\"state\">");
+	b = html_status(b, "status", status);
+	b = buf_puts(b, " <span class=\"updated\">Updated ");
+	b = html_time(b, "updated", PQgetvalue(inc, 0, 3));
+	b = buf_puts(b, "</span></p>\n<p id=\"resolved-banner\" class=\"banner\"");
+	if (!status_is_resolved(status))
+		b = buf_puts(b, " hidden");
+	return buf_puts(b, ">This incident has been resolved</p>\n");
+}
+
+/* The public updates, newest first as the statement reads them, each with
+ * the incident's status when it was written. */
+static struct buf *
+html_timeline(struct buf *b, const PGresult *replies)
+{
+	int i, n = PQntuples(replies);
+
+	b = buf_puts(b, "<section aria-labelledby=\"updates-heading\">"
+	                "<h2 id=\"updates-heading\">Updates</h2>\n"
+	                "<ol id=\"timeline\" class=\"timeline\">\n");
+	for (i = 0; i < n; i++) {
+		b = buf_puts(b, "<li data-status=\"");
+		b = buf_html_escape(b, PQgetvalue(replies, i, 3));
+		b = buf_puts(b, "\"><p class=\"meta\">");
+		b = html_status(b, NULL, PQgetvalue(replies, i, 3));
+		b = buf_puts(b, " ");
+		b = html_time(b, NULL, PQgetvalue(replies, i, 2));
+		b = buf_puts(b, "</p>");
 		if (!PQgetisnull(replies, i, 0)) {
-			b = buf_puts(b, "<p>");
+			b = buf_puts(b, "<p class=\"body\">");
 			b = buf_html_escape(b, PQgetvalue(replies, i, 0));
 			b = buf_puts(b, "</p>");
 		}
 		b = buf_puts(b, "</li>\n");
 	}
-	b = buf_puts(b, "</ol></main></body></html>\n");
+	b = buf_puts(b, "</ol>\n<p id=\"no-updates\" class=\"empty\"");
+	if (n > 0)
+		b = buf_puts(b, " hidden");
+	return buf_puts(b, ">No updates yet.</p></section>\n");
+}
+
+static struct buf *
+html_footer(struct buf *b, const char *token)
+{
+	b = buf_puts(b, "<div id=\"announce\" class=\"visually-hidden\" aria-live=\"polite\"></div>\n"
+	                "</main>\n<footer><p>Follow this incident in a feed reader: "
+	                "<a href=\"/incidents/status/");
+	b = buf_html_escape(b, token);
+	return buf_puts(b, "/feed.atom\">Atom feed</a></p></footer>\n</div></body></html>\n");
+}
+
+static void
+render_html(struct request *req, const PGresult *inc, const PGresult *replies)
+{
+	const char *token = req->params.token;
+	struct buf *b = buf_new(8192);
+	char *html;
+	size_t len;
+
+	b = html_head(b, token, PQgetvalue(inc, 0, 1), PQgetvalue(inc, 0, 5));
+	b = html_summary(b, token, inc);
+	b = html_timeline(b, replies);
+	b = html_footer(b, token);
 	len = b->len;
 	html = xstrndup(b->data, len);
 	buf_free(b);
@@ -228,21 +268,28 @@ status_page(struct request *req)
 
 /* The page's own files: cacheable, never sniffed. */
 static void
-serve_asset(struct request *req, const char *content_type, const char *body, size_t len)
+serve_asset(struct request *req, const char *content_type, const unsigned char *body,
+            size_t len)
 {
 	request_header(req, "Cache-Control: public, max-age=3600");
 	request_header(req, "X-Content-Type-Options: nosniff");
-	request_respond(req, 200, content_type, xstrndup(body, len), len);
+	request_respond(req, 200, content_type, xstrndup((const char *)body, len), len);
 }
 
 void
 status_page_css(struct request *req)
 {
-	serve_asset(req, "text/css; charset=utf-8", status_css, sizeof(status_css) - 1);
+	serve_asset(req, "text/css; charset=utf-8", status_css, status_css_len);
 }
 
 void
 status_page_js(struct request *req)
 {
-	serve_asset(req, "text/javascript; charset=utf-8", status_js, sizeof(status_js) - 1);
+	serve_asset(req, "text/javascript; charset=utf-8", status_js, status_js_len);
+}
+
+void
+status_page_favicon(struct request *req)
+{
+	serve_asset(req, "image/svg+xml", favicon_svg, favicon_svg_len);
 }

@@ -137,5 +137,85 @@ subtest 'the page follows its public stream with a script file' => sub {
   unlike $js->{content}, qr/innerHTML/, 'and never parses event text as HTML';
 };
 
+subtest 'the page as customers read it' => sub {
+  my $t = call(POST => '/v1/tickets', { title => 'Readable page' })->{json};
+  my $page = "/incidents/status/$t->{customer_token}";
+  call(PATCH => "/v1/tickets/$t->{id}", { status => 'in_progress', message => 'first' });
+  call(POST => "/v1/tickets/$t->{id}/replies", { body => 'SECRET-INTERNAL', internal => JSON::PP::true });
+  call(PATCH => "/v1/tickets/$t->{id}", { status => 'monitoring', message => 'second' });
+  call(POST => "/v1/tickets/$t->{id}/replies", { body => 'third' });
+  my $r = public($page);
+  my $html = $r->{text};
+  is $r->{headers}{'x-robots-tag'}, 'noindex', 'X-Robots-Tag: noindex (the token is a secret)';
+  like $html, qr{<html lang="en">}, 'the language is declared';
+  is scalar(() = $html =~ /<h1\b/g), 1, 'exactly one h1';
+  like $html, qr{<meta name="robots" content="noindex, nofollow">}, 'robots meta: noindex';
+  like $html, qr{<link rel="icon" href="/incidents/favicon\.svg" type="image/svg\+xml">}, 'an icon link';
+  like $html, qr{<link rel="alternate" type="application/atom\+xml" [^>]*href="\Q$page\E/feed\.atom">},
+       'the Atom feed is linked';
+  like $html, qr{<span id="status" class="status" data-status="monitoring">Monitoring</span>},
+       'the state is a badge with its word';
+  my $now = call(GET => "/v1/tickets/$t->{id}")->{json};
+  my ($y, $mo, $d, $h, $mi) = $now->{updated_at} =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)/;
+  my $mon = (qw(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec))[$mo - 1];
+  like $html, qr{<time id="updated" datetime="\Q$now->{updated_at}\E">$d $mon $y, $h:$mi UTC</time>},
+       'updated_at in a <time> element, readable in UTC without a script';
+  my @entries = $html =~ m{<li data-status="([a-z_]+)"><p class="meta"><span class="status" data-status="\1">([^<]+)</span> <time datetime="[^"]+Z">[^<]+</time> <span class="ago"></span></p><p class="body">([^<]*)</p></li>}g;
+  is_deeply \@entries, [monitoring => 'Monitoring', 'third', monitoring => 'Monitoring', 'second',
+                        in_progress => 'In progress', 'first'],
+            'public updates newest first, each with the status word of its time';
+  like $html, qr{<p id="resolved-banner" class="banner" hidden>This incident has been resolved</p>},
+       'no resolved banner while active';
+  like $html, qr{<p id="no-updates" class="empty" hidden>}, 'no "No updates yet." when there are updates';
+  my ($words) = $html =~ /data-words="([^"]+)"/;
+  $words =~ s/&quot;/"/g;
+  my $map = eval { JSON::PP->new->decode($words) } || {};
+  is $map->{in_progress}, 'In progress', 'the script gets the server\'s status words';
+  is scalar(keys %$map), 10, '... for every status';
+  like $html, qr{data-resolved="resolved postmortem closed"}, '... and which statuses are resolved';
+  call(PATCH => "/v1/tickets/$t->{id}", { status => 'resolved' });
+  like public($page)->{text}, qr{<p id="resolved-banner" class="banner">This incident has been resolved</p>},
+       'a resolved incident says so in a banner';
+  my $fresh = call(POST => '/v1/tickets', { title => 'No updates' })->{json};
+  like public("/incidents/status/$fresh->{customer_token}")->{text}, qr{<p id="no-updates" class="empty">No updates yet\.</p>},
+       'an incident without public updates says so';
+
+  my $icon = public('/incidents/favicon.svg');
+  is $icon->{status}, 200, 'the icon is served';
+  is $icon->{headers}{'content-type'}, 'image/svg+xml', '... as SVG';
+  is $icon->{headers}{'x-content-type-options'}, 'nosniff', '... never sniffed';
+  like $icon->{content}, qr{^<svg xmlns="http://www\.w3\.org/2000/svg"}, '... an SVG document';
+  my $css = public('/incidents/status.css')->{content};
+  like $css, qr/prefers-color-scheme: dark/, 'the stylesheet has a dark scheme';
+  like $css, qr/\@media print/, '... and a print stylesheet';
+};
+
+subtest "the header shows the organisation's display name" => sub {
+  my $t = call(POST => '/v1/tickets', { title => 'Named' })->{json};
+  my $page = "/incidents/status/$t->{customer_token}";
+  my $org = $s->org_id;
+  like public($page)->{text}, qr{<p id="org" class="org">\Q${\ $s->org_name }\E</p>}, "the org's name when it has no display name";
+  $s->psql(qq{UPDATE orgs SET display_name = 'Acme <b>"Cloud"</b> & Co' WHERE id = $org});
+  my $html = public($page)->{text};
+  like $html, qr{<p id="org" class="org">Acme &lt;b&gt;&quot;Cloud&quot;&lt;/b&gt; &amp; Co</p>}, 'the display name, escaped';
+  like $html, qr{<title>Named \x{2014} Acme &lt;b&gt;&quot;Cloud&quot;&lt;/b&gt; &amp; Co</title>}, '... in the title too';
+  unlike public($page, Accept => 'application/json')->{content}, qr/Acme/, 'the JSON view keeps exactly its members';
+  $s->psql("UPDATE orgs SET display_name = NULL WHERE id = $org");
+};
+
+subtest 'a long incident shows its newest 1,000 updates' => sub {
+  my $t = call(POST => '/v1/tickets', { title => 'Long' })->{json};
+  my $page = "/incidents/status/$t->{customer_token}";
+  $s->psql("INSERT INTO replies (incident_id, org_id, body, internal, status, author, created_at, incident_status) "
+         . "SELECT $t->{id}, org_id, 'update ' || n, false, NULL, 'test', now(), status "
+         . "FROM incidents, generate_series(1, 1001) AS n WHERE id = $t->{id}");
+  my $doc = public($page, Accept => 'application/json')->{json} || {};
+  is scalar @{ $doc->{replies} || [] }, 1000, '1,000 entries';
+  is $doc->{replies}[-1]{body}, 'update 1001', 'the newest is there, last (JSON is oldest first)';
+  is $doc->{replies}[0]{body}, 'update 2', 'the oldest one is the one left out';
+  my ($first) = public($page)->{text} =~ m{<p class="body">([^<]*)</p>};
+  is $first, 'update 1001', 'the HTML shows the newest first';
+};
+
 $s->finish;
 done_testing;

@@ -78,6 +78,7 @@ test_found_other(void)
 		{"GET", "/healthz", health_check, ROLE_NONE, NULL, 0, ""},
 		{"HEAD", "/healthz", health_check, ROLE_NONE, NULL, 0, ""},
 		{"GET", "/incidents/status.css", status_page_css, ROLE_NONE, NULL, 0, ""},
+		{"GET", "/incidents/favicon.svg", status_page_favicon, ROLE_NONE, NULL, 0, ""},
 		{"GET", "/incidents/status/AbC-12_xyz", status_page, ROLE_NONE, NULL, 0, "AbC-12_xyz"},
 		{"HEAD", "/incidents/status/t", status_page, ROLE_NONE, NULL, 0, "t"},
 	};
