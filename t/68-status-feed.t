@@ -177,6 +177,16 @@ my %ids = map { $_->[0] => 1 } @entries;
 is(scalar keys %ids, scalar @entries, 'entry ids are unique');
 is($entries[0][1], 'Monitoring', 'a title is the status word alone ("Monitoring", not "monitoring" nor a prefix)');
 
+# --- the page links this feed -------------------------------------------------------------------------
+{
+  my $html = public(GET => $page_path, Accept => 'text/html')->{content} // '';
+  my ($link) = $html =~ m{(<link\b[^>]*\brel="alternate"[^>]*>)};
+  like($link // '', qr{\btype="application/atom\+xml"}, 'the page has <link rel="alternate" type="application/atom+xml">');
+  my ($href) = ($link // '') =~ m{\bhref="([^"]+)"};
+  is($href, "$page_path/feed.atom", '... whose href is this feed');
+  is(public(GET => $href // '/none')->{content}, $r->{content}, '... which answers the same feed');
+}
+
 # --- stable ids, ETag, 304 ----------------------------------------------------------------------------
 my $again = feed($page_path);
 is($again->{content}, $r->{content}, 'a second fetch: the same bytes');

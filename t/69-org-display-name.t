@@ -3,8 +3,8 @@
 # NAME DISPLAY_NAME` and `org create NAME --display-name TEXT` set it (1-200
 # characters of UTF-8, trimmed, no control character; anything else exits 1
 # with a message and changes nothing), `org list` shows it as a third
-# column, and customers see it: the status page's Atom feed names it as
-# author, each organisation its own.
+# column, and customers see it: the status page shows it and its Atom feed
+# names it as author, each organisation its own.
 use strict;
 use warnings;
 use utf8;
@@ -77,10 +77,7 @@ is($author, $hostile, '... and read back exactly from the feed');
 unlike($r->{content}, qr/<b>Acme/, '... where it is escaped, never markup');
 my $html = decode_utf8($s->req(GET => "/incidents/status/$token", headers => { Accept => 'text/html' })->{content} // '');
 unlike($html, qr/<b>Acme<\/b>/, 'the status page never shows it as markup');
-TODO: {
-  local $TODO = "the status page shows the display name once its rewrite (issue 11, item 1) lands";
-  like($html, qr/&lt;b&gt;Acme&lt;\/b&gt; &amp; (&quot;|&#34;|")Sons/, 'the status page shows the display name, escaped');
-}
+like($html, qr/&lt;b&gt;Acme&lt;\/b&gt; &amp; (&quot;|&#34;|")Sons/, 'the status page shows the display name, escaped');
 
 ($code, undef, $err) = ctl('org', 'rename', $org, "  Acme Cloud \t");
 is($code, 0, 'surrounding space is accepted') or diag($err);
