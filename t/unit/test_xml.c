@@ -70,6 +70,20 @@ test_encodings(void)
 	escape_is("\xed\xa0\x80", FFFD FFFD FFFD, "a surrogate (U+D800) is no character");
 }
 
+/* The step buf_xml_escape (and utf8_valid) takes through the text. */
+static void
+test_next(void)
+{
+	is_int(utf8_next("", 0), 0, "utf8_next: nothing at the end");
+	is_int(utf8_next("ab", 2), 1, "utf8_next: ASCII is one byte");
+	is_int(utf8_next("\xc3\xa9x", 3), 2, "utf8_next: a 2-byte character");
+	is_int(utf8_next("\xe2\x82\xacx", 4), 3, "utf8_next: a 3-byte character");
+	is_int(utf8_next("\xf0\x9f\x94\xa5", 4), 4, "utf8_next: a 4-byte character");
+	is_int(utf8_next("\xf0\x9f\x94\xa5", 3), 0, "utf8_next: only len bytes are read");
+	is_int(utf8_next("\xe2\x82" "a", 3), 0, "utf8_next: a cut character starts none");
+	is_int(utf8_next("\xf4\x90\x80\x80", 4), 0, "utf8_next: above U+10FFFF is none");
+}
+
 static void
 test_long(void)
 {
@@ -90,5 +104,6 @@ test_xml(void)
 	test_whitespace();
 	test_forbidden();
 	test_encodings();
+	test_next();
 	test_long();
 }
