@@ -23,69 +23,6 @@
 
 #define ATOM_CONTENT_TYPE "application/atom+xml; charset=utf-8"
 
-/* The rows the feed is made of, read in one snapshot. */
-struct feed_rows {
-	PGresult *inc;     /* STMT_STATUS_BY_TOKEN: id, title, status, updated_at, seq, org */
-	PGresult *entries; /* STMT_STATUS_REPLIES: body, status, created_at, incident_status */
-	int64_t total;     /* public entries, the ones past STATUS_REPLIES_MAX too */
-};
-
-static void
-feed_rows_free(struct feed_rows *rows)
-{
-	PQclear(rows->inc);
-	PQclear(rows->entries);
-}
-
-/* The public entries counted, when the page's statement stopped at its LIMIT. */
-static int
-feed_count(struct request *req, struct feed_rows *rows)
-{
-	const char *by_id[1] = {PQgetvalue(rows->inc, 0, 0)};
-	PGresult *res;
-	int rc;
-
-	rows->total = PQntuples(rows->entries);
-	if (rows->total < STATUS_REPLIES_MAX)
-		return 0;
-	res = db_exec(req->worker->db, STMT_STATUS_PUBLIC_COUNT, 1, by_id);
-	if (res == NULL)
-		return -1;
-	rc = parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &rows->total);
-	PQclear(res);
-	return rc;
-}
-
-/* 0 with the rows; else the request is answered (404, 5xx) and -1. */
-static int
-feed_load(struct request *req, struct feed_rows *rows)
-{
-	const char *by_token[1] = {req->params.token};
-	const char *by_id[1];
-
-	memset(rows, 0, sizeof(*rows));
-	if (db_begin_snapshot(req->worker->db) != 0 ||
-	    (rows->inc = db_exec(req->worker->db, STMT_STATUS_BY_TOKEN, 1, by_token)) == NULL) {
-		request_fail_db(req);
-		return -1;
-	}
-	if (PQntuples(rows->inc) != 1) {
-		feed_rows_free(rows);
-		db_rollback(req->worker->db);
-		request_fail(req, 404, "not_found", "No incident has this status page");
-		return -1;
-	}
-	by_id[0] = PQgetvalue(rows->inc, 0, 0);
-	rows->entries = db_exec(req->worker->db, STMT_STATUS_REPLIES, 1, by_id);
-	if (rows->entries == NULL || feed_count(req, rows) != 0) {
-		feed_rows_free(rows);
-		request_fail_db(req);
-		return -1;
-	}
-	db_rollback(req->worker->db); /* read-only: nothing to commit */
-	return 0;
-}
-
 static int64_t
 column_time(const PGresult *res, int row, int col)
 {
@@ -157,7 +94,7 @@ feed_entry(struct buf *b, const char *page, const PGresult *res, int row, int64_
 
 /* The feed's head: what the page says of the incident and who publishes it. */
 static struct buf *
-feed_head(struct buf *b, const char *page, const struct feed_rows *rows)
+feed_head(struct buf *b, const char *page, const struct status_rows *rows)
 {
 	const PGresult *inc = rows->inc;
 	const char *org = PQgetvalue(inc, 0, 5);
@@ -184,7 +121,7 @@ feed_head(struct buf *b, const char *page, const struct feed_rows *rows)
 
 /* The whole document; caller buf_free()s. */
 static struct buf *
-feed_render(const char *page, const struct feed_rows *rows)
+feed_render(const char *page, const struct status_rows *rows)
 {
 	struct buf *b = buf_new(4096);
 	int i, n = PQntuples(rows->entries);
@@ -227,11 +164,11 @@ feed_respond(struct request *req, struct buf *doc)
 void
 status_feed(struct request *req)
 {
-	struct feed_rows rows;
+	struct status_rows rows;
 	struct buf *doc;
 	char *page;
 
-	if (feed_load(req, &rows) != 0)
+	if (status_rows_load(req, &rows) != 0)
 		return;
 	page = xprintf("%s/incidents/status/%s", req->worker->cfg->public_base_url,
 	               req->params.token);
@@ -239,5 +176,5 @@ status_feed(struct request *req)
 	feed_respond(req, doc);
 	buf_free(doc);
 	free(page);
-	feed_rows_free(&rows);
+	status_rows_free(&rows);
 }
