@@ -174,15 +174,17 @@ html_summary(struct buf *b, const char *token, const PGresult *inc)
 /* The public updates, newest first as the statement reads them, each with
  * the incident's status when it was written. */
 static struct buf *
-html_timeline(struct buf *b, const PGresult *replies)
+html_timeline(struct buf *b, const struct status_rows *rows)
 {
+	const PGresult *replies = rows->entries;
 	int i, n = PQntuples(replies);
 
 	b = buf_puts(b, "<section aria-labelledby=\"updates-heading\">"
 	                "<h2 id=\"updates-heading\">Updates</h2>\n"
 	                "<ol id=\"timeline\" class=\"timeline\">\n");
 	for (i = 0; i < n; i++) {
-		b = buf_puts(b, "<li data-status=\"");
+		/* the feed's entry ids point here: #update-<n>, n counted from the oldest */
+		b = buf_printf(b, "<li id=\"update-%lld\" data-status=\"", (long long)(rows->total - i));
 		b = buf_html_escape(b, PQgetvalue(replies, i, 3));
 		b = buf_puts(b, "\"><p class=\"meta\">");
 		b = html_status(b, NULL, PQgetvalue(replies, i, 3));
@@ -213,16 +215,16 @@ html_footer(struct buf *b, const char *token)
 }
 
 static void
-render_html(struct request *req, const PGresult *inc, const PGresult *replies)
+render_html(struct request *req, const struct status_rows *rows)
 {
 	const char *token = req->params.token;
 	struct buf *b = buf_new(8192);
 	char *html;
 	size_t len;
 
-	b = html_head(b, token, PQgetvalue(inc, 0, 1), PQgetvalue(inc, 0, 5));
-	b = html_summary(b, token, inc);
-	b = html_timeline(b, replies);
+	b = html_head(b, token, PQgetvalue(rows->inc, 0, 1), PQgetvalue(rows->inc, 0, 5));
+	b = html_summary(b, token, rows->inc);
+	b = html_timeline(b, rows);
 	b = html_footer(b, token);
 	len = b->len;
 	html = xstrndup(b->data, len);
@@ -231,39 +233,75 @@ render_html(struct request *req, const PGresult *inc, const PGresult *replies)
 }
 
 void
-status_page(struct request *req)
+status_rows_free(struct status_rows *rows)
+{
+	PQclear(rows->inc);
+	PQclear(rows->entries);
+}
+
+/* The public entries counted, when the page's statement stopped at its LIMIT:
+ * entries are numbered from the oldest (the page's anchors, the feed's ids). */
+static int
+status_rows_count(struct request *req, struct status_rows *rows)
+{
+	const char *by_id[1] = {PQgetvalue(rows->inc, 0, 0)};
+	PGresult *res;
+	int rc;
+
+	rows->total = PQntuples(rows->entries);
+	if (rows->total < STATUS_REPLIES_MAX)
+		return 0;
+	res = db_exec(req->worker->db, STMT_STATUS_PUBLIC_COUNT, 1, by_id);
+	if (res == NULL)
+		return -1;
+	rc = parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &rows->total);
+	PQclear(res);
+	return rc;
+}
+
+/* One snapshot: the page shows exactly the events up to its data-seq. */
+int
+status_rows_load(struct request *req, struct status_rows *rows)
 {
 	const char *by_token[1] = {req->params.token};
 	const char *by_id[1];
-	PGresult *inc, *replies;
 
-	/* one snapshot: the page shows exactly the events up to its data-seq */
+	memset(rows, 0, sizeof(*rows));
 	if (db_begin_snapshot(req->worker->db) != 0 ||
-	    (inc = db_exec(req->worker->db, STMT_STATUS_BY_TOKEN, 1, by_token)) == NULL) {
+	    (rows->inc = db_exec(req->worker->db, STMT_STATUS_BY_TOKEN, 1, by_token)) == NULL) {
 		request_fail_db(req);
-		return;
+		return -1;
 	}
-	if (PQntuples(inc) != 1) {
-		PQclear(inc);
+	if (PQntuples(rows->inc) != 1) {
+		status_rows_free(rows);
 		db_rollback(req->worker->db);
 		request_fail(req, 404, "not_found", "No incident has this status page");
-		return;
+		return -1;
 	}
-	by_id[0] = PQgetvalue(inc, 0, 0);
-	replies = db_exec(req->worker->db, STMT_STATUS_REPLIES, 1, by_id);
-	if (replies == NULL) {
-		PQclear(inc);
+	by_id[0] = PQgetvalue(rows->inc, 0, 0);
+	rows->entries = db_exec(req->worker->db, STMT_STATUS_REPLIES, 1, by_id);
+	if (rows->entries == NULL || status_rows_count(req, rows) != 0) {
+		status_rows_free(rows);
 		request_fail_db(req);
-		return;
+		return -1;
 	}
 	db_rollback(req->worker->db); /* read-only: nothing to commit */
+	return 0;
+}
+
+void
+status_page(struct request *req)
+{
+	struct status_rows rows;
+
+	if (status_rows_load(req, &rows) != 0)
+		return;
 	security_headers(req);
 	if (wants_json(req))
-		render_json(req, inc, replies);
+		render_json(req, rows.inc, rows.entries);
 	else
-		render_html(req, inc, replies);
-	PQclear(replies);
-	PQclear(inc);
+		render_html(req, &rows);
+	status_rows_free(&rows);
 }
 
 /* The page's own files: cacheable, never sniffed. */

@@ -60,5 +60,6 @@ void test_sse_pg(void);
 void test_dialect(void);
 void test_metrics(void);
 void test_auth_cache(void);
+void test_xml(void);
 
 #endif
