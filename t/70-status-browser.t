@@ -47,18 +47,11 @@ sub api {
 	return $r->{json};
 }
 
-# The org's display name, as `incidentctl org rename` sets it.
-# TODO(issue 11): the psql fallback goes once org rename is on main.
+# The org's display name: the name customers see on its pages.
 sub rename_org {
 	my ($name, $display) = @_;
 	my ($code, undef, $err) = $s->incidentctl('org', 'rename', $name, $display);
-	return if $code == 0;
-	diag("incidentctl org rename: exit $code ($err); setting orgs.display_name with psql");
-	(my $quoted = $display) =~ s/'/''/g;
-	(my $qname = $name) =~ s/'/''/g;
-	my $sql = "UPDATE orgs SET display_name = '$quoted' WHERE name = '$qname'";
-	utf8::encode($sql);
-	$s->psql($sql);
+	die "incidentctl org rename $name: exit $code: $err\n" if $code;
 }
 
 # --- the hostile incident ------------------------------------------------------------------
