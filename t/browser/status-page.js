@@ -12,6 +12,7 @@
 //             kills incidentd-sse, makes the request while it is down, waits
 //             for the master's new one, and answers on stdin with
 //             {"status":N}
+//           {"note":"..."}  a remark, shown by the .t file as a TAP comment
 //           {"done":true}   the last line: the script ran to its end
 // Every wait has a deadline (timeout_ms); no fixed sleeps.
 
@@ -85,7 +86,7 @@ const patch = (fields) => api('PATCH', `/v1/tickets/${cfg.incident_id}`, fields)
 // What the page did that it must not: failed requests, responses >= 400,
 // console errors and warnings, uncaught exceptions, dialogs. The stream's
 // own failures while incidentd-sse is down (killWindow) are expected.
-const seen = { requests: [], console: [], errors: [], dialogs: [], foreign: [] };
+const seen = { requests: [], console: [], errors: [], dialogs: [], foreign: [], excused: [] };
 let killWindow = false;
 
 function isStream(url) {
@@ -102,18 +103,22 @@ function watch(page) {
   });
   page.on('pageerror', (e) => seen.errors.push(String(e && e.message ? e.message : e)));
   page.on('requestfailed', (req) => {
-    if (killWindow && isStream(req.url())) return;
-    seen.requests.push(`${req.method()} ${req.url()}: ${req.failure() ? req.failure().errorText : 'failed'}`);
+    const what = `${req.method()} ${req.url()}: ${req.failure() ? req.failure().errorText : 'failed'}`;
+    if (killWindow && isStream(req.url())) return seen.excused.push(what);
+    seen.requests.push(what);
   });
   page.on('response', (resp) => {
-    if (resp.status() < 400 || (killWindow && isStream(resp.url()))) return;
+    if (resp.status() < 400) return;
+    if (killWindow && isStream(resp.url())) return seen.excused.push(`${resp.url()}: ${resp.status()}`);
     seen.requests.push(`${resp.request().method()} ${resp.url()}: ${resp.status()}`);
   });
   page.on('console', (msg) => {
     if (!['error', 'warn', 'warning', 'assert'].includes(msg.type())) return;
     const where = (msg.location() && msg.location().url) || '';
     const text = msg.text();
-    if (killWindow && (isStream(where) || isStream(text) || /EventSource/.test(text))) return;
+    if (killWindow && (isStream(where) || isStream(text) || /EventSource/.test(text))) {
+      return seen.excused.push(`${msg.type()}: ${text}`);
+    }
     seen.console.push(`${msg.type()}: ${text}${where ? ` (${where})` : ''}`);
   });
   // Before any of the page's own scripts: CSP violations and the #live
@@ -326,6 +331,8 @@ async function checkReconnect(page) {
   check(log.slice(1).every((t) => [LIVE, RECONNECTING, OFFLINE].includes(t)),
     `#live only ever read "${LIVE}", "${RECONNECTING}" or "${OFFLINE}"`, log);
   killWindow = false;
+  emit({ note: `the stream's own failures while incidentd-sse was down (excused): ${
+    seen.excused.length ? seen.excused.join('; ') : 'none'}` });
 }
 
 async function checkResolved(page) {
