@@ -501,7 +501,8 @@ async function main() {
     executablePath: cfg.chromium,
     headless: true,
     pipe: true,
-    // root (CI) needs --no-sandbox; no GPU here
+    // --no-sandbox: as root (CI) Chromium will not start without it, and the
+    // only page it loads is our own; no GPU here
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     defaultViewport: { width: 1000, height: 800 },
