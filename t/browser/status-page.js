@@ -335,6 +335,24 @@ async function checkReconnect(page) {
     seen.excused.length ? seen.excused.join('; ') : 'none'}` });
 }
 
+// The browser going offline: the indicator says updates are paused, and
+// "Live" once it is back online and the stream has resumed.
+async function checkOffline(page) {
+  await page.evaluate(() => { window.__live.length = 0; window.__live.push('(start)'); });
+  killWindow = true;
+  await page.setOfflineMode(true);
+  const off = await until(page, (o) => window.__live.includes(o), OFFLINE);
+  check(off, `offline: #live read exactly "${OFFLINE}"`, (await readPage(page)).liveLog);
+  await page.setOfflineMode(false);
+  const back = await until(page, (o, l) => {
+    const log = window.__live;
+    const i = log.indexOf(o);
+    return i >= 0 && log.indexOf(l, i) > i;
+  }, OFFLINE, LIVE);
+  check(back, 'back online: "Live" again', (await readPage(page)).liveLog);
+  killWindow = false;
+}
+
 async function checkResolved(page) {
   const e = cfg.expect;
   await patch({ status: 'resolved', message: e.resolved });
@@ -514,6 +532,7 @@ async function main() {
     await checkLoad(page, `${cfg.base}/incidents/status/${cfg.token}`);
     await checkLiveUpdates(page);
     await checkReconnect(page);
+    await checkOffline(page);
     await checkResolved(page);
     await checkAccessibility(page);
     const p = await readPage(page);
