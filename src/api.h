@@ -550,6 +550,8 @@ struct status_rows {
 /* 0 with the rows; else the request is answered (404, 5xx) and -1. */
 int status_rows_load(struct request *req, struct status_rows *rows);
 void status_rows_free(struct status_rows *rows);
+/* status_html.c: the page as HTML */
+void status_page_html(struct request *req, const struct status_rows *rows);
 /* status_feed.c: the page as an Atom feed */
 void status_feed(struct request *req);
 void status_page_css(struct request *req);
