@@ -142,6 +142,7 @@ enum stmt_id {
 	STMT_EVENT_APPEND,
 	STMT_STATUS_BY_TOKEN,
 	STMT_STATUS_REPLIES,
+	STMT_STATUS_PUBLIC_COUNT,
 	STMT_PING,
 	STMT_LOCK_TIMEOUT,
 	STMT_IDEMPOTENCY_CLAIM,
@@ -551,6 +552,23 @@ void reply_validate(const struct jval *obj, struct reply_input *in, struct error
 void status_page(struct request *req);
 /* status_word.c: "in_progress" → "In progress", as customers read it */
 const char *status_word(const char *status);
+/* The rows the page, its JSON and its feed are made of, read in one snapshot
+ * (status_page.c).  STATUS_REPLIES_MAX is STMT_STATUS_REPLIES's LIMIT. */
+#define STATUS_REPLIES_MAX 1000
+struct status_rows {
+	struct pg_result *inc;     /* STMT_STATUS_BY_TOKEN: id, title, status, updated_at,
+	                            * seq, org */
+	struct pg_result *entries; /* STMT_STATUS_REPLIES, newest first: body, status,
+	                            * created_at, incident_status */
+	int64_t total;             /* public entries, the ones past STATUS_REPLIES_MAX too */
+};
+/* 0 with the rows; else the request is answered (404, 5xx) and -1. */
+int status_rows_load(struct request *req, struct status_rows *rows);
+void status_rows_free(struct status_rows *rows);
+/* status_html.c: the page as HTML */
+void status_page_html(struct request *req, const struct status_rows *rows);
+/* status_feed.c: the page as an Atom feed */
+void status_feed(struct request *req);
 void status_page_css(struct request *req);
 void status_page_js(struct request *req);
 void status_page_favicon(struct request *req);

@@ -59,6 +59,12 @@ struct buf *buf_puts(struct buf *b, const char *s);
 struct buf *buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 struct buf *buf_html_escape(struct buf *b, const char *s);
+/* s as XML 1.0 text (or an attribute value without tab or LF, which a parser
+ * would read as spaces there): & < > " ' as entities, CR as &#13; (a parser
+ * reads a literal CR as LF), and what XML 1.0 cannot carry (C0 controls but
+ * tab and LF, U+FFFE, U+FFFF, bytes that are not UTF-8) as U+FFFD, so the
+ * document always parses and its text reads back as s. */
+struct buf *buf_xml_escape(struct buf *b, const char *s);
 void buf_free(struct buf *b);
 /* A whole file, NUL-terminated (caller frees); NULL with errno set. */
 struct buf *buf_read_file(const char *path);
@@ -151,6 +157,9 @@ int time_parse(const char *s, size_t len, int64_t *out);
 /* ---- utf8.c ---- */
 size_t utf8_chars(const char *s, size_t len);
 int utf8_valid(const char *s, size_t len);
+/* Bytes of the character s starts with (RFC 3629, as utf8_valid), 0 when
+ * its first len bytes start none. */
+size_t utf8_next(const char *s, size_t len);
 size_t utf8_cut(const char *s, size_t len, size_t max);
 /* Returns the span of s without leading/trailing ASCII whitespace. */
 const char *text_trim(const char *s, size_t len, size_t *outlen);

@@ -141,6 +141,9 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_STATUS_REPLIES,
 	 "SELECT body, status, extract(epoch from created_at)::bigint, incident_status "
 	 "FROM replies WHERE incident_id = $1 AND NOT internal ORDER BY id DESC LIMIT 1000"},
+	/* the Atom feed numbers entries from the oldest: past the LIMIT above */
+	{STMT_STATUS_PUBLIC_COUNT,
+	 "SELECT count(*) FROM replies WHERE incident_id = $1 AND NOT internal"},
 	{STMT_PING, "SELECT 1"},
 	{STMT_LOCK_TIMEOUT, "SELECT set_config('lock_timeout', $1, true)"},
 	{STMT_IDEMPOTENCY_CLAIM,

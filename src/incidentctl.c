@@ -25,6 +25,7 @@ struct command {
 
 static int cmd_migrate(struct ctl *, int, char **);
 static int cmd_org_create(struct ctl *, int, char **);
+static int cmd_org_rename(struct ctl *, int, char **);
 static int cmd_org_list(struct ctl *, int, char **);
 static int cmd_key_create(struct ctl *, int, char **);
 static int cmd_key_list(struct ctl *, int, char **);
@@ -35,7 +36,8 @@ static int cmd_webhook_delete(struct ctl *, int, char **);
 
 static const struct command commands[] = {
 	{"migrate", NULL, "migrate", cmd_migrate},
-	{"org", "create", "org create NAME", cmd_org_create},
+	{"org", "create", "org create NAME [--display-name TEXT]", cmd_org_create},
+	{"org", "rename", "org rename NAME DISPLAY_NAME", cmd_org_rename},
 	{"org", "list", "org list", cmd_org_list},
 	{"key", "create", "key create --org NAME --role read|write|admin [--name LABEL]",
 	 cmd_key_create},
@@ -105,54 +107,6 @@ cmd_migrate(struct ctl *ctl, int argc, char **argv)
 	return migrate_run(ctl->cfg.database, ctl->cfg.sql_dir, 1) == 0 ? 0 : 1;
 }
 
-static int
-cmd_org_create(struct ctl *ctl, int argc, char **argv)
-{
-	const char *params[1];
-	PGresult *res;
-
-	if (argc != 1)
-		return 2;
-	if (*argv[0] == '\0' || strlen(argv[0]) > 200) {
-		fprintf(stderr, "incidentctl: an organisation name is 1 to 200 characters\n");
-		return 1;
-	}
-	params[0] = argv[0];
-	if (ctl_connect(ctl) != 0)
-		return 1;
-	res = ctl_query(ctl,
-	                "INSERT INTO orgs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
-	                1, params);
-	if (res == NULL)
-		return 1;
-	if (PQntuples(res) != 1) {
-		fprintf(stderr, "incidentctl: organisation \"%s\" already exists\n", argv[0]);
-		PQclear(res);
-		return 1;
-	}
-	printf("%s\n", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return 0;
-}
-
-static int
-cmd_org_list(struct ctl *ctl, int argc, char **argv)
-{
-	PGresult *res;
-	int i;
-
-	(void)argv;
-	if (argc != 0)
-		return 2;
-	if (ctl_connect(ctl) != 0 ||
-	    (res = ctl_query(ctl, "SELECT id, name FROM orgs ORDER BY id", 0, NULL)) == NULL)
-		return 1;
-	for (i = 0; i < PQntuples(res); i++)
-		printf("%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-	PQclear(res);
-	return 0;
-}
-
 /* Parses "--flag value" pairs into the given slots; 0 on success. */
 static int
 parse_flags(int argc, char **argv, const char *const *names, const char **values, size_t n)
@@ -168,6 +122,134 @@ parse_flags(int argc, char **argv, const char *const *names, const char **values
 			return -1;
 		values[j] = argv[i + 1];
 	}
+	return 0;
+}
+
+#define DISPLAY_NAME_MAX 200 /* characters, as sql/008's CHECK counts them */
+
+/* Whether the UTF-8 character at s (n bytes) is a control character: C0,
+ * DEL or C1.  A status page and its feed show the name as it is. */
+static int
+is_control(const unsigned char *s, size_t n)
+{
+	return (n == 1 && (s[0] < 0x20 || s[0] == 0x7F)) || (n == 2 && s[0] == 0xC2 && s[1] < 0xA0);
+}
+
+/* The name customers see on the status page and in its feed: trimmed of
+ * ASCII space, 1..DISPLAY_NAME_MAX characters of UTF-8, no control
+ * character.  A copy (caller frees), or NULL after saying why. */
+static char *
+display_name_check(const char *s)
+{
+	size_t len, i, n;
+	const char *t = text_trim(s, strlen(s), &len);
+
+	if (!utf8_valid(t, len)) {
+		fprintf(stderr, "incidentctl: a display name must be valid UTF-8\n");
+		return NULL;
+	}
+	if (len == 0 || utf8_chars(t, len) > DISPLAY_NAME_MAX) {
+		fprintf(stderr, "incidentctl: a display name is 1 to %d characters\n", DISPLAY_NAME_MAX);
+		return NULL;
+	}
+	for (i = 0; i < len; i += n) {
+		n = utf8_next(t + i, len - i);
+		if (is_control((const unsigned char *)t + i, n)) {
+			fprintf(stderr, "incidentctl: a display name must not contain control characters "
+			                "(tabs and line breaks included)\n");
+			return NULL;
+		}
+	}
+	return xstrndup(t, len);
+}
+
+static int
+cmd_org_create(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const names[] = {"--display-name"};
+	const char *values[1] = {NULL};
+	const char *params[2];
+	char *display = NULL;
+	PGresult *res;
+
+	if (argc < 1 || parse_flags(argc - 1, argv + 1, names, values, 1) != 0)
+		return 2;
+	if (*argv[0] == '\0' || strlen(argv[0]) > 200) {
+		fprintf(stderr, "incidentctl: an organisation name is 1 to 200 characters\n");
+		return 1;
+	}
+	if (values[0] != NULL && (display = display_name_check(values[0])) == NULL)
+		return 1;
+	params[0] = argv[0];
+	params[1] = display;
+	res = ctl_connect(ctl) != 0 ? NULL
+	                            : ctl_query(ctl,
+	                                        "INSERT INTO orgs (name, display_name) VALUES ($1, $2) "
+	                                        "ON CONFLICT (name) DO NOTHING RETURNING id",
+	                                        2, params);
+	free(display);
+	if (res == NULL)
+		return 1;
+	if (PQntuples(res) != 1) {
+		fprintf(stderr, "incidentctl: organisation \"%s\" already exists\n", argv[0]);
+		PQclear(res);
+		return 1;
+	}
+	printf("%s\n", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static int
+cmd_org_rename(struct ctl *ctl, int argc, char **argv)
+{
+	const char *params[2];
+	char *display;
+	PGresult *res;
+	int found;
+
+	if (argc != 2)
+		return 2;
+	if ((display = display_name_check(argv[1])) == NULL)
+		return 1;
+	params[0] = argv[0];
+	params[1] = display;
+	res = ctl_connect(ctl) != 0 ? NULL
+	                            : ctl_query(ctl,
+	                                        "UPDATE orgs SET display_name = $2 WHERE name = $1 "
+	                                        "RETURNING id",
+	                                        2, params);
+	free(display);
+	if (res == NULL)
+		return 1;
+	found = PQntuples(res) == 1;
+	PQclear(res);
+	if (!found) {
+		fprintf(stderr, "incidentctl: no organisation named \"%s\"\n", argv[0]);
+		return 1;
+	}
+	printf("renamed organisation %s\n", argv[0]);
+	return 0;
+}
+
+/* id, name, display name ("-" when none): tab-separated. */
+static int
+cmd_org_list(struct ctl *ctl, int argc, char **argv)
+{
+	PGresult *res;
+	int i;
+
+	(void)argv;
+	if (argc != 0)
+		return 2;
+	if (ctl_connect(ctl) != 0 ||
+	    (res = ctl_query(ctl, "SELECT id, name, coalesce(display_name, '-') FROM orgs ORDER BY id",
+	                     0, NULL)) == NULL)
+		return 1;
+	for (i = 0; i < PQntuples(res); i++)
+		printf("%s\t%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		       PQgetvalue(res, i, 2));
+	PQclear(res);
 	return 0;
 }
 

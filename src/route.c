@@ -31,6 +31,7 @@ static const struct route routes[] = {
 	{"GET", "/incidents/status.js", ROLE_NONE, status_page_js, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/favicon.svg", ROLE_NONE, status_page_favicon, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/status/:token", ROLE_NONE, status_page, NULL, MOUNT_ALWAYS},
+	{"GET", "/incidents/status/:token/feed.atom", ROLE_NONE, status_feed, NULL, MOUNT_ALWAYS},
 	{"GET", "/v1/openapi.json", ROLE_NONE, openapi_document, NULL, MOUNT_ALWAYS},
 	{"GET", "/v1/:coll", ROLE_READ, incident_list, &dialect_v1, MOUNT_ALWAYS},
 	{"POST", "/v1/:coll", ROLE_WRITE, incident_create, &dialect_v1, MOUNT_ALWAYS},
