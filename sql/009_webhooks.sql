@@ -4,6 +4,8 @@
 
 CREATE TABLE webhooks (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    -- creation order, for the list's keyset (newest first): a uuid has none
+    ordinal          bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     org_id           bigint NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
     url              text NOT NULL CHECK (char_length(url) BETWEEN 1 AND 2048),
     -- event types delivered; empty: every type
@@ -25,7 +27,7 @@ CREATE TABLE webhooks (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX webhooks_org ON webhooks (org_id, created_at DESC, id DESC);
+CREATE INDEX webhooks_org ON webhooks (org_id, ordinal DESC);
 CREATE INDEX webhooks_enabled ON webhooks (lease_until) WHERE enabled;
 
 -- One row per event a subscription was sent (or is being sent): what the
@@ -44,3 +46,31 @@ CREATE TABLE webhook_deliveries (
     PRIMARY KEY (webhook_id, seq)
 );
 CREATE INDEX webhook_deliveries_newest ON webhook_deliveries (webhook_id, seq DESC);
+
+-- Every incidentd-hooks LISTENs on incidentd_webhooks and re-reads the
+-- subscriptions when a change by the API (create, PATCH, DELETE, rotate,
+-- replay), incidentctl or psql notifies it.  The API stamps updated_at on each
+-- of its writes, so a change to it, or to what is sent where, notifies;
+-- incidentd-hooks's own writes (cursor_seq, the lease, a delivery) leave
+-- those alone and notify nobody: they would wake every host for every
+-- event delivered.  Notices of one transaction arrive as one.
+CREATE FUNCTION webhooks_notify_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('incidentd_webhooks', '');
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER webhooks_inserted_or_deleted
+	AFTER INSERT OR DELETE ON webhooks
+	FOR EACH ROW EXECUTE FUNCTION webhooks_notify_changed();
+CREATE TRIGGER webhooks_changed
+	AFTER UPDATE ON webhooks
+	FOR EACH ROW WHEN ((OLD.updated_at, OLD.url, OLD.events, OLD.format, OLD.secret, OLD.enabled)
+	                   IS DISTINCT FROM
+	                   (NEW.updated_at, NEW.url, NEW.events, NEW.format, NEW.secret, NEW.enabled))
+	EXECUTE FUNCTION webhooks_notify_changed();
+CREATE TRIGGER webhooks_truncated
+	AFTER TRUNCATE ON webhooks
+	FOR EACH STATEMENT EXECUTE FUNCTION webhooks_notify_changed();

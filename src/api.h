@@ -34,7 +34,7 @@ enum mount { MOUNT_ALWAYS, MOUNT_API_V1 };
 struct route {
 	const char *method;
 	const char *pattern; /* segments; ":coll" tickets|incidents, ":ref" an incident
-	                      * in the form its dialect writes ids, ":token" */
+	                      * in the form its dialect writes ids, ":token", ":uuid" */
 	enum role role;
 	handler_fn handler;
 	const struct dialect *dialect; /* NULL: not an incident route */
@@ -43,7 +43,7 @@ struct route {
 struct route_params {
 	const char *coll; /* "tickets" or "incidents" (static string) */
 	int64_t id;       /* :ref by number; 0 when by uuid */
-	char uuid[40];    /* :ref by UUID, lower case; "" when by number */
+	char uuid[40];    /* :ref by UUID or :uuid, lower case; "" when by number */
 	char ref[80];     /* :ref as given (for messages) */
 	char token[80];
 };
@@ -142,12 +142,26 @@ enum stmt_id {
 	STMT_EVENT_APPEND,
 	STMT_STATUS_BY_TOKEN,
 	STMT_STATUS_REPLIES,
+	STMT_STATUS_PUBLIC_COUNT,
 	STMT_PING,
 	STMT_LOCK_TIMEOUT,
 	STMT_IDEMPOTENCY_CLAIM,
 	STMT_IDEMPOTENCY_GET,
 	STMT_IDEMPOTENCY_RECORD,
 	STMT_IDEMPOTENCY_PRUNE,
+	STMT_WEBHOOK_ORG_LOCK,
+	STMT_WEBHOOK_INSERT,
+	STMT_WEBHOOK_GET,
+	STMT_WEBHOOK_GET_FOR_UPDATE,
+	STMT_WEBHOOK_UPDATE,
+	STMT_WEBHOOK_DELETE,
+	STMT_WEBHOOK_ROTATE,
+	STMT_WEBHOOK_LIST,
+	STMT_WEBHOOK_LIST_AFTER,
+	STMT_WEBHOOK_LOG_BOUNDS,
+	STMT_WEBHOOK_REPLAY,
+	STMT_DELIVERY_LIST,
+	STMT_DELIVERY_LIST_AFTER,
 	STMT_COUNT
 };
 struct db;
@@ -453,6 +467,8 @@ extern const struct dialect dialect_v1, dialect_alert24, dialect_statly;
 /* The dialect config api_v1 names; NULL for "none". */
 const struct dialect *dialect_named(const char *name);
 /* Parses an id segment in d's forms into params; 0 if it is one. */
+/* A UUID in the 8-4-4-4-12 form, any case, into out lower case; 0 if not one. */
+int dialect_parse_uuid(const char *seg, size_t len, char out[40]);
 int dialect_parse_ref(const struct dialect *d, const char *seg, size_t len,
                       struct route_params *params);
 /* The incident's id as d writes it in URLs; caller frees. */
@@ -536,6 +552,23 @@ void reply_validate(const struct jval *obj, struct reply_input *in, struct error
 void status_page(struct request *req);
 /* status_word.c: "in_progress" → "In progress", as customers read it */
 const char *status_word(const char *status);
+/* The rows the page, its JSON and its feed are made of, read in one snapshot
+ * (status_page.c).  STATUS_REPLIES_MAX is STMT_STATUS_REPLIES's LIMIT. */
+#define STATUS_REPLIES_MAX 1000
+struct status_rows {
+	struct pg_result *inc;     /* STMT_STATUS_BY_TOKEN: id, title, status, updated_at,
+	                            * seq, org */
+	struct pg_result *entries; /* STMT_STATUS_REPLIES, newest first: body, status,
+	                            * created_at, incident_status */
+	int64_t total;             /* public entries, the ones past STATUS_REPLIES_MAX too */
+};
+/* 0 with the rows; else the request is answered (404, 5xx) and -1. */
+int status_rows_load(struct request *req, struct status_rows *rows);
+void status_rows_free(struct status_rows *rows);
+/* status_html.c: the page as HTML */
+void status_page_html(struct request *req, const struct status_rows *rows);
+/* status_feed.c: the page as an Atom feed */
+void status_feed(struct request *req);
 void status_page_css(struct request *req);
 void status_page_js(struct request *req);
 void status_page_favicon(struct request *req);
@@ -545,11 +578,12 @@ void openapi_document(struct request *req);
 
 /* ---- list_query.c, cursor.c: the query string and cursors of the list routes ---- */
 /* A keyset position, opaque to clients: the last row a page showed. */
-enum cursor_kind { CURSOR_NONE, CURSOR_INCIDENTS, CURSOR_REPLIES };
+enum cursor_kind { CURSOR_NONE, CURSOR_INCIDENTS, CURSOR_REPLIES, CURSOR_WEBHOOKS,
+	           CURSOR_DELIVERIES };
 struct list_cursor {
 	enum cursor_kind kind;
-	int64_t at_us; /* incidents: created_at, microseconds since the epoch; replies: 0 */
-	int64_t id;
+	int64_t at_us; /* incidents: created_at, microseconds since the epoch; others: 0 */
+	int64_t id;    /* webhooks: the ordinal; deliveries: the seq */
 };
 /* The largest offset a cursor carries: exact as a JSON number. */
 #define CURSOR_POS_MAX ((int64_t)1 << 53)
@@ -596,6 +630,82 @@ int list_cursor_decode(const char *s, struct list_cursor *c);
 /* ... and *pos (when pos is not NULL) the offset it carries, -1 for a cursor
  * of the first format, which carries none. */
 int list_cursor_decode_at(const char *s, struct list_cursor *c, int64_t *pos);
+
+/* ---- webhook*.c: outbound webhook subscriptions (DESIGN §9) ----
+ * The API side of webhooks: subscriptions and what was sent to them.
+ * incidentd-hooks delivers; it owns cursor_seq's advance, the lease and the
+ * delivery rows, the API reads them (and moves the cursor back on replay). */
+/* The writable state of a subscription; owns its strings. */
+struct webhook_fields {
+	char *url;           /* NULL until given */
+	unsigned events;     /* a mask of webhook_event_types; 0: every type */
+	char *description;   /* NULL: none */
+	const char *format;  /* static: webhook_formats */
+	int enabled;
+};
+/* webhook_validate.c: a JSON body onto w (the defaults on create, the stored
+ * subscription on PATCH), every error into e with its source.field. */
+void webhook_fields_defaults(struct webhook_fields *w);
+void webhook_apply_body(struct webhook_fields *w, const struct jval *obj, int creating,
+                        int allow_private, struct errors *e);
+int webhook_fields_equal(const struct webhook_fields *a, const struct webhook_fields *b);
+void webhook_fields_free(struct webhook_fields *w);
+/* webhook_render.c: rows of WEBHOOK_COLUMNS (then the secret, when shown)
+ * and of DELIVERY_COLUMNS. */
+#define WEBHOOK_COLUMNS \
+	"id::text, url, array_to_string(events, ','), description, format, enabled, " \
+	"disabled_reason, extract(epoch from disabled_at)::bigint, cursor_seq, " \
+	"extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint, ordinal"
+#define WEBHOOK_NCOLUMNS 12
+#define WEBHOOK_COL_ORDINAL 11
+#define DELIVERY_COLUMNS \
+	"seq, event, attempts, last_status, last_error, " \
+	"extract(epoch from next_attempt_at)::bigint, extract(epoch from delivered_at)::bigint, " \
+	"duration_ms"
+/* The subscription of row; its secret (column WEBHOOK_NCOLUMNS) too when with_secret. */
+void webhook_render(yajl_gen g, const struct pg_result *res, int row, int with_secret);
+void webhook_fields_from_row(struct webhook_fields *w, const struct pg_result *res, int row);
+void webhook_delivery_render(yajl_gen g, const struct pg_result *res, int row);
+/* A page of a keyset list, newest first: the rows a page shows (a
+ * statement asks for one more, so it knows whether more follow). */
+void webhook_page_render(yajl_gen g, const char *member, const struct pg_result *res, int shown,
+                         void (*row_fn)(yajl_gen, const struct pg_result *, int), int64_t limit,
+                         const char *next_cursor);
+/* webhook.c, webhook_deliveries.c: the handlers (admin role) */
+void webhook_create(struct request *req);
+void webhook_list(struct request *req);
+void webhook_get(struct request *req);
+void webhook_update(struct request *req);
+void webhook_delete(struct request *req);
+void webhook_rotate_secret(struct request *req);
+void webhook_deliveries(struct request *req);
+void webhook_replay(struct request *req);
+/* webhook.c: the keyset lists (subscriptions, deliveries), newest first.
+ * A statement pair takes the prefix parameters, then (after only) the
+ * cursor's position, then the page's limit + 1. */
+struct webhook_list {
+	enum stmt_id first, after;
+	enum cursor_kind kind;
+	int position_column; /* each row's position, as its cursor carries it */
+	const char *member;
+	void (*render)(yajl_gen g, const struct pg_result *res, int row);
+};
+/* limit (1..100, default 50) and after= of kind; -1 after answering 422. */
+int webhook_list_query(struct request *req, enum cursor_kind kind, struct list_query *q);
+/* Answers 200 {member: [...], limit, has_more, next_cursor}, or the failure. */
+void webhook_list_page(struct request *req, const struct webhook_list *l, const struct list_query *q,
+                       const char *const *prefix, int nprefix);
+/* webhook.c: a failed statement on webhooks answered, its text withheld
+ * from the log where PostgreSQL would quote the row (and so the secret). */
+void webhook_fail_db(struct request *req);
+/* 404 for the request's :uuid. */
+void webhook_not_found(struct request *req);
+/* Runs statement id on (the request's :uuid, its org[, extra]): its one
+ * row, or NULL after answering (404 rolling back, or the db's failure). */
+struct pg_result *webhook_row(struct request *req, enum stmt_id id, const char *extra);
+/* status with the subscription of res's first row (and its secret). */
+void webhook_respond(struct request *req, int status, const struct pg_result *res,
+                     int with_secret);
 
 /* ---- metrics.c: GET /metrics, the host's counters in Prometheus text ----
  * A table the master maps (shared) before it forks: a head the master writes

@@ -88,6 +88,57 @@ buf_html_escape(struct buf *b, const char *s)
 	return buf_append(b, run, (size_t)(s - run));
 }
 
+#define XML_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
+
+/* What stands for an ASCII character in XML text; NULL: the character. */
+static const char *
+xml_ascii(unsigned char c)
+{
+	static const char *const markup[128] = {
+	    ['&'] = "&amp;",  ['<'] = "&lt;",   ['>'] = "&gt;",
+	    ['"'] = "&quot;", ['\''] = "&apos;", ['\r'] = "&#13;",
+	};
+
+	if (markup[c] != NULL)
+		return markup[c];
+	if (c < 0x20 && c != '\t' && c != '\n')
+		return XML_REPLACEMENT; /* XML 1.0 has no way to write it */
+	return NULL;
+}
+
+/* U+FFFE and U+FFFF are valid UTF-8 but no XML 1.0 characters. */
+static int
+xml_nonchar(const unsigned char *p, size_t n)
+{
+	return n == 3 && p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF);
+}
+
+struct buf *
+buf_xml_escape(struct buf *b, const char *s)
+{
+	size_t len = strlen(s), i = 0, run = 0;
+
+	while (i < len) {
+		const unsigned char *p = (const unsigned char *)s + i;
+		const char *rep = NULL;
+		size_t n = 1;
+
+		if (*p < 0x80)
+			rep = xml_ascii(*p);
+		else if ((n = utf8_next(s + i, len - i)) == 0 || xml_nonchar(p, n)) {
+			rep = XML_REPLACEMENT;
+			n = n == 0 ? 1 : n; /* a stray byte: one U+FFFD each */
+		}
+		if (rep != NULL) {
+			b = buf_append(b, s + run, i - run);
+			b = buf_puts(b, rep);
+			run = i + n;
+		}
+		i += n;
+	}
+	return buf_append(b, s + run, i - run);
+}
+
 void
 buf_free(struct buf *b)
 {

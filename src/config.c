@@ -19,7 +19,8 @@ enum config_type {
 	CT_OCTAL,
 	CT_DURATION,
 	CT_LOGLEVEL,
-	CT_CHOICE
+	CT_CHOICE,
+	CT_BOOL
 };
 
 struct config_key {
@@ -36,7 +37,12 @@ struct config_key {
 
 /* Which dialect answers at /api/v1/incidents (DESIGN §8). */
 static const char *const api_v1_choices[] = {"alert24", "statly", "none", NULL};
-static const char *const yes_no[] = {"yes", "no", NULL};
+
+/* The words a CT_BOOL key takes, and what each means. */
+static const struct {
+	const char *word;
+	int value;
+} bool_words[] = {{"yes", 1}, {"no", 0}, {"true", 1}, {"false", 0}, {"on", 1}, {"off", 0}};
 
 static const struct config_key config_keys[] = {
 	/* Not reloadable: the socket, the connections (a worker on one database
@@ -66,8 +72,12 @@ static const struct config_key config_keys[] = {
 	{"event_retention_days", CT_INT, OFF(event_retention_days), 1, 36500, "30", 1, NULL},
 	/* the most a list filtered by tag or q counts for its total */
 	{"list_count_cap", CT_INT64, OFF(list_count_cap), 1, 1000000000, "10000", 1, NULL},
-	/* webhooks to loopback, private and link-local addresses (DESIGN §9) */
-	{"webhook_allow_private", CT_CHOICE, OFF(webhook_allow_private), 0, 0, "no", 1, yes_no},
+	/* webhooks to loopback, link-local and private addresses: a development
+	 * stack's receivers live there, production's must not (DESIGN §9) */
+	{"webhook_allow_private", CT_BOOL, OFF(webhook_allow_private), 0, 0, "no", 1, NULL},
+	/* whether this host's master runs incidentd-hooks (a host that only
+	 * serves the API may leave delivery to the others) */
+	{"webhook_delivery", CT_BOOL, OFF(webhook_delivery), 0, 0, "yes", 0, NULL},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -110,6 +120,20 @@ config_find(const char *name)
 		if (strcmp(config_keys[i].name, name) == 0)
 			return &config_keys[i];
 	return NULL;
+}
+
+static int
+config_bool_parse(const char *value, int *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(bool_words) / sizeof(bool_words[0]); i++) {
+		if (strcmp(bool_words[i].word, value) == 0) {
+			*out = bool_words[i].value;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 static int
@@ -203,6 +227,10 @@ config_store(struct config *cfg, const struct config_key *k, const char *value, 
 			break;
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
+		return 0;
+	case CT_BOOL:
+		if (config_bool_parse(value, (int *)field) != 0)
+			break;
 		return 0;
 	}
 	snprintf(err, errlen, "invalid value for %s: \"%s\"", k->name, value);
@@ -358,7 +386,7 @@ config_type_is_string(enum config_type t)
 static const size_t config_scalar_size[] = {
 	[CT_INT] = sizeof(int),         [CT_INT64] = sizeof(int64_t),
 	[CT_OCTAL] = sizeof(int),       [CT_DURATION] = sizeof(int64_t),
-	[CT_LOGLEVEL] = sizeof(enum log_level),
+	[CT_LOGLEVEL] = sizeof(enum log_level), [CT_BOOL] = sizeof(int),
 };
 
 /* Gives next old's value of key k; returns whether they differed. */

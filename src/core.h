@@ -59,6 +59,12 @@ struct buf *buf_puts(struct buf *b, const char *s);
 struct buf *buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 struct buf *buf_html_escape(struct buf *b, const char *s);
+/* s as XML 1.0 text (or an attribute value without tab or LF, which a parser
+ * would read as spaces there): & < > " ' as entities, CR as &#13; (a parser
+ * reads a literal CR as LF), and what XML 1.0 cannot carry (C0 controls but
+ * tab and LF, U+FFFE, U+FFFF, bytes that are not UTF-8) as U+FFFD, so the
+ * document always parses and its text reads back as s. */
+struct buf *buf_xml_escape(struct buf *b, const char *s);
 void buf_free(struct buf *b);
 /* A whole file, NUL-terminated (caller frees); NULL with errno set. */
 struct buf *buf_read_file(const char *path);
@@ -112,8 +118,8 @@ struct config {
 	int event_retention_days;
 	int64_t list_count_cap; /* a tag or q list counts at most this many for total */
 	char *api_v1; /* the dialect at /api/v1/incidents: alert24, statly or none */
-	/* incidentd-hooks: "yes" lets webhooks reach private addresses */
-	char *webhook_allow_private;
+	int webhook_allow_private; /* webhooks may go to private addresses (yes/no) */
+	int webhook_delivery;      /* the master runs incidentd-hooks */
 };
 void config_defaults(struct config *cfg);
 /* Loads path (NULL: defaults only) then the environment.  On error returns -1
@@ -152,6 +158,9 @@ int time_parse(const char *s, size_t len, int64_t *out);
 /* ---- utf8.c ---- */
 size_t utf8_chars(const char *s, size_t len);
 int utf8_valid(const char *s, size_t len);
+/* Bytes of the character s starts with (RFC 3629, as utf8_valid), 0 when
+ * its first len bytes start none. */
+size_t utf8_next(const char *s, size_t len);
 size_t utf8_cut(const char *s, size_t len, size_t max);
 /* Returns the span of s without leading/trailing ASCII whitespace. */
 const char *text_trim(const char *s, size_t len, size_t *outlen);
@@ -244,6 +253,41 @@ struct sockaddr;
 int sockaddr_is_private(const struct sockaddr *sa);
 /* The same for an IP literal ("10.1.2.3", "::1"); -1 if text is not one. */
 int ip_text_is_private(const char *text);
+
+/* ---- webhook_rules.c, webhook_secret.c: what a webhook subscription may
+ * hold, for the API and incidentctl alike (errors name the API's fields) ---- */
+#define WEBHOOK_URL_MAX 2048
+#define WEBHOOK_DESCRIPTION_MAX 500
+#define WEBHOOK_EVENTS_MAX 4
+/* An organisation's subscriptions at most: each costs incidentd-hooks a
+ * cursor and a lease to keep. */
+#define WEBHOOKS_PER_ORG_MAX 1000
+/* NULL-terminated; a mask's bit i is webhook_event_types[i]. */
+extern const char *const webhook_event_types[];
+extern const char *const webhook_formats[];
+struct webhook_text {
+	const char *s;
+	size_t len; /* may hold NUL bytes: the rules refuse them */
+};
+/* An absolute http(s) URL with a host, without userinfo or fragment, port
+ * 1-65535, at most WEBHOOK_URL_MAX characters, and (unless allow_private)
+ * no IP literal in a private range (code private_destination).  Host names
+ * are judged where they are resolved, by incidentd-hooks. */
+void webhook_url_check(const char *url, size_t len, int allow_private, struct errors *e);
+/* n items: distinct known types, or exactly "*"; *mask 0 means every type.
+ * 0, or -1 with errors on field "events" (*mask unchanged). */
+int webhook_events_parse(const struct webhook_text *items, size_t n, unsigned *mask,
+                         struct errors *e);
+/* The types of mask as a comma list ("" for every type); caller frees. */
+char *webhook_events_text(unsigned mask);
+/* The mask of a stored comma list (unknown types ignored). */
+unsigned webhook_events_mask(const char *list);
+/* The format's static name, NULL if s (len bytes) is none. */
+const char *webhook_format_lookup(const char *s, size_t len);
+void webhook_format_check(const char *s, size_t len, struct errors *e);
+void webhook_description_check(const char *s, size_t len, struct errors *e);
+/* "whsec_" + base64 of 32 random bytes; caller frees.  NULL without entropy. */
+char *webhook_secret_new(void);
 
 /* ---- event_form.c: an event as published, logged and streamed ---- */
 #define EVENT_CHANNEL_PREFIX "incidentd:org:"

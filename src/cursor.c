@@ -105,15 +105,15 @@ list_cursor_encode_at(const struct list_cursor *c, int64_t pos)
 }
 
 /* A position the statements can take: a known kind, an id, a time within
- * CURSOR_AT_MAX (replies have none). */
+ * CURSOR_AT_MAX (only incidents have one). */
 static int
 cursor_in_range(const struct list_cursor *c)
 {
 	if (c->id < 1)
 		return 0;
-	if (c->kind == CURSOR_REPLIES)
-		return c->at_us == 0;
-	return c->kind == CURSOR_INCIDENTS && c->at_us >= -CURSOR_AT_MAX && c->at_us <= CURSOR_AT_MAX;
+	if (c->kind == CURSOR_INCIDENTS)
+		return c->at_us >= -CURSOR_AT_MAX && c->at_us <= CURSOR_AT_MAX;
+	return c->kind > CURSOR_NONE && c->kind <= CURSOR_DELIVERIES && c->at_us == 0;
 }
 
 /* The format a text of this length would be. */
@@ -160,7 +160,7 @@ list_cursor_decode_at(const char *s, struct list_cursor *c, int64_t *pos)
 	got.at_us = (int64_t)get_u64(raw + 1);
 	got.id = (int64_t)get_u64(raw + 9);
 	at_pos = f->has_pos ? (int64_t)get_u64(raw + 17) : -1;
-	if (raw[0] > CURSOR_REPLIES || !cursor_in_range(&got) || at_pos > CURSOR_POS_MAX ||
+	if (raw[0] > CURSOR_DELIVERIES || !cursor_in_range(&got) || at_pos > CURSOR_POS_MAX ||
 	    at_pos < -1)
 		return -1;
 	*c = got;

@@ -64,6 +64,14 @@ struct statement {
 
 #define REPLY_OF "WHERE incident_id = $1 AND org_id = $2 "
 
+/* One subscription of org $2, by its id $1. */
+#define WEBHOOK_OF "WHERE id = $1::uuid AND org_id = $2"
+
+/* The deliveries of subscription $1 when it is org $2's: the tenancy check
+ * is in the statement itself, not only in the handler's order of calls. */
+#define DELIVERIES_OF \
+	"FROM webhook_deliveries WHERE webhook_id = (SELECT id FROM webhooks " WEBHOOK_OF ") "
+
 static const struct statement statements[STMT_COUNT] = {
 	{STMT_AUTH_KEY, AUTH_KEY_SQL},
 	{STMT_INCIDENT_INSERT,
@@ -133,6 +141,9 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_STATUS_REPLIES,
 	 "SELECT body, status, extract(epoch from created_at)::bigint, incident_status "
 	 "FROM replies WHERE incident_id = $1 AND NOT internal ORDER BY id DESC LIMIT 1000"},
+	/* the Atom feed numbers entries from the oldest: past the LIMIT above */
+	{STMT_STATUS_PUBLIC_COUNT,
+	 "SELECT count(*) FROM replies WHERE incident_id = $1 AND NOT internal"},
 	{STMT_PING, "SELECT 1"},
 	{STMT_LOCK_TIMEOUT, "SELECT set_config('lock_timeout', $1, true)"},
 	{STMT_IDEMPOTENCY_CLAIM,
@@ -153,6 +164,50 @@ static const struct statement statements[STMT_COUNT] = {
 	{STMT_IDEMPOTENCY_PRUNE,
 	 "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY (SELECT ctid FROM idempotency_keys "
 	 "WHERE created_at < to_timestamp($1) - interval '24 hours' LIMIT $2))"},
+	{STMT_WEBHOOK_ORG_LOCK,
+	 /* held to COMMIT: creates of one org count their subscriptions one at a
+	  * time, and the new cursor is the seq of the last event committed (the
+	  * lock an event's append takes; foreign-key checks are not held up) */
+	 "SELECT event_seq FROM orgs WHERE id = $1 FOR NO KEY UPDATE"},
+	{STMT_WEBHOOK_INSERT,
+	 /* no row when the org has $8 subscriptions already; events "" is '{}' */
+	 "INSERT INTO webhooks (org_id, url, events, description, format, secret, cursor_seq) "
+	 "SELECT $1, $2, string_to_array($3, ','), $4, $5, $6, $7 "
+	 "WHERE (SELECT count(*) FROM webhooks WHERE org_id = $1) < $8 "
+	 "RETURNING " WEBHOOK_COLUMNS ", secret"},
+	{STMT_WEBHOOK_GET, "SELECT " WEBHOOK_COLUMNS " FROM webhooks " WEBHOOK_OF},
+	{STMT_WEBHOOK_GET_FOR_UPDATE, "SELECT " WEBHOOK_COLUMNS " FROM webhooks " WEBHOOK_OF " FOR UPDATE"},
+	{STMT_WEBHOOK_UPDATE,
+	 /* enabling clears why it was disabled; disabling through the API says so */
+	 "UPDATE webhooks SET url = $3, events = string_to_array($4, ','), description = $5, "
+	 "format = $6, enabled = $7::boolean, "
+	 "disabled_reason = CASE WHEN $7::boolean THEN NULL WHEN enabled THEN "
+	 "'disabled through the API' ELSE disabled_reason END, "
+	 "disabled_at = CASE WHEN $7::boolean THEN NULL WHEN enabled THEN now() ELSE disabled_at END, "
+	 "updated_at = now() " WEBHOOK_OF " RETURNING " WEBHOOK_COLUMNS},
+	{STMT_WEBHOOK_DELETE, "DELETE FROM webhooks " WEBHOOK_OF " RETURNING 1"},
+	{STMT_WEBHOOK_ROTATE,
+	 "UPDATE webhooks SET secret = $3, updated_at = now() " WEBHOOK_OF
+	 " RETURNING " WEBHOOK_COLUMNS ", secret"},
+	{STMT_WEBHOOK_LIST,
+	 "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE org_id = $1 ORDER BY ordinal DESC LIMIT $2"},
+	{STMT_WEBHOOK_LIST_AFTER,
+	 "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE org_id = $1 AND ordinal < $2 "
+	 "ORDER BY ordinal DESC LIMIT $3"},
+	{STMT_WEBHOOK_LOG_BOUNDS,
+	 /* the org's current seq and its oldest event still logged (the next
+	  * seq when the log is empty) */
+	 "SELECT o.event_seq, coalesce((SELECT min(seq) FROM events WHERE org_id = o.id), "
+	 "o.event_seq + 1) FROM orgs o WHERE o.id = $1"},
+	{STMT_WEBHOOK_REPLAY,
+	 /* from seq $3 on again: the deliveries from there are forgotten with it */
+	 "WITH forgotten AS (DELETE " DELIVERIES_OF "AND seq >= $3::bigint) "
+	 "UPDATE webhooks SET cursor_seq = $3::bigint - 1, updated_at = now() " WEBHOOK_OF
+	 " RETURNING " WEBHOOK_COLUMNS},
+	{STMT_DELIVERY_LIST,
+	 "SELECT " DELIVERY_COLUMNS " " DELIVERIES_OF "ORDER BY seq DESC LIMIT $3"},
+	{STMT_DELIVERY_LIST_AFTER,
+	 "SELECT " DELIVERY_COLUMNS " " DELIVERIES_OF "AND seq < $3 ORDER BY seq DESC LIMIT $4"},
 };
 
 struct db {

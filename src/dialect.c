@@ -47,8 +47,8 @@ is_hex(char c)
 }
 
 /* The 8-4-4-4-12 form only, any case; stored lower case. */
-static int
-parse_uuid(const char *seg, size_t len, char out[40])
+int
+dialect_parse_uuid(const char *seg, size_t len, char out[40])
 {
 	size_t i;
 
@@ -73,7 +73,7 @@ dialect_parse_ref(const struct dialect *d, const char *seg, size_t len,
 	int ok = parse_number(seg, len, &params->id);
 
 	if (!ok && d->ref == REF_UUID_OR_NUMBER)
-		ok = parse_uuid(seg, len, params->uuid);
+		ok = dialect_parse_uuid(seg, len, params->uuid);
 	if (!ok && d->ref == REF_PREFIXED_OR_NUMBER && len > plen &&
 	    memcmp(seg, d->ref_prefix, plen) == 0)
 		ok = parse_number(seg + plen, len - plen, &params->id);

@@ -136,8 +136,7 @@ on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 	struct hook_request *r = clientp;
 
 	(void)purpose;
-	if (strcmp(hooks.cfg->webhook_allow_private, "yes") != 0 &&
-	    sockaddr_is_private(&addr->addr)) {
+	if (!hooks.cfg->webhook_allow_private && sockaddr_is_private(&addr->addr)) {
 		r->refused_private = 1;
 		return CURL_SOCKET_BAD;
 	}

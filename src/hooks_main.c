@@ -246,7 +246,7 @@ main(int argc, char **argv)
 	if (tick_ev == NULL || event_add(tick_ev, &tick) != 0)
 		fatal("cannot add a timer");
 	log_info(NULL, "msg=\"incidentd-hooks started\" owner=%s allow_private=%s",
-	         LOG_VALUE(hooks.owner), hooks.cfg->webhook_allow_private);
+	         LOG_VALUE(hooks.owner), hooks.cfg->webhook_allow_private ? "yes" : "no");
 	hook_leases_refresh();
 
 	event_base_dispatch(hooks.base);

@@ -1,4 +1,5 @@
-/* incidentctl.c — the admin CLI: migrations, organisations, API keys.
+/* incidentctl.c — the admin CLI: migrations, organisations, API keys,
+ * webhook subscriptions.
  * Subcommands are a table {words, usage, fn}. */
 #include "cli.h"
 
@@ -24,19 +25,30 @@ struct command {
 
 static int cmd_migrate(struct ctl *, int, char **);
 static int cmd_org_create(struct ctl *, int, char **);
+static int cmd_org_rename(struct ctl *, int, char **);
 static int cmd_org_list(struct ctl *, int, char **);
 static int cmd_key_create(struct ctl *, int, char **);
 static int cmd_key_list(struct ctl *, int, char **);
 static int cmd_key_revoke(struct ctl *, int, char **);
+static int cmd_webhook_list(struct ctl *, int, char **);
+static int cmd_webhook_create(struct ctl *, int, char **);
+static int cmd_webhook_delete(struct ctl *, int, char **);
 
 static const struct command commands[] = {
 	{"migrate", NULL, "migrate", cmd_migrate},
-	{"org", "create", "org create NAME", cmd_org_create},
+	{"org", "create", "org create NAME [--display-name TEXT]", cmd_org_create},
+	{"org", "rename", "org rename NAME DISPLAY_NAME", cmd_org_rename},
 	{"org", "list", "org list", cmd_org_list},
 	{"key", "create", "key create --org NAME --role read|write|admin [--name LABEL]",
 	 cmd_key_create},
 	{"key", "list", "key list --org NAME", cmd_key_list},
 	{"key", "revoke", "key revoke ID", cmd_key_revoke},
+	{"webhook", "list", "webhook list --org NAME", cmd_webhook_list},
+	{"webhook", "create",
+	 "webhook create --org NAME --url URL [--events TYPE,...] [--format standard|slack] "
+	 "[--description TEXT]",
+	 cmd_webhook_create},
+	{"webhook", "delete", "webhook delete ID", cmd_webhook_delete},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -95,54 +107,6 @@ cmd_migrate(struct ctl *ctl, int argc, char **argv)
 	return migrate_run(ctl->cfg.database, ctl->cfg.sql_dir, 1) == 0 ? 0 : 1;
 }
 
-static int
-cmd_org_create(struct ctl *ctl, int argc, char **argv)
-{
-	const char *params[1];
-	PGresult *res;
-
-	if (argc != 1)
-		return 2;
-	if (*argv[0] == '\0' || strlen(argv[0]) > 200) {
-		fprintf(stderr, "incidentctl: an organisation name is 1 to 200 characters\n");
-		return 1;
-	}
-	params[0] = argv[0];
-	if (ctl_connect(ctl) != 0)
-		return 1;
-	res = ctl_query(ctl,
-	                "INSERT INTO orgs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
-	                1, params);
-	if (res == NULL)
-		return 1;
-	if (PQntuples(res) != 1) {
-		fprintf(stderr, "incidentctl: organisation \"%s\" already exists\n", argv[0]);
-		PQclear(res);
-		return 1;
-	}
-	printf("%s\n", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return 0;
-}
-
-static int
-cmd_org_list(struct ctl *ctl, int argc, char **argv)
-{
-	PGresult *res;
-	int i;
-
-	(void)argv;
-	if (argc != 0)
-		return 2;
-	if (ctl_connect(ctl) != 0 ||
-	    (res = ctl_query(ctl, "SELECT id, name FROM orgs ORDER BY id", 0, NULL)) == NULL)
-		return 1;
-	for (i = 0; i < PQntuples(res); i++)
-		printf("%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-	PQclear(res);
-	return 0;
-}
-
 /* Parses "--flag value" pairs into the given slots; 0 on success. */
 static int
 parse_flags(int argc, char **argv, const char *const *names, const char **values, size_t n)
@@ -158,6 +122,134 @@ parse_flags(int argc, char **argv, const char *const *names, const char **values
 			return -1;
 		values[j] = argv[i + 1];
 	}
+	return 0;
+}
+
+#define DISPLAY_NAME_MAX 200 /* characters, as sql/008's CHECK counts them */
+
+/* Whether the UTF-8 character at s (n bytes) is a control character: C0,
+ * DEL or C1.  A status page and its feed show the name as it is. */
+static int
+is_control(const unsigned char *s, size_t n)
+{
+	return (n == 1 && (s[0] < 0x20 || s[0] == 0x7F)) || (n == 2 && s[0] == 0xC2 && s[1] < 0xA0);
+}
+
+/* The name customers see on the status page and in its feed: trimmed of
+ * ASCII space, 1..DISPLAY_NAME_MAX characters of UTF-8, no control
+ * character.  A copy (caller frees), or NULL after saying why. */
+static char *
+display_name_check(const char *s)
+{
+	size_t len, i, n;
+	const char *t = text_trim(s, strlen(s), &len);
+
+	if (!utf8_valid(t, len)) {
+		fprintf(stderr, "incidentctl: a display name must be valid UTF-8\n");
+		return NULL;
+	}
+	if (len == 0 || utf8_chars(t, len) > DISPLAY_NAME_MAX) {
+		fprintf(stderr, "incidentctl: a display name is 1 to %d characters\n", DISPLAY_NAME_MAX);
+		return NULL;
+	}
+	for (i = 0; i < len; i += n) {
+		n = utf8_next(t + i, len - i);
+		if (is_control((const unsigned char *)t + i, n)) {
+			fprintf(stderr, "incidentctl: a display name must not contain control characters "
+			                "(tabs and line breaks included)\n");
+			return NULL;
+		}
+	}
+	return xstrndup(t, len);
+}
+
+static int
+cmd_org_create(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const names[] = {"--display-name"};
+	const char *values[1] = {NULL};
+	const char *params[2];
+	char *display = NULL;
+	PGresult *res;
+
+	if (argc < 1 || parse_flags(argc - 1, argv + 1, names, values, 1) != 0)
+		return 2;
+	if (*argv[0] == '\0' || strlen(argv[0]) > 200) {
+		fprintf(stderr, "incidentctl: an organisation name is 1 to 200 characters\n");
+		return 1;
+	}
+	if (values[0] != NULL && (display = display_name_check(values[0])) == NULL)
+		return 1;
+	params[0] = argv[0];
+	params[1] = display;
+	res = ctl_connect(ctl) != 0 ? NULL
+	                            : ctl_query(ctl,
+	                                        "INSERT INTO orgs (name, display_name) VALUES ($1, $2) "
+	                                        "ON CONFLICT (name) DO NOTHING RETURNING id",
+	                                        2, params);
+	free(display);
+	if (res == NULL)
+		return 1;
+	if (PQntuples(res) != 1) {
+		fprintf(stderr, "incidentctl: organisation \"%s\" already exists\n", argv[0]);
+		PQclear(res);
+		return 1;
+	}
+	printf("%s\n", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static int
+cmd_org_rename(struct ctl *ctl, int argc, char **argv)
+{
+	const char *params[2];
+	char *display;
+	PGresult *res;
+	int found;
+
+	if (argc != 2)
+		return 2;
+	if ((display = display_name_check(argv[1])) == NULL)
+		return 1;
+	params[0] = argv[0];
+	params[1] = display;
+	res = ctl_connect(ctl) != 0 ? NULL
+	                            : ctl_query(ctl,
+	                                        "UPDATE orgs SET display_name = $2 WHERE name = $1 "
+	                                        "RETURNING id",
+	                                        2, params);
+	free(display);
+	if (res == NULL)
+		return 1;
+	found = PQntuples(res) == 1;
+	PQclear(res);
+	if (!found) {
+		fprintf(stderr, "incidentctl: no organisation named \"%s\"\n", argv[0]);
+		return 1;
+	}
+	printf("renamed organisation %s\n", argv[0]);
+	return 0;
+}
+
+/* id, name, display name ("-" when none): tab-separated. */
+static int
+cmd_org_list(struct ctl *ctl, int argc, char **argv)
+{
+	PGresult *res;
+	int i;
+
+	(void)argv;
+	if (argc != 0)
+		return 2;
+	if (ctl_connect(ctl) != 0 ||
+	    (res = ctl_query(ctl, "SELECT id, name, coalesce(display_name, '-') FROM orgs ORDER BY id",
+	                     0, NULL)) == NULL)
+		return 1;
+	for (i = 0; i < PQntuples(res); i++)
+		printf("%s\t%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		       PQgetvalue(res, i, 2));
+	PQclear(res);
 	return 0;
 }
 
@@ -290,6 +382,188 @@ cmd_key_revoke(struct ctl *ctl, int argc, char **argv)
 		return 1;
 	}
 	printf("revoked key %s\n", argv[0]);
+	return 0;
+}
+
+/* ---- webhook subscriptions: the API's rules (webhook_rules.c), its SQL ---- */
+
+#define TIME_TEXT(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+static int
+cmd_webhook_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const names[] = {"--org"};
+	const char *values[1] = {NULL};
+	char org_id[24];
+	const char *params[1] = {org_id};
+	PGresult *res;
+	int i;
+
+	if (parse_flags(argc, argv, names, values, 1) != 0 || values[0] == NULL)
+		return 2;
+	if (ctl_connect(ctl) != 0 || org_id_by_name(ctl, values[0], org_id, sizeof(org_id)) != 0)
+		return 1;
+	res = ctl_query(ctl,
+	                "SELECT id, url, coalesce(nullif(array_to_string(events, ','), ''), '*'), "
+	                "format, CASE WHEN enabled THEN 'yes' ELSE 'no' END, cursor_seq, "
+	                TIME_TEXT("created_at") " FROM webhooks WHERE org_id = $1 ORDER BY ordinal",
+	                1, params);
+	if (res == NULL)
+		return 1;
+	printf("id\turl\tevents\tformat\tenabled\tcursor_seq\tcreated_at\n");
+	for (i = 0; i < PQntuples(res); i++)
+		printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
+		       PQgetvalue(res, i, 5), PQgetvalue(res, i, 6));
+	PQclear(res);
+	return 0;
+}
+
+/* --events a,b,c as the API's events list. */
+static void
+webhook_events_flag(const char *list, unsigned *mask, struct errors *e)
+{
+	size_t n = 1, i;
+	struct webhook_text *items;
+	const char *p;
+
+	for (p = list; *p != '\0'; p++)
+		n += *p == ',';
+	items = xcalloc(n, sizeof(*items));
+	for (i = 0, p = list; i < n; i++) {
+		items[i].s = p;
+		items[i].len = strcspn(p, ",");
+		p += items[i].len + 1;
+	}
+	webhook_events_parse(items, n, mask, e);
+	free(items);
+}
+
+/* The flags by the API's rules; prints every error and returns -1. */
+static int
+webhook_flags_check(const struct ctl *ctl, const char *const *values, unsigned *events)
+{
+	struct errors e = {0};
+	size_t i;
+
+	webhook_url_check(values[1], strlen(values[1]), ctl->cfg.webhook_allow_private, &e);
+	if (values[2] != NULL)
+		webhook_events_flag(values[2], events, &e);
+	if (values[3] != NULL)
+		webhook_format_check(values[3], strlen(values[3]), &e);
+	if (values[4] != NULL)
+		webhook_description_check(values[4], strlen(values[4]), &e);
+	for (i = 0; i < e.n; i++)
+		fprintf(stderr, "incidentctl: %s\n", e.items[i].message);
+	i = e.n;
+	errors_clear(&e);
+	return i == 0 ? 0 : -1;
+}
+
+/* In one transaction, as the API does: the org locked, its subscriptions
+ * counted, the cursor at its current seq.  The new row's id, or NULL. */
+static PGresult *
+webhook_insert(struct ctl *ctl, const char *const *params)
+{
+	PGresult *res, *end;
+
+	if ((res = ctl_query(ctl, "BEGIN", 0, NULL)) == NULL)
+		return NULL;
+	PQclear(res);
+	res = ctl_query(ctl,
+	                "WITH o AS (SELECT event_seq FROM orgs WHERE id = $1 FOR NO KEY UPDATE) "
+	                "INSERT INTO webhooks (org_id, url, events, description, format, secret, "
+	                "cursor_seq) SELECT $1, $2, string_to_array($3, ','), $4, $5, $6, o.event_seq "
+	                "FROM o RETURNING id",
+	                6, params);
+	if (res != NULL) {
+		PGresult *count;
+		const char *cparams[2] = {params[0], NULL};
+		char cap[24];
+
+		snprintf(cap, sizeof(cap), "%d", WEBHOOKS_PER_ORG_MAX);
+		cparams[1] = cap;
+		count = ctl_query(ctl, "SELECT count(*) > $2::int FROM webhooks WHERE org_id = $1", 2,
+		                  cparams);
+		if (count == NULL || strcmp(PQgetvalue(count, 0, 0), "f") != 0) {
+			if (count != NULL)
+				fprintf(stderr, "incidentctl: the organisation has %d webhook subscriptions, "
+				                "the most it may have\n", WEBHOOKS_PER_ORG_MAX);
+			PQclear(res);
+			res = NULL;
+		}
+		PQclear(count);
+	}
+	if (res == NULL) {
+		PQclear(ctl_query(ctl, "ROLLBACK", 0, NULL));
+		return NULL;
+	}
+	if ((end = ctl_query(ctl, "COMMIT", 0, NULL)) == NULL) {
+		PQclear(res);
+		return NULL;
+	}
+	PQclear(end);
+	return res;
+}
+
+static int
+cmd_webhook_create(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const names[] = {"--org", "--url", "--events", "--format", "--description"};
+	const char *values[5] = {NULL, NULL, NULL, NULL, NULL};
+	const char *params[6];
+	char org_id[24], *events, *secret;
+	unsigned mask = 0;
+	PGresult *res;
+
+	if (parse_flags(argc, argv, names, values, 5) != 0 || values[0] == NULL || values[1] == NULL)
+		return 2;
+	if (webhook_flags_check(ctl, values, &mask) != 0)
+		return 1;
+	if (ctl_connect(ctl) != 0 || org_id_by_name(ctl, values[0], org_id, sizeof(org_id)) != 0)
+		return 1;
+	if ((secret = webhook_secret_new()) == NULL) {
+		fprintf(stderr, "incidentctl: no random bytes available\n");
+		return 1;
+	}
+	events = webhook_events_text(mask);
+	params[0] = org_id;
+	params[1] = values[1];
+	params[2] = events;
+	params[3] = values[4];
+	params[4] = values[3] != NULL ? values[3] : webhook_formats[0];
+	params[5] = secret;
+	res = webhook_insert(ctl, params);
+	free(events);
+	if (res != NULL) /* the secret is shown this once, as the API does */
+		printf("%s\t%s\n", PQgetvalue(res, 0, 0), secret);
+	free(secret);
+	PQclear(res);
+	return res != NULL ? 0 : 1;
+}
+
+static int
+cmd_webhook_delete(struct ctl *ctl, int argc, char **argv)
+{
+	const char *params[1];
+	PGresult *res;
+	int deleted;
+
+	if (argc != 1)
+		return 2;
+	params[0] = argv[0];
+	if (ctl_connect(ctl) != 0 ||
+	    (res = ctl_query(ctl, "DELETE FROM webhooks WHERE id = $1::uuid RETURNING id", 1,
+	                     params)) == NULL)
+		return 1;
+	deleted = PQntuples(res) == 1;
+	PQclear(res);
+	if (!deleted) {
+		fprintf(stderr, "incidentctl: no webhook subscription with id %s\n", argv[0]);
+		return 1;
+	}
+	printf("deleted webhook %s\n", argv[0]);
 	return 0;
 }
 

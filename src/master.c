@@ -162,13 +162,14 @@ master_spawn_sse(struct master *m)
 	log_debug(NULL, "msg=\"sse started\" pid=%ld", (long)pid);
 }
 
-/* incidentd-hooks: always (every host delivers; the leases share the work). */
+/* incidentd-hooks, unless webhook_delivery = no: every host delivers, the
+ * leases share the work out. */
 static void
 master_spawn_hooks(struct master *m)
 {
 	pid_t pid;
 
-	if (m->hooks.pid > 0 || time(NULL) < m->hooks_respawn_after)
+	if (!m->cfg->webhook_delivery || m->hooks.pid > 0 || time(NULL) < m->hooks_respawn_after)
 		return;
 	pid = fork();
 	if (pid < 0) {

@@ -31,6 +31,7 @@ static const struct route routes[] = {
 	{"GET", "/incidents/status.js", ROLE_NONE, status_page_js, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/favicon.svg", ROLE_NONE, status_page_favicon, NULL, MOUNT_ALWAYS},
 	{"GET", "/incidents/status/:token", ROLE_NONE, status_page, NULL, MOUNT_ALWAYS},
+	{"GET", "/incidents/status/:token/feed.atom", ROLE_NONE, status_feed, NULL, MOUNT_ALWAYS},
 	{"GET", "/v1/openapi.json", ROLE_NONE, openapi_document, NULL, MOUNT_ALWAYS},
 	{"GET", "/v1/:coll", ROLE_READ, incident_list, &dialect_v1, MOUNT_ALWAYS},
 	{"POST", "/v1/:coll", ROLE_WRITE, incident_create, &dialect_v1, MOUNT_ALWAYS},
@@ -40,6 +41,16 @@ static const struct route routes[] = {
 	{"DELETE", "/v1/:coll/:ref", ROLE_WRITE, incident_delete, &dialect_v1, MOUNT_ALWAYS},
 	{"GET", "/v1/:coll/:ref/replies", ROLE_READ, reply_list, &dialect_v1, MOUNT_ALWAYS},
 	{"POST", "/v1/:coll/:ref/replies", ROLE_WRITE, reply_create, &dialect_v1, MOUNT_ALWAYS},
+	/* webhook subscriptions: admin only, like the keys they resemble */
+	{"GET", "/v1/webhooks", ROLE_ADMIN, webhook_list, NULL, MOUNT_ALWAYS},
+	{"POST", "/v1/webhooks", ROLE_ADMIN, webhook_create, NULL, MOUNT_ALWAYS},
+	{"GET", "/v1/webhooks/:uuid", ROLE_ADMIN, webhook_get, NULL, MOUNT_ALWAYS},
+	{"PATCH", "/v1/webhooks/:uuid", ROLE_ADMIN, webhook_update, NULL, MOUNT_ALWAYS},
+	{"DELETE", "/v1/webhooks/:uuid", ROLE_ADMIN, webhook_delete, NULL, MOUNT_ALWAYS},
+	{"POST", "/v1/webhooks/:uuid/rotate-secret", ROLE_ADMIN, webhook_rotate_secret, NULL,
+	 MOUNT_ALWAYS},
+	{"GET", "/v1/webhooks/:uuid/deliveries", ROLE_ADMIN, webhook_deliveries, NULL, MOUNT_ALWAYS},
+	{"POST", "/v1/webhooks/:uuid/replay", ROLE_ADMIN, webhook_replay, NULL, MOUNT_ALWAYS},
 	ALERT24_ROUTES("/compat/alert24/api/v1/incidents", MOUNT_ALWAYS),
 	STATLY_ROUTES("/compat/statly/api/v1/incidents", MOUNT_ALWAYS),
 	/* /api/v1: the dialect config api_v1 names answers there */
@@ -85,6 +96,9 @@ match_segment(const struct route *r, const char *pat, size_t plen, const char *s
 		return dialect_parse_ref(r->dialect, seg, slen, params);
 	if (plen == 6 && memcmp(pat, ":token", 6) == 0)
 		return match_token(seg, slen, params->token, sizeof(params->token));
+	/* a webhook subscription: anything but a UUID is no subscription (404) */
+	if (plen == 5 && memcmp(pat, ":uuid", 5) == 0)
+		return dialect_parse_uuid(seg, slen, params->uuid);
 	return plen == slen && memcmp(pat, seg, plen) == 0;
 }
 

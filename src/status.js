@@ -108,12 +108,23 @@
     while (announcer.childNodes.length > 5) announcer.removeChild(announcer.firstChild);
   }
 
+  /* Entries are numbered from the oldest (#update-<n>, what the feed's ids
+   * point at): the next one is the top one's number plus one. */
+  function nextNumber() {
+    var top = timeline.firstElementChild;
+    var n = top ? parseInt(top.id.slice('update-'.length), 10) : 0;
+
+    return isNaN(n) ? 0 : n + 1;
+  }
+
   /* A new timeline entry goes on top (newest first) and is highlighted a while. */
   function addEntry(reply, status) {
     var li = el('li', 'new');
     var meta = el('p', 'meta');
     var t = el('time');
+    var n = nextNumber();
 
+    if (n > 0) li.id = 'update-' + n;
     li.setAttribute('data-status', status);
     statusBadge(meta.appendChild(el('span', 'status')), status);
     meta.appendChild(document.createTextNode(' '));

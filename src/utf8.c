@@ -33,39 +33,51 @@ text_trim(const char *s, size_t len, size_t *outlen)
 }
 
 /* RFC 3629: shortest form only, no surrogates, nothing above U+10FFFF. */
+size_t
+utf8_next(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t more, i;
+
+	if (len == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		more = 1;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+		more = 2;
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+		more = 3;
+	else
+		return 0;
+	if (p[0] == 0xE0)
+		lo = 0xA0; /* overlong */
+	else if (p[0] == 0xED)
+		hi = 0x9F; /* surrogates */
+	else if (p[0] == 0xF0)
+		lo = 0x90; /* overlong */
+	else if (p[0] == 0xF4)
+		hi = 0x8F; /* above U+10FFFF */
+	if (len - 1 < more || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i <= more; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return more + 1;
+}
+
 int
 utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	while (len > 0) {
+		size_t n = utf8_next(s, len);
 
-	while (p < end) {
-		unsigned char c = *p++;
-		unsigned char lo = 0x80, hi = 0xBF;
-		int more;
-
-		if (c < 0x80)
-			continue;
-		if (c >= 0xC2 && c <= 0xDF)
-			more = 1;
-		else if (c >= 0xE0 && c <= 0xEF)
-			more = 2;
-		else if (c >= 0xF0 && c <= 0xF4)
-			more = 3;
-		else
+		if (n == 0)
 			return 0;
-		if (c == 0xE0)
-			lo = 0xA0; /* overlong */
-		else if (c == 0xED)
-			hi = 0x9F; /* surrogates */
-		else if (c == 0xF0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xF4)
-			hi = 0x8F; /* above U+10FFFF */
-		if (end - p < more || *p < lo || *p > hi)
-			return 0;
-		for (p++, more--; more > 0; more--, p++)
-			if (*p < 0x80 || *p > 0xBF)
-				return 0;
+		s += n;
+		len -= n;
 	}
 	return 1;
 }

@@ -49,7 +49,7 @@ envelope_ok($s->req(GET => '/v1/tickets'), 401, 'authentication_error',
 
 my ($code, $out) = $s->incidentctl('org', 'list');
 is $code, 0, 'incidentctl org list';
-like $out, qr/^\Q${\ $s->org_id }\E\t\Q${\ $s->org_name }\E$/m, 'lists the test org';
+like $out, qr/^\Q${\ $s->org_id }\E\t\Q${\ $s->org_name }\E\t-$/m, 'lists the test org (no display name: -)';
 
 is $s->psql('SELECT 1'), "1\n", 'psql reaches the test database';
 

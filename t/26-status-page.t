@@ -160,10 +160,11 @@ subtest 'the page as customers read it' => sub {
   my $mon = (qw(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec))[$mo - 1];
   like $html, qr{<time id="updated" datetime="\Q$now->{updated_at}\E">$d $mon $y, $h:$mi UTC</time>},
        'updated_at in a <time> element, readable in UTC without a script';
-  my @entries = $html =~ m{<li data-status="([a-z_]+)"><p class="meta"><span class="status" data-status="\1">([^<]+)</span> <time datetime="[^"]+Z">[^<]+</time> <span class="ago"></span></p><p class="body">([^<]*)</p></li>}g;
+  my @entries = $html =~ m{<li id="update-\d+" data-status="([a-z_]+)"><p class="meta"><span class="status" data-status="\1">([^<]+)</span> <time datetime="[^"]+Z">[^<]+</time> <span class="ago"></span></p><p class="body">([^<]*)</p></li>}g;
   is_deeply \@entries, [monitoring => 'Monitoring', 'third', monitoring => 'Monitoring', 'second',
                         in_progress => 'In progress', 'first'],
             'public updates newest first, each with the status word of its time';
+  is_deeply [$html =~ /<li id="update-(\d+)"/g], [3, 2, 1], "each is #update-<n>, n counted from the oldest (the feed's entry ids)";
   like $html, qr{<p id="resolved-banner" class="banner" hidden>This incident has been resolved</p>},
        'no resolved banner while active';
   like $html, qr{<p id="no-updates" class="empty" hidden>}, 'no "No updates yet." when there are updates';
@@ -215,6 +216,8 @@ subtest 'a long incident shows its newest 1,000 updates' => sub {
   is $doc->{replies}[0]{body}, 'update 2', 'the oldest one is the one left out';
   my ($first) = public($page)->{text} =~ m{<p class="body">([^<]*)</p>};
   is $first, 'update 1001', 'the HTML shows the newest first';
+  my @ids = public($page)->{text} =~ /<li id="update-(\d+)"/g;
+  is_deeply [@ids[0, -1]], [1001, 2], '... numbered from the oldest, the ones left out counted';
 };
 
 $s->finish;

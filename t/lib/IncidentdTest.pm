@@ -18,6 +18,8 @@ package IncidentdTest;
 #   new(workers => 2, own_postgres => 0, config => {key => value},
 #       sse_tcp => 0,       incidentd-sse on 127.0.0.1:<sse_port>, not on
 #                           its unix socket (sse_socket)
+#       hooks => 0,         no incidentd-hooks (webhook_delivery = no): a test
+#                           that plays its part in the database itself
 #       webhook_allow_private => 0,  incidentd-hooks refuses private
 #                           destinations (the default here is yes: the
 #                           test receivers are on loopback)
@@ -33,7 +35,7 @@ package IncidentdTest;
 #   incidentctl(@args) psql($sql) log
 #   hold_lock($take_sql, $pg_locks_condition)   a psql session holding a lock
 #   incidentd_pid worker_pids kill_worker(sig => 'KILL', pid => ...)
-#   sse_pid kill_sse(sig => 'KILL')
+#   sse_pid kill_sse(sig => 'KILL', then => CODE)
 #   stop_incidentd start_incidentd stop_redis start_redis
 #   stop_postgres start_postgres restart_postgres (own_postgres => 1 only)
 #   add_host   a second host: its own incidentd (+ incidentd-sse) and nginx
@@ -663,6 +665,7 @@ sub _write_config {
 		heartbeat => 1,
 		# The test receivers listen on loopback.
 		webhook_allow_private => ($self->{opts}{webhook_allow_private} // 1) ? 'yes' : 'no',
+		webhook_delivery => ($self->{opts}{hooks} // 1) ? 'yes' : 'no',
 		# Workers and incidentd-sse finish their leak check before the
 		# master's drain would kill them.
 		$VALGRIND ? (shutdown_timeout => 10 * $SLOWDOWN) : (),
@@ -802,12 +805,15 @@ sub sse_pid {
 
 # Kills incidentd-sse (SIGKILL unless sig => NAME) and waits until the master
 # has started a new one and its port accepts connections. Returns the killed
-# pid. finish does not count it as a crash.
+# pid. finish does not count it as a crash. then => CODE runs right after the
+# kill, before the wait: a write there is published while no incidentd-sse
+# runs, so streams only get it by replay when they reconnect.
 sub kill_sse {
 	my ($self, %o) = @_;
 	my $pid = $self->sse_pid or croak 'incidentd-sse is not running';
 	$self->{killed_workers}{$pid} = 1;
 	kill $o{sig} // 'KILL', $pid or croak "kill $pid: $!";
+	$o{then}->() if $o{then};
 	$self->_wait_sse($pid);
 	return $pid;
 }

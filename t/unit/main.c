@@ -22,8 +22,8 @@ static const struct test_group groups[] = {
 	{"config", test_config}, {"query", test_query}, {"log", test_log},
 	{"sse_url", test_sse_url}, {"sse_listen", test_sse_listen}, {"sse_pg", test_sse_pg},
 	{"dialect", test_dialect},
-	{"metrics", test_metrics}, {"auth_cache", test_auth_cache},
-	{"net_private", test_net_private},
+	{"metrics", test_metrics}, {"auth_cache", test_auth_cache}, {"xml", test_xml},
+	{"net_private", test_net_private}, {"webhook", test_webhook},
 	{"hooks_sign", test_hooks_sign},
 };
 

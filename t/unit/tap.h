@@ -60,7 +60,9 @@ void test_sse_pg(void);
 void test_dialect(void);
 void test_metrics(void);
 void test_auth_cache(void);
+void test_xml(void);
 void test_net_private(void);
+void test_webhook(void);
 void test_hooks_sign(void);
 
 #endif

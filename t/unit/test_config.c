@@ -22,6 +22,7 @@ static const struct {
 	{"sse_listen", "127.0.0.1:9"},  {"heartbeat", "20"},
 	{"max_connections", "100"},     {"client_buffer_cap", "4096"},
 	{"event_retention_days", "7"}, {"api_v1", "statly"},
+	{"webhook_allow_private", "yes"},
 };
 
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))

@@ -344,6 +344,8 @@ test_cursor_encoding(void)
 	cursor_round_trip(CURSOR_INCIDENTS, CURSOR_AT_MAX, INT64_MAX);
 	cursor_round_trip(CURSOR_INCIDENTS, -CURSOR_AT_MAX, 9007199254740993LL);
 	cursor_round_trip(CURSOR_REPLIES, 0, 7);
+	cursor_round_trip(CURSOR_WEBHOOKS, 0, 12);
+	cursor_round_trip(CURSOR_DELIVERIES, 0, 9007199254740993LL);
 	cursor_refused(CURSOR_INCIDENTS, CURSOR_AT_MAX + 1, 1, "time past 2^53 microseconds");
 	cursor_refused(CURSOR_INCIDENTS, -CURSOR_AT_MAX - 1, 1, "time before -2^53 microseconds");
 	cursor_refused(CURSOR_INCIDENTS, INT64_MIN, 1, "time INT64_MIN");
@@ -351,7 +353,9 @@ test_cursor_encoding(void)
 	cursor_refused(CURSOR_INCIDENTS, 5, -3, "negative id");
 	cursor_refused(CURSOR_REPLIES, 5, 3, "a reply cursor with a time");
 	cursor_refused(CURSOR_NONE, 5, 3, "kind none");
-	cursor_refused((enum cursor_kind)3, 5, 3, "kind 3");
+	cursor_refused(CURSOR_WEBHOOKS, 5, 3, "a webhook cursor with a time");
+	cursor_refused(CURSOR_DELIVERIES, 0, 0, "a delivery cursor at seq 0");
+	cursor_refused((enum cursor_kind)5, 0, 3, "kind 5");
 	cursor_refused((enum cursor_kind)255, 5, 3, "kind 255");
 
 	/* every single-character edit of a cursor is caught by its check */
