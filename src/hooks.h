@@ -31,7 +31,8 @@ struct hooks {
 	struct event_base *base;
 	struct config *cfg;
 	const char *config_path;
-	struct sse_pg *pg;
+	struct sse_pg *pg;      /* leases and writes */
+	struct sse_pg *pg_read; /* read-ahead of the event log: never queued behind a write */
 	struct sse_redis *redis;
 	char *owner; /* the lease owner: host name, pid, start time */
 	int stopping;

@@ -230,6 +230,7 @@ main(int argc, char **argv)
 	if (setenv("PGOPTIONS", "-c synchronous_commit=off", 0) != 0)
 		fatal("cannot set PGOPTIONS");
 	hooks.pg = sse_pg_new(hooks.base, hooks.cfg->database);
+	hooks.pg_read = sse_pg_new(hooks.base, hooks.cfg->database);
 	notify_ev = event_new(hooks.base, -1, 0, on_notified, NULL);
 	if (notify_ev == NULL)
 		fatal("out of memory creating an event");
@@ -261,6 +262,7 @@ main(int argc, char **argv)
 	hooks_http_free();
 	sse_redis_free(hooks.redis);
 	sse_pg_free(hooks.pg);
+	sse_pg_free(hooks.pg_read);
 	hook_subs_free_all();
 	sse_dns_free();
 	for (i = 0; i < 3; i++)

@@ -291,7 +291,7 @@ sub_fetch(struct hook_sub *s)
 	         (long long)(s->qhead < s->nqueue ? s->queue[s->nqueue - 1].seq : s->cursor));
 	s->fetching = 1;
 	s->more = 0;
-	sse_pg_query(hooks.pg, sql_events_after, 3, params, on_events, call_new(s));
+	sse_pg_query(hooks.pg_read, sql_events_after, 3, params, on_events, call_new(s));
 }
 
 /* ---- writing behind ---- */
