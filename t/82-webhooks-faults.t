@@ -53,7 +53,8 @@ subtest 'the retry schedule, on the test clock' => sub {
 	my $d;
 	$s->_poll('attempt 1 recorded', sub { ($d = deliveries($s, $hook->{id})->{$seq}) && $d->{attempts} == 1 });
 	my $wait = $d->{next_attempt_at} - $d->{first_attempt_at};
-	ok($wait >= 4 && $wait <= 6, "attempt 2 due 5 s after the first (jitter): $wait s");
+	# 5 s ± 10 % from the answer, which may come a second after the send
+	ok($wait >= 4 && $wait <= 7, "attempt 2 due 5 s after the first (jitter): $wait s");
 	is($d->{last_status}, 500, 'last_status 500');
 	like($d->{last_error}, qr/status/, 'last_error says why');
 	my $next1 = $d->{next_attempt_at};
@@ -67,7 +68,8 @@ subtest 'the retry schedule, on the test clock' => sub {
 		$s->_poll("attempt $n", sub { ($d = deliveries($s, $hook->{id})->{$seq}) && $d->{attempts} == $n });
 		my $gap = $d->{next_attempt_at} - $prev->{next_attempt_at};
 		my $w = $want{$n};
-		ok($gap >= $w * 0.9 - 1 && $gap <= $w * 1.1 + 3, "attempt $n: the next one $w s later (jitter): $gap s");
+		# ± 10 %, plus the tick (1 s) and a loaded machine's lag in between
+		ok($gap >= $w * 0.9 - 1 && $gap <= $w * 1.1 + 5, "attempt $n: the next one $w s later (jitter): $gap s");
 	}
 	is(scalar @{ $rx->requests('/retry') }, 7, 'seven requests, no more');
 	$s->_poll('the oldest pending age reported', sub {
