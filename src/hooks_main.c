@@ -119,6 +119,9 @@ on_released(void)
 	event_base_loopexit(hooks.base, NULL);
 }
 
+/* How long a stop waits for the last writes and the leases' release. */
+static const struct timeval stop_grace = {3, 0};
+
 static void
 on_terminate(evutil_socket_t sig, short what, void *arg)
 {
@@ -131,10 +134,14 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	log_info(NULL, "msg=\"hooks: stopping\" signal=%d subscriptions=%zu", (int)sig,
 	         hook_subs_count());
 	hooks.stopping = 1;
-	/* what was delivered is written before the leases are given up */
+	/* what was delivered is written before the leases are given up; with
+	 * PostgreSQL away that never completes, so the stop is bounded: leases
+	 * not given up expire, and anything unwritten is sent again */
 	for (s = hook_subs; s != NULL; s = s->next)
 		hook_sub_kick(s);
 	hook_leases_release(on_released);
+	if (event_base_loopexit(hooks.base, &stop_grace) != 0)
+		fatal("cannot schedule the stop");
 }
 
 static void
@@ -201,7 +208,7 @@ main(int argc, char **argv)
 {
 	struct event *sigs[3];
 	struct timeval tick = {HOOKS_TICK_SEC, 0};
-	sigset_t late;
+	sigset_t late, handled;
 	char err[512];
 	int64_t status_fd = -1;
 	int i;
@@ -243,6 +250,13 @@ main(int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		if (sigs[i] == NULL || event_add(sigs[i], NULL) != 0)
 			fatal("cannot handle signals");
+	/* the master starts us with them blocked (master.c): a stop that came
+	 * while we were starting is handled now */
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &handled, NULL);
 	tick_ev = event_new(hooks.base, -1, EV_PERSIST, on_tick, NULL);
 	if (tick_ev == NULL || event_add(tick_ev, &tick) != 0)
 		fatal("cannot add a timer");

@@ -109,6 +109,25 @@ master_spawn(struct master *m, struct child *slot)
 	log_debug(NULL, "msg=\"worker started\" pid=%ld", (long)pid);
 }
 
+/* In an exec'd child (incidentd-sse, incidentd-hooks), before execv: the
+ * stop and reload signals stay blocked (the mask survives execve) until the
+ * program has its handlers in place and unblocks them (sse_main.c,
+ * hooks_main.c), so a SIGTERM that comes while it is still starting is
+ * handled then, as a stop, instead of killing it by the default action. */
+static void
+exec_child_signals(void)
+{
+	sigset_t starting;
+
+	sigemptyset(&starting);
+	sigaddset(&starting, SIGTERM);
+	sigaddset(&starting, SIGINT);
+	sigaddset(&starting, SIGHUP);
+	sigprocmask(SIG_SETMASK, &starting, NULL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+}
+
 /* incidentd-sse and incidentd-hooks live next to incidentd (same build,
  * same install dir). */
 static char *
@@ -140,15 +159,11 @@ master_spawn_sse(struct master *m)
 		return;
 	}
 	if (pid == 0) {
-		sigset_t none;
 		char fd[16];
 		char *argv[] = {"incidentd-sse", "-s", fd, "-c", (char *)m->config_path, NULL};
 
 		snprintf(fd, sizeof(fd), "%d", m->sse_status_fd);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGCHLD, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
+		exec_child_signals();
 		close(m->listen_fd);
 		if (m->config_path == NULL)
 			argv[3] = NULL;
@@ -177,15 +192,11 @@ master_spawn_hooks(struct master *m)
 		return;
 	}
 	if (pid == 0) {
-		sigset_t none;
 		char fd[16];
 		char *argv[] = {"incidentd-hooks", "-s", fd, "-c", (char *)m->config_path, NULL};
 
 		snprintf(fd, sizeof(fd), "%d", m->hooks_status_fd);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGCHLD, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
+		exec_child_signals();
 		close(m->listen_fd);
 		if (m->config_path == NULL)
 			argv[3] = NULL;

@@ -267,7 +267,7 @@ main(int argc, char **argv)
 {
 	struct event *sigs[3];
 	struct evhttp *http;
-	sigset_t late;
+	sigset_t late, handled;
 	char err[512];
 	int opt, i;
 	int64_t status_fd = -1;
@@ -302,6 +302,13 @@ main(int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		if (sigs[i] == NULL || event_add(sigs[i], NULL) != 0)
 			fatal("cannot handle signals");
+	/* the master starts us with them blocked (master.c): a stop that came
+	 * while we were starting is handled now */
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &handled, NULL);
 	add_timer(&heartbeat_ev, sse.cfg->heartbeat, on_heartbeat);
 	add_timer(&revocation_ev, REVOCATION_CHECK_SEC, on_revocation_check);
 	add_timer(&prune_ev, PRUNE_EVERY_SEC, on_prune);

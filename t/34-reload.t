@@ -83,5 +83,27 @@ my $lines_after = () = $s->log =~ /route=/g;
 is $lines_after, $lines_before, 'a reloadable key (log_level) took effect';
 
 $stream->close;
+# A stop that comes while the master's children are still starting: the
+# master signals incidentd-sse and incidentd-hooks at once, before they can
+# have their handlers; they must take it as a stop, not die of it. (The
+# configuration now names a database and a Redis that are not there, so this
+# also shows that a stop does not wait for PostgreSQL to come back.)
+subtest 'SIGTERM while incidentd-sse and incidentd-hooks are starting' => sub {
+	$s->stop_incidentd;
+	my $from = length $s->log;
+	for my $round (1 .. 3) {
+		my $started = () = $s->log =~ /msg="incidentd started"/g;
+		$s->start_incidentd(wait => 0);
+		# the master's own handlers are in place once it says so; it forks
+		# its children right after
+		my $deadline = time + 10 * IncidentdTest::slowdown();
+		sleep 0.005 while (() = $s->log =~ /msg="incidentd started"/g) == $started && time < $deadline;
+		$s->stop_incidentd;
+	}
+	my @killed = substr($s->log, $from) =~ /^.*killed by signal.*$/mg;
+	is_deeply \@killed, [], 'no child killed by the stop while starting';
+	$s->start_incidentd;
+};
+
 $s->finish;
 done_testing;

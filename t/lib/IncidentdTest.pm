@@ -680,12 +680,15 @@ sub _write_config {
 		map { "$_ = $conf{$_}\n" } sort keys %conf);
 }
 
+# wait => 0: return as soon as the master is spawned (a test of what happens
+# while it is starting), without waiting for it to answer.
 sub start_incidentd {
-	my ($self) = @_;
+	my ($self, %o) = @_;
 	croak 'incidentd is already running' if $self->{children}{incidentd};
 	$self->_spawn('incidentd', $self->_incidentd_log,
 		[ $self->_valgrind_argv, "$self->{build}/src/incidentd", '-c', $self->{config_file} ],
 		clean_env => 1);
+	return if defined $o{wait} && !$o{wait};
 	# Ready when a worker answers through nginx: nginx says 502 while the
 	# socket is missing or stale. /healthz itself may be 503 (Redis stopped).
 	my $r;
