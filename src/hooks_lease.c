@@ -126,10 +126,13 @@ on_org_seqs(void *arg, PGresult *res)
 static void
 check_orgs(void)
 {
-	struct buf *b = buf_puts(buf_new(64), "{");
+	struct buf *b;
 	const char *params[1];
 	struct hook_sub *s;
 
+	if (hooks.closed)
+		return;
+	b = buf_puts(buf_new(64), "{");
 	for (s = hook_subs; s != NULL; s = s->next)
 		b = buf_printf(b, "%s%lld", b->len > 1 ? "," : "", (long long)s->org_id);
 	b = buf_puts(b, "}");
@@ -188,6 +191,8 @@ on_taken(void *arg, PGresult *res)
 
 	(void)arg;
 	(void)res;
+	if (hooks.closed) /* called back by the teardown: start nothing */
+		return;
 	sse_pg_query(hooks.pg, sql_held, 1, params, on_held, NULL);
 }
 
