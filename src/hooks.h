@@ -23,6 +23,7 @@
 #define HOOKS_READ_AHEAD_LOW 25   /* the next read starts when this few are left */
 #define HOOKS_WRITE_BATCH 64      /* results written at once when this many wait */
 #define HOOKS_WRITE_DELAY_MS 50   /* else at most this long after they came */
+#define HOOKS_WRITE_ROWS 4096     /* delivery rows per statement, at most */
 #define HOOKS_RETRY_WINDOW (3 * 86400) /* then the subscription is disabled */
 #define HOOKS_ERROR_MAX 200       /* last_error's length */
 
@@ -71,7 +72,7 @@ struct hook_sub {
 	char *id;
 	int64_t org_id;
 	char *url;
-	char *secret;
+	struct hook_signer *signer; /* keyed with the secret; NULL: malformed */
 	char **events; /* subscribed types; none: every type */
 	size_t nevents;
 	int slack;
@@ -101,6 +102,8 @@ void hook_sub_kick(struct hook_sub *s);
 void hook_sub_reread(struct hook_sub *s, int64_t cursor);
 void hook_sub_drop(struct hook_sub *s);
 void hook_sub_unref(struct hook_sub *s);
+/* A query or request of s is over: its reference dropped, s kicked on. */
+void hook_sub_done(struct hook_sub *s);
 void hook_subs_wake_org(int64_t org_id);
 void hook_subs_tick(void);
 /* The oldest undelivered head event's age among held subscriptions (0: none). */
@@ -108,6 +111,12 @@ int64_t hook_subs_oldest_pending(int64_t now);
 void hook_subs_free_all(void);
 /* The retry delay after attempt n (1-based), before jitter, in seconds. */
 int64_t hook_retry_delay(int attempts);
+
+/* ---- hooks_write.c: the cursors and delivery rows, written behind ---- */
+/* s has results or a cursor to write: now, or within HOOKS_WRITE_DELAY_MS. */
+void hook_writes_due(struct hook_sub *s);
+void hook_writes_free(void);
+void hook_results_free(struct hook_result *r, size_t n);
 
 /* ---- hooks_lease.c: taking, renewing and giving up leases ---- */
 void hook_leases_refresh(void);
@@ -135,6 +144,12 @@ size_t hooks_http_in_flight(void);
  * caller frees; NULL when the secret is malformed. */
 char *hook_signature(const char *secret, const char *id, int64_t timestamp, const char *body,
                      size_t len);
+/* The same with the key decoded and the HMAC keyed once per secret:
+ * hook_signer_new is NULL when the secret is malformed. */
+struct hook_signer *hook_signer_new(const char *secret);
+char *hook_sign(const struct hook_signer *k, const char *id, int64_t timestamp, const char *body,
+                size_t len);
+void hook_signer_free(struct hook_signer *k);
 
 /* ---- hooks_body.c: what is posted ---- */
 /* The event exactly as on the org stream (standard), or {"text": ...}

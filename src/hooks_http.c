@@ -27,10 +27,14 @@ struct hook_request {
 	struct hook_request *prev, *next; /* every request in flight */
 };
 
-/* One per socket libcurl asks us to watch. */
+/* One per socket libcurl asks us to watch.  libcurl stops watching a
+ * kept-alive connection between two requests and watches it again for the
+ * next: the watches go back to a spare list rather than to free(). */
 struct sock_watch {
 	struct event *ev;
+	struct sock_watch *next_spare;
 };
+static struct sock_watch *spare_watches;
 
 static CURLM *multi;
 static struct event_base *http_base;
@@ -93,22 +97,27 @@ on_socket_update(CURL *easy, curl_socket_t s, int what, void *userp, void *socke
 	(void)userp;
 	if (what == CURL_POLL_REMOVE) {
 		if (w != NULL) {
-			event_free(w->ev);
-			free(w);
+			event_del(w->ev);
+			w->next_spare = spare_watches;
+			spare_watches = w;
 			curl_multi_assign(multi, s, NULL);
 		}
 		return 0;
 	}
 	if (w == NULL) {
-		w = xcalloc(1, sizeof(*w));
-		if ((w->ev = event_new(http_base, s, kind, on_socket_event, NULL)) == NULL)
-			fatal("out of memory creating an event");
+		if ((w = spare_watches) != NULL) {
+			spare_watches = w->next_spare;
+		} else {
+			w = xcalloc(1, sizeof(*w));
+			if ((w->ev = event_new(http_base, -1, 0, NULL, NULL)) == NULL)
+				fatal("out of memory creating an event");
+		}
 		curl_multi_assign(multi, s, w);
 	} else {
-		/* the same event, re-aimed: no allocation per change of direction */
 		event_del(w->ev);
-		event_assign(w->ev, http_base, s, kind, on_socket_event, NULL);
 	}
+	/* the same event, re-aimed: no allocation per change of direction */
+	event_assign(w->ev, http_base, s, kind, on_socket_event, NULL);
 	if (event_add(w->ev, NULL) != 0) {
 		log_error(NULL, "msg=\"hooks: cannot watch a socket\"");
 		return -1;
@@ -249,6 +258,13 @@ hooks_http_free(void)
 	multi = NULL;
 	while (nspare > 0)
 		curl_easy_cleanup(spare[--nspare]);
+	while (spare_watches != NULL) {
+		struct sock_watch *w = spare_watches;
+
+		spare_watches = w->next_spare;
+		event_free(w->ev);
+		free(w);
+	}
 	event_free(timer_ev);
 	curl_global_cleanup();
 }

@@ -73,10 +73,10 @@ sub_configure(struct hook_sub *s, const PGresult *res, int row)
 	size_t i;
 
 	free(s->url);
-	free(s->secret);
+	hook_signer_free(s->signer);
 	free(s->updated_at);
 	s->url = xstrdup(PQgetvalue(res, row, 2));
-	s->secret = xstrdup(PQgetvalue(res, row, 5));
+	s->signer = hook_signer_new(PQgetvalue(res, row, 5));
 	s->updated_at = xstrdup(PQgetvalue(res, row, 7));
 	s->slack = strcmp(PQgetvalue(res, row, 4), "slack") == 0;
 	for (i = 0; i < s->nevents; i++)

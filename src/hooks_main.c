@@ -225,8 +225,7 @@ main(int argc, char **argv)
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	read_test_clock();
 	hooks.owner = owner_name();
-	if ((hooks.base = event_base_new()) == NULL)
-		fatal("cannot create the event loop");
+	hooks.base = sse_loop_new();
 	sse_dns_init(hooks.base, hooks.cfg->resolv_conf);
 	hooks_http_init(hooks.base);
 	/* The cursor and delivery rows are written behind the deliveries, and

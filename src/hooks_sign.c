@@ -4,7 +4,9 @@
 #include "hooks.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,27 +38,79 @@ secret_key(const char *secret, unsigned char *key, size_t keymax)
 	return n - pad;
 }
 
+/* A subscription's HMAC, keyed once: each signature copies it (the fetch
+ * of the algorithm and the keying cost more than hashing a 1 KB body). */
+struct hook_signer {
+	EVP_MAC_CTX *keyed;
+};
+
+struct hook_signer *
+hook_signer_new(const char *secret)
+{
+	unsigned char key[KEY_MAX];
+	int keylen = secret_key(secret, key, sizeof(key));
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+	                       OSSL_PARAM_construct_end()};
+	struct hook_signer *k = NULL;
+	EVP_MAC *hmac;
+	EVP_MAC_CTX *ctx = NULL;
+
+	if (keylen <= 0)
+		return NULL;
+	if ((hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) != NULL) {
+		ctx = EVP_MAC_CTX_new(hmac); /* holds its own reference */
+		EVP_MAC_free(hmac);
+	}
+	if (ctx != NULL && EVP_MAC_init(ctx, key, (size_t)keylen, params) == 1) {
+		k = xcalloc(1, sizeof(*k));
+		k->keyed = ctx;
+	} else {
+		EVP_MAC_CTX_free(ctx);
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	return k;
+}
+
+void
+hook_signer_free(struct hook_signer *k)
+{
+	if (k == NULL)
+		return;
+	EVP_MAC_CTX_free(k->keyed);
+	free(k);
+}
+
+char *
+hook_sign(const struct hook_signer *k, const char *id, int64_t timestamp, const char *body,
+          size_t len)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+	char prefix[64];
+	size_t maclen = 0;
+	int plen = snprintf(prefix, sizeof(prefix), ".%lld.", (long long)timestamp);
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->keyed);
+	char *out = NULL;
+
+	if (ctx != NULL && plen > 0 && (size_t)plen < sizeof(prefix) &&
+	    EVP_MAC_update(ctx, (const unsigned char *)id, strlen(id)) == 1 &&
+	    EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) == 1 &&
+	    EVP_MAC_update(ctx, (const unsigned char *)body, len) == 1 &&
+	    EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) == 1) {
+		EVP_EncodeBlock(b64, mac, (int)maclen);
+		out = xprintf("v1,%s", (const char *)b64);
+	}
+	EVP_MAC_CTX_free(ctx);
+	return out;
+}
+
 char *
 hook_signature(const char *secret, const char *id, int64_t timestamp, const char *body,
                size_t len)
 {
-	unsigned char key[KEY_MAX], mac[EVP_MAX_MD_SIZE];
-	unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-	unsigned int maclen = 0;
-	int keylen = secret_key(secret, key, sizeof(key));
-	struct buf *signed_text;
-	char *out = NULL;
+	struct hook_signer *k = hook_signer_new(secret);
+	char *out = k != NULL ? hook_sign(k, id, timestamp, body, len) : NULL;
 
-	if (keylen <= 0)
-		return NULL;
-	signed_text = buf_printf(buf_new(len + 64), "%s.%lld.", id, (long long)timestamp);
-	signed_text = buf_append(signed_text, body, len);
-	if (HMAC(EVP_sha256(), key, keylen, (const unsigned char *)signed_text->data,
-	         signed_text->len, mac, &maclen) != NULL) {
-		EVP_EncodeBlock(b64, mac, (int)maclen);
-		out = xprintf("v1,%s", (const char *)b64);
-	}
-	OPENSSL_cleanse(key, sizeof(key));
-	buf_free(signed_text);
+	hook_signer_free(k);
 	return out;
 }

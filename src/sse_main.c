@@ -237,24 +237,6 @@ listen_http(void)
 	return http;
 }
 
-/* epoll's changelist: the changes a loop pass makes to a descriptor's
- * events reach the kernel as one epoll_ctl at the next wait, and none
- * when they cancel out (a write enabled and done within one pass). */
-static struct event_base *
-new_base(void)
-{
-	struct event_config *ec = event_config_new();
-	struct event_base *base;
-
-	if (ec == NULL || event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
-		fatal("cannot configure the event loop");
-	base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	if (base == NULL)
-		fatal("cannot create the event loop");
-	return base;
-}
-
 static void
 usage(void)
 {
@@ -290,7 +272,7 @@ main(int argc, char **argv)
 	if (status_fd >= 0 && stream_status_attach((int)status_fd) != 0)
 		fatal("cannot map the stream status page (descriptor %lld)", (long long)status_fd);
 	signal(SIGPIPE, SIG_IGN);
-	sse.base = new_base();
+	sse.base = sse_loop_new();
 	http = listen_http();
 	sse_dns_init(sse.base, sse.cfg->resolv_conf);
 	sse.pg = sse_pg_new(sse.base, sse.cfg->database);

@@ -6,6 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A signer keyed once signs one message after another, each as if alone. */
+static void
+test_hooks_signer(const char *secret, const char *body)
+{
+	struct hook_signer *k = hook_signer_new(secret);
+	char *first, *second;
+
+	ok(k != NULL, "a signer for the spec's secret");
+	if (k == NULL)
+		return;
+	first = hook_sign(k, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body));
+	second = hook_sign(k, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body));
+	is_str(first, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", "signs the spec's example");
+	is_str(second, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", "and again, the same");
+	free(first);
+	free(second);
+	hook_signer_free(k);
+	ok(hook_signer_new("whsec_!!!!") == NULL, "no signer for a malformed secret");
+}
+
 void
 test_hooks_sign(void)
 {
@@ -26,4 +46,5 @@ test_hooks_sign(void)
 	ok(hook_signature("whsec_!!!!", "id", 1, "{}", 2) == NULL, "as is one that is not base64");
 	ok(hook_signature("whsec_", "id", 1, "{}", 2) == NULL, "or empty");
 	ok(hook_signature("whsec_abc", "id", 1, "{}", 2) == NULL, "or not padded to 4");
+	test_hooks_signer(secret, body);
 }

@@ -1,0 +1,378 @@
+/* hooks_write.c — writing behind the deliveries: the cursors and delivery
+ * rows of every held subscription with something to write go to PostgreSQL
+ * in one statement, at once when a subscription has HOOKS_WRITE_BATCH
+ * results waiting (or is given up, or the process stops), else
+ * HOOKS_WRITE_DELAY_MS after the first result came.  One statement for all
+ * of them, not one per subscription: bench/hooks measured PostgreSQL's
+ * cost per statement above its cost per row.
+ *
+ * Each subscription's part is compare-and-set on its stored cursor and its
+ * lease: a replay, a PATCH or another holder wins, and that subscription
+ * reads its row again (hooks_lease.c) while the others' parts are written.
+ * A subscription is in at most one statement at a time. */
+#include "hooks.h"
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* $1 owner, $2 now; per subscription $3 id, $4 stored cursor, $5 new
+ * cursor, $6 why it is given up (NULL: it is not); per delivery row $7..$16.
+ * Returns the ordinal (1-based, in $3) of each subscription written. */
+static const char sql_write[] =
+    "WITH w AS (SELECT * FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], $6::text[]) "
+    "WITH ORDINALITY AS w(id, was, cursor_seq, disable, i)), "
+    "moved AS (UPDATE webhooks h SET cursor_seq = w.cursor_seq, "
+    "enabled = w.disable IS NULL, "
+    "disabled_reason = coalesce(w.disable, h.disabled_reason), "
+    "disabled_at = CASE WHEN w.disable IS NULL THEN h.disabled_at "
+    "ELSE to_timestamp($2::bigint) END, "
+    "lease_owner = CASE WHEN w.disable IS NULL THEN h.lease_owner END, "
+    "lease_until = CASE WHEN w.disable IS NULL THEN h.lease_until END, "
+    "updated_at = CASE WHEN w.disable IS NULL THEN h.updated_at ELSE now() END "
+    "FROM w WHERE h.id = w.id AND h.cursor_seq = w.was AND h.lease_owner = $1 AND h.enabled "
+    "AND h.lease_until > now() RETURNING h.id, w.i), "
+    "d AS (SELECT * FROM unnest($7::uuid[], $8::bigint[], $9::text[], $10::int[], $11::bigint[], "
+    "$12::int[], $13::text[], $14::bigint[], $15::bigint[], $16::int[]) "
+    "AS d(webhook_id, seq, event, attempts, first_at, status, error, next_at, delivered_at, "
+    "duration_ms)), "
+    "up AS (INSERT INTO webhook_deliveries AS x (webhook_id, seq, event, attempts, "
+    "first_attempt_at, last_status, last_error, next_attempt_at, delivered_at, duration_ms) "
+    "SELECT d.webhook_id, d.seq, d.event, d.attempts, to_timestamp(d.first_at), d.status, "
+    "d.error, to_timestamp(d.next_at), to_timestamp(d.delivered_at), d.duration_ms "
+    "FROM moved m, d WHERE d.webhook_id = m.id "
+    "ON CONFLICT (webhook_id, seq) DO UPDATE SET attempts = EXCLUDED.attempts, "
+    "first_attempt_at = coalesce(x.first_attempt_at, EXCLUDED.first_attempt_at), "
+    "last_status = EXCLUDED.last_status, last_error = EXCLUDED.last_error, "
+    "next_attempt_at = EXCLUDED.next_attempt_at, delivered_at = EXCLUDED.delivered_at, "
+    "duration_ms = EXCLUDED.duration_ms) "
+    "SELECT i FROM moved";
+
+#define NSUBCOLS 4  /* $3..$6 */
+#define NROWCOLS 10 /* $7..$16 */
+
+/* One subscription's part of a statement. */
+struct part {
+	struct hook_sub *s;
+	int64_t epoch;
+	int64_t cursor;
+	struct hook_result *results;
+	size_t nresults;
+	int disables;
+};
+
+struct batch {
+	struct part *parts;
+	size_t nparts;
+};
+
+static struct event *due_ev; /* the next statement, when nothing forces one sooner */
+
+void
+hook_results_free(struct hook_result *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(r[i].event);
+		free(r[i].error);
+	}
+	free(r);
+}
+
+/* ---- PostgreSQL array literals, built in place ---- */
+
+static struct buf *
+elem_start(struct buf *b)
+{
+	return buf_puts(b, b->len > 1 ? "," : "");
+}
+
+static struct buf *
+elem_text(struct buf *b, const char *v)
+{
+	const char *p;
+
+	b = elem_start(b);
+	if (v == NULL)
+		return buf_puts(b, "NULL");
+	b = buf_puts(b, "\"");
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			b = buf_puts(b, "\\");
+		b = buf_append(b, p, 1);
+	}
+	return buf_puts(b, "\"");
+}
+
+static struct buf *
+elem_int(struct buf *b, int64_t v)
+{
+	return buf_printf(elem_start(b), "%lld", (long long)v);
+}
+
+/* TIME_NONE (or, for a status, 0) is NULL. */
+static struct buf *
+elem_opt(struct buf *b, int64_t v, int64_t none)
+{
+	return v == none ? buf_puts(elem_start(b), "NULL") : elem_int(b, v);
+}
+
+static void
+add_row(struct buf **c, const char *webhook_id, const struct hook_result *r)
+{
+	c[0] = elem_text(c[0], webhook_id);
+	c[1] = elem_int(c[1], r->seq);
+	c[2] = elem_text(c[2], r->event);
+	c[3] = elem_int(c[3], r->attempts);
+	c[4] = elem_opt(c[4], r->first_attempt_at, TIME_NONE);
+	c[5] = elem_opt(c[5], r->status, 0);
+	c[6] = elem_text(c[6], r->error);
+	c[7] = elem_opt(c[7], r->next_attempt_at, TIME_NONE);
+	c[8] = elem_opt(c[8], r->delivered_at, TIME_NONE);
+	c[9] = elem_int(c[9], r->duration_ms);
+}
+
+/* ---- taking and giving back a subscription's part ---- */
+
+static int
+has_writes(const struct hook_sub *s)
+{
+	return s->cursor != s->persisted || s->nresults > 0 || s->disable_reason != NULL;
+}
+
+/* One row per event: an attempt's result replaces an earlier one of the
+ * same event (it carries the attempts so far), and a statement may not
+ * upsert one row twice. Results come in seq order. */
+static void
+results_compact(struct hook_result *r, size_t *n)
+{
+	size_t i, out = 0;
+
+	for (i = 0; i < *n; i++) {
+		if (out > 0 && r[out - 1].seq == r[i].seq) {
+			free(r[out - 1].event);
+			free(r[out - 1].error);
+			r[out - 1] = r[i];
+			continue;
+		}
+		r[out++] = r[i];
+	}
+	*n = out;
+}
+
+static void
+part_take(struct part *p, struct hook_sub *s)
+{
+	p->s = s;
+	p->epoch = s->epoch;
+	p->cursor = s->cursor;
+	p->results = s->results;
+	p->nresults = s->nresults;
+	p->disables = s->disable_reason != NULL;
+	results_compact(p->results, &p->nresults);
+	s->results = NULL;
+	s->nresults = 0;
+	s->writing = 1;
+	s->refs++;
+}
+
+/* PostgreSQL failed the statement: the rows go again with the next one,
+ * ahead of what came since. */
+static void
+part_give_back(struct part *p)
+{
+	struct hook_sub *s = p->s;
+
+	s->results = xrealloc(s->results, (s->nresults + p->nresults) * sizeof(*s->results));
+	memmove(s->results + p->nresults, s->results, s->nresults * sizeof(*s->results));
+	memcpy(s->results, p->results, p->nresults * sizeof(*s->results));
+	s->nresults += p->nresults;
+	free(p->results);
+	p->results = NULL;
+	p->nresults = 0;
+}
+
+static void
+part_done(struct part *p, int written)
+{
+	struct hook_sub *s = p->s;
+
+	s->writing = 0;
+	if (!s->gone && p->epoch == s->epoch) {
+		if (written < 0) {
+			part_give_back(p);
+		} else if (written) {
+			s->persisted = p->cursor;
+			if (p->disables) {
+				log_warn(NULL, "msg=\"hooks: subscription disabled\" webhook=%s", s->id);
+				hook_sub_drop(s);
+			}
+		} else {
+			/* the row moved under us (replay, PATCH, lease lost): read it again */
+			log_info(NULL, "msg=\"hooks: subscription changed; reading it again\" webhook=%s",
+			         s->id);
+			hook_sub_reread(s, s->persisted);
+			s->stale = 1;
+		}
+	}
+	hook_results_free(p->results, p->nresults);
+	hook_sub_done(s);
+}
+
+/* ---- the statement ---- */
+
+static void schedule(void);
+static void arm(int now);
+
+static void
+on_written(void *arg, PGresult *res)
+{
+	struct batch *b = arg;
+	char *written = xcalloc(b->nparts + 1, 1);
+	size_t i;
+
+	for (i = 0; res != NULL && i < (size_t)PQntuples(res); i++) {
+		long long ord = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+
+		if (ord >= 1 && (size_t)ord <= b->nparts)
+			written[ord - 1] = 1;
+	}
+	for (i = 0; i < b->nparts; i++)
+		part_done(&b->parts[i], res == NULL ? -1 : written[i]);
+	free(written);
+	free(b->parts);
+	free(b);
+	if (!hooks.closed)
+		schedule();
+}
+
+/* Every subscription with something to write and no statement in flight,
+ * up to HOOKS_WRITE_ROWS rows; returns whether some were left for the next. */
+static int
+write_batch(void)
+{
+	struct buf *sub_cols[NSUBCOLS], *row_cols[NROWCOLS];
+	const char *params[2 + NSUBCOLS + NROWCOLS];
+	struct batch *b = xcalloc(1, sizeof(*b));
+	struct hook_sub *s;
+	size_t i, rows = 0, nsubs = hook_subs_count();
+	char now[24];
+	int left = 0;
+
+	b->parts = xcalloc(nsubs > 0 ? nsubs : 1, sizeof(*b->parts));
+	for (i = 0; i < NSUBCOLS; i++)
+		sub_cols[i] = buf_puts(buf_new(256), "{");
+	for (i = 0; i < NROWCOLS; i++)
+		row_cols[i] = buf_puts(buf_new(1024), "{");
+	for (s = hook_subs; s != NULL; s = s->next) {
+		struct part *p;
+		size_t r;
+
+		if (s->writing || s->gone || s->stale || !has_writes(s))
+			continue;
+		if (rows > 0 && rows + s->nresults > HOOKS_WRITE_ROWS) {
+			left = 1;
+			continue;
+		}
+		p = &b->parts[b->nparts++];
+		part_take(p, s);
+		sub_cols[0] = elem_text(sub_cols[0], s->id);
+		sub_cols[1] = elem_int(sub_cols[1], s->persisted);
+		sub_cols[2] = elem_int(sub_cols[2], p->cursor);
+		sub_cols[3] = elem_text(sub_cols[3], s->disable_reason);
+		for (r = 0; r < p->nresults; r++)
+			add_row(row_cols, s->id, &p->results[r]);
+		rows += p->nresults;
+	}
+	snprintf(now, sizeof(now), "%lld", (long long)hooks_now());
+	params[0] = hooks.owner;
+	params[1] = now;
+	for (i = 0; i < NSUBCOLS; i++)
+		params[2 + i] = (sub_cols[i] = buf_puts(sub_cols[i], "}"))->data;
+	for (i = 0; i < NROWCOLS; i++)
+		params[2 + NSUBCOLS + i] = (row_cols[i] = buf_puts(row_cols[i], "}"))->data;
+	if (b->nparts > 0)
+		sse_pg_query(hooks.pg, sql_write, 2 + NSUBCOLS + NROWCOLS, params, on_written, b);
+	else {
+		free(b->parts);
+		free(b);
+	}
+	for (i = 0; i < NSUBCOLS; i++)
+		buf_free(sub_cols[i]);
+	for (i = 0; i < NROWCOLS; i++)
+		buf_free(row_cols[i]);
+	return left;
+}
+
+static void
+on_due(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (!hooks.closed && write_batch())
+		arm(1); /* the rows past HOOKS_WRITE_ROWS */
+}
+
+static void
+arm(int now)
+{
+	struct timeval soon = {0, 0}, later = {0, HOOKS_WRITE_DELAY_MS * 1000};
+
+	if (due_ev == NULL && (due_ev = evtimer_new(hooks.base, on_due, NULL)) == NULL)
+		fatal("out of memory creating a timer");
+	if (now)
+		evtimer_add(due_ev, &soon);
+	else if (!evtimer_pending(due_ev, NULL))
+		evtimer_add(due_ev, &later); /* the delay counts from the first result waiting */
+}
+
+static int
+write_now(const struct hook_sub *s)
+{
+	return s->nresults >= HOOKS_WRITE_BATCH || s->disable_reason != NULL;
+}
+
+/* After a statement: the next one, as soon as one is due. */
+static void
+schedule(void)
+{
+	struct hook_sub *s;
+	int any = 0;
+
+	for (s = hook_subs; s != NULL; s = s->next) {
+		if (s->writing || s->gone || s->stale || !has_writes(s))
+			continue;
+		if (write_now(s)) {
+			arm(1);
+			return;
+		}
+		any = 1;
+	}
+	if (any)
+		arm(0);
+}
+
+void
+hook_writes_due(struct hook_sub *s)
+{
+	if (s->writing || s->gone || s->stale || !has_writes(s))
+		return;
+	if (hooks.stopping) {
+		/* now, in a statement queued ahead of the leases' release */
+		while (write_batch())
+			;
+		return;
+	}
+	arm(write_now(s));
+}
+
+void
+hook_writes_free(void)
+{
+	if (due_ev != NULL)
+		event_free(due_ev);
+	due_ev = NULL;
+}
