@@ -706,6 +706,17 @@ struct pg_result *webhook_row(struct request *req, enum stmt_id id, const char *
 /* status with the subscription of res's first row (and its secret). */
 void webhook_respond(struct request *req, int status, const struct pg_result *res,
                      int with_secret);
+/* The request's org id as text, a statement's parameter. */
+void webhook_org_text(const struct request *req, char out[24]);
+/* Statement id on the request's org ($1): its one row, or NULL after a db
+ * failure (answer it with webhook_fail_db). */
+struct pg_result *webhook_org_row(struct request *req, enum stmt_id id);
+/* A transaction and the request's subscription locked in it (a PATCH or a
+ * replay waits for another): its row, or NULL after answering. */
+struct pg_result *webhook_lock(struct request *req);
+/* res, the locked subscription's row as a write returned it (NULL: the
+ * write failed): commits and answers 200 with it, or the failure.  Clears res. */
+void webhook_commit_respond(struct request *req, struct pg_result *res);
 
 /* ---- metrics.c: GET /metrics, the host's counters in Prometheus text ----
  * A table the master maps (shared) before it forks: a head the master writes

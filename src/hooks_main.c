@@ -5,6 +5,7 @@
  * up (another host takes them at its next tick), SIGHUP reloads the
  * settings that may change. */
 #include "hooks.h"
+#include "loop_child.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -147,24 +148,10 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
-	struct config *next = xmalloc(sizeof(*next));
-	char err[512];
-
 	(void)sig;
 	(void)what;
 	(void)arg;
-	if (config_reload(hooks.cfg, next, hooks.config_path, err, sizeof(err)) != 0) {
-		log_error(NULL, "msg=\"hooks: reload failed; keeping the configuration\" error=%s",
-		          LOG_QUOTE(err));
-		config_free(next);
-		free(next);
-		return;
-	}
-	config_free(hooks.cfg);
-	free(hooks.cfg);
-	hooks.cfg = next;
-	log_threshold = next->log_level;
-	log_info(NULL, "msg=\"hooks: configuration reloaded\"");
+	loop_config_reload(&hooks.cfg, hooks.config_path, "hooks");
 }
 
 /* host:pid:start — unique across hosts and restarts, readable in the table. */
@@ -179,53 +166,22 @@ owner_name(void)
 	return xprintf("%s:%ld:%lld", host, (long)getpid(), (long long)clock_now());
 }
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: incidentd-hooks [-c config-file] [-s status-fd]\n");
-	exit(2);
-}
-
-static void
-parse_args(int argc, char **argv, int64_t *status_fd)
-{
-	int opt;
-
-	while ((opt = getopt(argc, argv, "c:s:h")) != -1) {
-		if (opt == 'c')
-			hooks.config_path = optarg;
-		else if (opt == 's' && parse_int64(optarg, 0, INT32_MAX, status_fd) == 0)
-			continue;
-		else
-			usage();
-	}
-	if (optind != argc)
-		usage();
-}
-
 int
 main(int argc, char **argv)
 {
-	struct event *sigs[3];
+	struct loop_signals sigs;
 	struct timeval tick = {HOOKS_TICK_SEC, 0};
-	sigset_t late, handled;
-	char err[512];
 	int64_t status_fd = -1;
-	int i;
 
-	parse_args(argc, argv, &status_fd);
-	hooks.cfg = xmalloc(sizeof(*hooks.cfg));
-	config_defaults(hooks.cfg);
-	if (config_load(hooks.cfg, hooks.config_path, err, sizeof(err)) != 0)
-		fatal("%s", err);
-	log_threshold = hooks.cfg->log_level;
+	loop_child_args(argc, argv, "incidentd-hooks", &hooks.config_path, &status_fd);
+	hooks.cfg = loop_child_config(hooks.config_path);
 	if (status_fd >= 0 && hooks_status_attach((int)status_fd) != 0)
 		fatal("cannot map the webhook status page (descriptor %lld)", (long long)status_fd);
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	read_test_clock();
 	hooks.owner = owner_name();
-	hooks.base = sse_loop_new();
+	hooks.base = loop_base_new();
 	sse_dns_init(hooks.base, hooks.cfg->resolv_conf);
 	hooks_http_init(hooks.base);
 	/* The cursor and delivery rows are written behind the deliveries, and
@@ -243,19 +199,7 @@ main(int argc, char **argv)
 	sse_pg_listen(hooks.pg, "LISTEN incidentd_webhooks", on_notify, NULL);
 	hooks.redis = sse_redis_new(hooks.base, hooks.cfg->redis, on_redis_message,
 	                            on_redis_subscribed, on_redis_down);
-	sigs[0] = evsignal_new(hooks.base, SIGTERM, on_terminate, NULL);
-	sigs[1] = evsignal_new(hooks.base, SIGINT, on_terminate, NULL);
-	sigs[2] = evsignal_new(hooks.base, SIGHUP, on_reload, NULL);
-	for (i = 0; i < 3; i++)
-		if (sigs[i] == NULL || event_add(sigs[i], NULL) != 0)
-			fatal("cannot handle signals");
-	/* the master starts us with them blocked (master.c): a stop that came
-	 * while we were starting is handled now */
-	sigemptyset(&handled);
-	sigaddset(&handled, SIGTERM);
-	sigaddset(&handled, SIGINT);
-	sigaddset(&handled, SIGHUP);
-	sigprocmask(SIG_UNBLOCK, &handled, NULL);
+	loop_signals_start(&sigs, hooks.base, on_terminate, on_reload);
 	tick_ev = event_new(hooks.base, -1, EV_PERSIST, on_tick, NULL);
 	if (tick_ev == NULL || event_add(tick_ev, &tick) != 0)
 		fatal("cannot add a timer");
@@ -265,12 +209,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(hooks.base);
 
-	/* the master repeats SIGTERM while it waits: block it for the cleanup */
-	sigemptyset(&late);
-	sigaddset(&late, SIGTERM);
-	sigaddset(&late, SIGINT);
-	sigaddset(&late, SIGHUP);
-	sigprocmask(SIG_BLOCK, &late, NULL);
+	loop_signals_end(&sigs);
 	hooks.closed = 1;
 	hooks_http_free();
 	sse_redis_free(hooks.redis);
@@ -278,8 +217,6 @@ main(int argc, char **argv)
 	sse_pg_free(hooks.pg_read);
 	hook_subs_free_all();
 	sse_dns_free();
-	for (i = 0; i < 3; i++)
-		event_free(sigs[i]);
 	event_free(tick_ev);
 	event_free(notify_ev);
 	event_base_free(hooks.base);

@@ -253,31 +253,98 @@ cmd_org_list(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-/* The org's id as text into out; prints why not and returns -1. */
+#define ORG_ID_TEXT 24
+
+/* Connects, then the id of the org named name as text into out; prints why
+ * not and returns -1. */
 static int
-org_id_by_name(struct ctl *ctl, const char *name, char *out, size_t outlen)
+ctl_org(struct ctl *ctl, const char *name, char out[ORG_ID_TEXT])
 {
 	const char *params[1] = {name};
-	PGresult *res = ctl_query(ctl, "SELECT id FROM orgs WHERE name = $1", 1, params);
+	PGresult *res;
 
-	if (res == NULL)
+	if (ctl_connect(ctl) != 0 ||
+	    (res = ctl_query(ctl, "SELECT id FROM orgs WHERE name = $1", 1, params)) == NULL)
 		return -1;
 	if (PQntuples(res) != 1) {
 		fprintf(stderr, "incidentctl: no organisation named \"%s\"\n", name);
 		PQclear(res);
 		return -1;
 	}
-	snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+	snprintf(out, ORG_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return 0;
 }
+
+/* A command whose one flag is --org NAME: the org's id into out.  0; 2 for
+ * a usage error; 1 after saying why not. */
+static int
+ctl_org_flag(struct ctl *ctl, int argc, char **argv, char out[ORG_ID_TEXT])
+{
+	static const char *const names[] = {"--org"};
+	const char *values[1] = {NULL};
+
+	if (parse_flags(argc, argv, names, values, 1) != 0 || values[0] == NULL)
+		return 2;
+	return ctl_org(ctl, values[0], out) == 0 ? 0 : 1;
+}
+
+/* A list of one org's rows (key list, webhook list --org NAME): sql on the
+ * org's id, printed under header as tab-separated columns.  0; 2 for a usage
+ * error; 1 after saying why not. */
+static int
+ctl_list_org(struct ctl *ctl, int argc, char **argv, const char *sql, const char *header)
+{
+	char org_id[ORG_ID_TEXT];
+	const char *params[1] = {org_id};
+	PGresult *res;
+	int rc = ctl_org_flag(ctl, argc, argv, org_id), i, j;
+
+	if (rc != 0)
+		return rc;
+	if ((res = ctl_query(ctl, sql, 1, params)) == NULL)
+		return 1;
+	printf("%s\n", header);
+	for (i = 0; i < PQntuples(res); i++)
+		for (j = 0; j < PQnfields(res); j++)
+			printf("%s%c", PQgetvalue(res, i, j), j + 1 < PQnfields(res) ? '\t' : '\n');
+	PQclear(res);
+	return 0;
+}
+
+/* sql on the one parameter id, a statement RETURNING the row it changed:
+ * prints "<done> <id>" when there was one, else "no <what> with id <id>".
+ * 0, or 1. */
+static int
+ctl_change_one(struct ctl *ctl, const char *sql, const char *id, const char *what,
+               const char *done)
+{
+	const char *params[1] = {id};
+	PGresult *res;
+	int changed;
+
+	if (ctl_connect(ctl) != 0 || (res = ctl_query(ctl, sql, 1, params)) == NULL)
+		return 1;
+	changed = PQntuples(res) == 1;
+	PQclear(res);
+	if (!changed) {
+		fprintf(stderr, "incidentctl: no %s with id %s\n", what, id);
+		return 1;
+	}
+	printf("%s %s\n", done, id);
+	return 0;
+}
+
+/* A timestamp column as the list commands print it: RFC 3339 UTC. */
+#define TIME_TEXT(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 static int
 cmd_key_create(struct ctl *ctl, int argc, char **argv)
 {
 	static const char *const names[] = {"--org", "--role", "--name"};
 	const char *values[3] = {NULL, NULL, NULL};
-	char org_id[24], hash[65];
+	char org_id[ORG_ID_TEXT], hash[65];
 	const char *params[4];
 	enum role role;
 	char *token, *key;
@@ -293,7 +360,7 @@ cmd_key_create(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "incidentctl: a key name is 1 to 200 characters\n");
 		return 1;
 	}
-	if (ctl_connect(ctl) != 0 || org_id_by_name(ctl, values[0], org_id, sizeof(org_id)) != 0)
+	if (ctl_org(ctl, values[0], org_id) != 0)
 		return 1;
 	token = random_token(API_KEY_BYTES);
 	if (token == NULL) {
@@ -326,41 +393,17 @@ cmd_key_create(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_key_list(struct ctl *ctl, int argc, char **argv)
 {
-	static const char *const names[] = {"--org"};
-	const char *values[1] = {NULL};
-	char org_id[24];
-	const char *params[1] = {org_id};
-	PGresult *res;
-	int i;
-
-	if (parse_flags(argc, argv, names, values, 1) != 0 || values[0] == NULL)
-		return 2;
-	if (ctl_connect(ctl) != 0 || org_id_by_name(ctl, values[0], org_id, sizeof(org_id)) != 0)
-		return 1;
-	res = ctl_query(ctl,
-	                "SELECT id, role, name, "
-	                "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	                "coalesce(to_char(revoked_at AT TIME ZONE 'UTC', "
-	                "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-') "
-	                "FROM api_keys WHERE org_id = $1 ORDER BY id",
-	                1, params);
-	if (res == NULL)
-		return 1;
-	printf("id\trole\tname\tcreated_at\trevoked_at\n");
-	for (i = 0; i < PQntuples(res); i++)
-		printf("%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
-	PQclear(res);
-	return 0;
+	return ctl_list_org(ctl, argc, argv,
+	                    "SELECT id, role, name, " TIME_TEXT("created_at") ", "
+	                    "coalesce(" TIME_TEXT("revoked_at") ", '-') "
+	                    "FROM api_keys WHERE org_id = $1 ORDER BY id",
+	                    "id\trole\tname\tcreated_at\trevoked_at");
 }
 
 static int
 cmd_key_revoke(struct ctl *ctl, int argc, char **argv)
 {
-	const char *params[1];
 	int64_t id;
-	PGresult *res;
-	int revoked;
 
 	if (argc != 1)
 		return 2;
@@ -368,56 +411,23 @@ cmd_key_revoke(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "incidentctl: a key id is a positive integer\n");
 		return 2;
 	}
-	params[0] = argv[0];
-	if (ctl_connect(ctl) != 0 ||
-	    (res = ctl_query(ctl,
-	                     "UPDATE api_keys SET revoked_at = now() "
-	                     "WHERE id = $1 AND revoked_at IS NULL RETURNING id",
-	                     1, params)) == NULL)
-		return 1;
-	revoked = PQntuples(res) == 1;
-	PQclear(res);
-	if (!revoked) {
-		fprintf(stderr, "incidentctl: no active key with id %s\n", argv[0]);
-		return 1;
-	}
-	printf("revoked key %s\n", argv[0]);
-	return 0;
+	return ctl_change_one(ctl,
+	                      "UPDATE api_keys SET revoked_at = now() "
+	                      "WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+	                      argv[0], "active key", "revoked key");
 }
 
 /* ---- webhook subscriptions: the API's rules (webhook_rules.c), its SQL ---- */
 
-#define TIME_TEXT(col) \
-	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 static int
 cmd_webhook_list(struct ctl *ctl, int argc, char **argv)
 {
-	static const char *const names[] = {"--org"};
-	const char *values[1] = {NULL};
-	char org_id[24];
-	const char *params[1] = {org_id};
-	PGresult *res;
-	int i;
-
-	if (parse_flags(argc, argv, names, values, 1) != 0 || values[0] == NULL)
-		return 2;
-	if (ctl_connect(ctl) != 0 || org_id_by_name(ctl, values[0], org_id, sizeof(org_id)) != 0)
-		return 1;
-	res = ctl_query(ctl,
-	                "SELECT id, url, coalesce(nullif(array_to_string(events, ','), ''), '*'), "
-	                "format, CASE WHEN enabled THEN 'yes' ELSE 'no' END, cursor_seq, "
-	                TIME_TEXT("created_at") " FROM webhooks WHERE org_id = $1 ORDER BY ordinal",
-	                1, params);
-	if (res == NULL)
-		return 1;
-	printf("id\turl\tevents\tformat\tenabled\tcursor_seq\tcreated_at\n");
-	for (i = 0; i < PQntuples(res); i++)
-		printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
-		       PQgetvalue(res, i, 5), PQgetvalue(res, i, 6));
-	PQclear(res);
-	return 0;
+	return ctl_list_org(ctl, argc, argv,
+	                    "SELECT id, url, coalesce(nullif(array_to_string(events, ','), ''), '*'), "
+	                    "format, CASE WHEN enabled THEN 'yes' ELSE 'no' END, cursor_seq, "
+	                    TIME_TEXT("created_at") " FROM webhooks WHERE org_id = $1 "
+	                    "ORDER BY ordinal",
+	                    "id\turl\tevents\tformat\tenabled\tcursor_seq\tcreated_at");
 }
 
 /* --events a,b,c as the API's events list. */
@@ -513,7 +523,7 @@ cmd_webhook_create(struct ctl *ctl, int argc, char **argv)
 	static const char *const names[] = {"--org", "--url", "--events", "--format", "--description"};
 	const char *values[5] = {NULL, NULL, NULL, NULL, NULL};
 	const char *params[6];
-	char org_id[24], *events, *secret;
+	char org_id[ORG_ID_TEXT], *events, *secret;
 	unsigned mask = 0;
 	PGresult *res;
 
@@ -521,7 +531,7 @@ cmd_webhook_create(struct ctl *ctl, int argc, char **argv)
 		return 2;
 	if (webhook_flags_check(ctl, values, &mask) != 0)
 		return 1;
-	if (ctl_connect(ctl) != 0 || org_id_by_name(ctl, values[0], org_id, sizeof(org_id)) != 0)
+	if (ctl_org(ctl, values[0], org_id) != 0)
 		return 1;
 	if ((secret = webhook_secret_new()) == NULL) {
 		fprintf(stderr, "incidentctl: no random bytes available\n");
@@ -546,25 +556,10 @@ cmd_webhook_create(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_webhook_delete(struct ctl *ctl, int argc, char **argv)
 {
-	const char *params[1];
-	PGresult *res;
-	int deleted;
-
 	if (argc != 1)
 		return 2;
-	params[0] = argv[0];
-	if (ctl_connect(ctl) != 0 ||
-	    (res = ctl_query(ctl, "DELETE FROM webhooks WHERE id = $1::uuid RETURNING id", 1,
-	                     params)) == NULL)
-		return 1;
-	deleted = PQntuples(res) == 1;
-	PQclear(res);
-	if (!deleted) {
-		fprintf(stderr, "incidentctl: no webhook subscription with id %s\n", argv[0]);
-		return 1;
-	}
-	printf("deleted webhook %s\n", argv[0]);
-	return 0;
+	return ctl_change_one(ctl, "DELETE FROM webhooks WHERE id = $1::uuid RETURNING id", argv[0],
+	                      "webhook subscription", "deleted webhook");
 }
 
 static const struct command *

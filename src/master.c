@@ -146,68 +146,51 @@ helper_program_path(const char *name)
 	return xprintf("%s%s", slash != NULL ? self : "", name);
 }
 
+/* Forks and execs incidentd-sse or incidentd-hooks (name, at path
+ * program) into slot, handing it its status page (-s status_fd) and the
+ * master's configuration file. */
 static void
-master_spawn_sse(struct master *m)
+master_spawn_helper(struct master *m, struct child *slot, const char *program, const char *name,
+                    int status_fd)
 {
-	pid_t pid;
+	pid_t pid = fork();
 
-	if (m->cfg->sse_listen[0] == '\0' || m->sse.pid > 0 || time(NULL) < m->sse_respawn_after)
-		return;
-	pid = fork();
 	if (pid < 0) {
 		log_error(NULL, "msg=\"fork failed\" error=\"%s\"", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
 		char fd[16];
-		char *argv[] = {"incidentd-sse", "-s", fd, "-c", (char *)m->config_path, NULL};
+		char *argv[] = {(char *)name, "-s", fd, "-c", (char *)m->config_path, NULL};
 
-		snprintf(fd, sizeof(fd), "%d", m->sse_status_fd);
+		snprintf(fd, sizeof(fd), "%d", status_fd);
 		exec_child_signals();
 		close(m->listen_fd);
 		if (m->config_path == NULL)
 			argv[3] = NULL;
-		execv(m->sse_program, argv);
-		log_error(NULL, "msg=\"cannot run incidentd-sse\" program=%s error=\"%s\"",
-		          LOG_VALUE(m->sse_program), strerror(errno));
+		execv(program, argv);
+		log_error(NULL, "msg=\"cannot run %s\" program=%s error=\"%s\"", name,
+		          LOG_VALUE(program), strerror(errno));
 		_exit(127);
 	}
-	m->sse.pid = pid;
-	m->sse.started = time(NULL);
-	log_debug(NULL, "msg=\"sse started\" pid=%ld", (long)pid);
+	slot->pid = pid;
+	slot->started = time(NULL);
+	log_debug(NULL, "msg=\"%s started\" pid=%ld", name, (long)pid);
 }
 
-/* incidentd-hooks, unless webhook_delivery = no: every host delivers, the
- * leases share the work out. */
+/* incidentd-sse when sse_listen is set; incidentd-hooks unless
+ * webhook_delivery = no (every host delivers, the leases share the work
+ * out).  Each unless it runs or died young a moment ago. */
 static void
-master_spawn_hooks(struct master *m)
+master_spawn_helpers(struct master *m)
 {
-	pid_t pid;
+	time_t now = time(NULL);
 
-	if (!m->cfg->webhook_delivery || m->hooks.pid > 0 || time(NULL) < m->hooks_respawn_after)
-		return;
-	pid = fork();
-	if (pid < 0) {
-		log_error(NULL, "msg=\"fork failed\" error=\"%s\"", strerror(errno));
-		return;
-	}
-	if (pid == 0) {
-		char fd[16];
-		char *argv[] = {"incidentd-hooks", "-s", fd, "-c", (char *)m->config_path, NULL};
-
-		snprintf(fd, sizeof(fd), "%d", m->hooks_status_fd);
-		exec_child_signals();
-		close(m->listen_fd);
-		if (m->config_path == NULL)
-			argv[3] = NULL;
-		execv(m->hooks_program, argv);
-		log_error(NULL, "msg=\"cannot run incidentd-hooks\" program=%s error=\"%s\"",
-		          LOG_VALUE(m->hooks_program), strerror(errno));
-		_exit(127);
-	}
-	m->hooks.pid = pid;
-	m->hooks.started = time(NULL);
-	log_debug(NULL, "msg=\"hooks started\" pid=%ld", (long)pid);
+	if (m->cfg->sse_listen[0] != '\0' && m->sse.pid <= 0 && now >= m->sse_respawn_after)
+		master_spawn_helper(m, &m->sse, m->sse_program, "incidentd-sse", m->sse_status_fd);
+	if (m->cfg->webhook_delivery && m->hooks.pid <= 0 && now >= m->hooks_respawn_after)
+		master_spawn_helper(m, &m->hooks, m->hooks_program, "incidentd-hooks",
+		                    m->hooks_status_fd);
 }
 
 /* For /metrics: workers alive, of every generation. */
@@ -273,6 +256,20 @@ died_young(const struct child *c, int status)
 	       (!WIFEXITED(status) || WEXITSTATUS(status) != 0);
 }
 
+/* incidentd-sse or incidentd-hooks (kind, in the log) ended with status:
+ * its status page says it is gone, and it starts again at once unless it
+ * died young. */
+static void
+helper_exited(struct child *c, const char *kind, int status, void (*status_lost)(void),
+              time_t *respawn_after)
+{
+	master_log_exit(kind, c->pid, status);
+	c->pid = 0;
+	status_lost();
+	if (died_young(c, status))
+		*respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
+}
+
 static void
 master_reap(struct master *m)
 {
@@ -282,19 +279,12 @@ master_reap(struct master *m)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (pid == m->sse.pid) {
-			master_log_exit("sse", pid, status);
-			m->sse.pid = 0;
-			stream_status_lost();
-			if (died_young(&m->sse, status))
-				m->sse_respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
+			helper_exited(&m->sse, "sse", status, stream_status_lost, &m->sse_respawn_after);
 			continue;
 		}
 		if (pid == m->hooks.pid) {
-			master_log_exit("hooks", pid, status);
-			m->hooks.pid = 0;
-			hooks_status_lost();
-			if (died_young(&m->hooks, status))
-				m->hooks_respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
+			helper_exited(&m->hooks, "hooks", status, hooks_status_lost,
+			              &m->hooks_respawn_after);
 			continue;
 		}
 		master_log_exit("worker", pid, status);
@@ -446,8 +436,7 @@ master_run(struct config *cfg, const char *config_path)
 	metrics_create(); /* the workers share it too: before the first fork */
 	while (!got_stop) {
 		master_fill(&m);
-		master_spawn_sse(&m);
-		master_spawn_hooks(&m);
+		master_spawn_helpers(&m);
 		master_wait(&unblocked);
 		if (got_child) {
 			got_child = 0;

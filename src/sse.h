@@ -11,7 +11,7 @@
 /* ---- sse_main.c (timers, signals), sse_http.c + sse_url.c (the routes),
  *      sse_stream.c (one client), sse_org.c (ordering, catch-up, replay),
  *      sse_keys.c, sse_event.c, sse_pg.c, sse_dns.c, sse_redis.c,
- *      sse_prune.c, sse_loop.c ---- */
+ *      sse_prune.c ---- */
 struct event_base;
 struct pg_result;
 struct evhttp_request;
@@ -19,9 +19,6 @@ struct sse_pg;
 struct sse_redis;
 struct sse_org;
 struct sse_client;
-
-/* sse_loop.c: a new event loop (fatal when none can be made). */
-struct event_base *sse_loop_new(void);
 
 /* sse_pg.c: libpq in non-blocking mode, one connection, a FIFO of queries.
  * The callback gets the result (NULL on failure) and must not PQclear it.

@@ -3,6 +3,7 @@
  * revoked keys and prune the event log past event_retention_days.  Signals
  * arrive through libevent, so their work happens in the loop. */
 #include "sse.h"
+#include "loop_child.h"
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -151,26 +152,12 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
-	struct config *next = xmalloc(sizeof(*next));
-	char err[512];
-
 	(void)sig;
 	(void)what;
 	(void)arg;
-	if (config_reload(sse.cfg, next, sse.config_path, err, sizeof(err)) != 0) {
-		log_error(NULL, "msg=\"sse: reload failed; keeping the configuration\" error=%s",
-		          LOG_QUOTE(err));
-		config_free(next);
-		free(next);
-		return;
-	}
 	/* config_reload kept the running listen, database and redis */
-	config_free(sse.cfg);
-	free(sse.cfg);
-	sse.cfg = next;
-	log_threshold = next->log_level;
-	add_timer(&heartbeat_ev, sse.cfg->heartbeat, on_heartbeat);
-	log_info(NULL, "msg=\"sse: configuration reloaded\"");
+	if (loop_config_reload(&sse.cfg, sse.config_path, "sse") == 0)
+		add_timer(&heartbeat_ev, sse.cfg->heartbeat, on_heartbeat);
 }
 
 /* A unix socket for nginx on this host: a stale file from a crashed run is
@@ -237,60 +224,25 @@ listen_http(void)
 	return http;
 }
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: incidentd-sse [-c config-file] [-s status-fd]\n");
-	exit(2);
-}
-
 int
 main(int argc, char **argv)
 {
-	struct event *sigs[3];
+	struct loop_signals sigs;
 	struct evhttp *http;
-	sigset_t late, handled;
-	char err[512];
-	int opt, i;
 	int64_t status_fd = -1;
 
-	while ((opt = getopt(argc, argv, "c:s:h")) != -1) {
-		if (opt == 'c')
-			sse.config_path = optarg;
-		else if (opt == 's' && parse_int64(optarg, 0, INT32_MAX, &status_fd) == 0)
-			continue;
-		else
-			usage();
-	}
-	if (optind != argc)
-		usage();
-	sse.cfg = xmalloc(sizeof(*sse.cfg));
-	config_defaults(sse.cfg);
-	if (config_load(sse.cfg, sse.config_path, err, sizeof(err)) != 0)
-		fatal("%s", err);
-	log_threshold = sse.cfg->log_level;
+	loop_child_args(argc, argv, "incidentd-sse", &sse.config_path, &status_fd);
+	sse.cfg = loop_child_config(sse.config_path);
 	if (status_fd >= 0 && stream_status_attach((int)status_fd) != 0)
 		fatal("cannot map the stream status page (descriptor %lld)", (long long)status_fd);
 	signal(SIGPIPE, SIG_IGN);
-	sse.base = sse_loop_new();
+	sse.base = loop_base_new();
 	http = listen_http();
 	sse_dns_init(sse.base, sse.cfg->resolv_conf);
 	sse.pg = sse_pg_new(sse.base, sse.cfg->database);
 	sse.redis = sse_redis_new(sse.base, sse.cfg->redis, sse_org_on_message, sse_org_on_subscribed,
 	                          sse_org_on_redis_down);
-	sigs[0] = evsignal_new(sse.base, SIGTERM, on_terminate, NULL);
-	sigs[1] = evsignal_new(sse.base, SIGINT, on_terminate, NULL);
-	sigs[2] = evsignal_new(sse.base, SIGHUP, on_reload, NULL);
-	for (i = 0; i < 3; i++)
-		if (sigs[i] == NULL || event_add(sigs[i], NULL) != 0)
-			fatal("cannot handle signals");
-	/* the master starts us with them blocked (master.c): a stop that came
-	 * while we were starting is handled now */
-	sigemptyset(&handled);
-	sigaddset(&handled, SIGTERM);
-	sigaddset(&handled, SIGINT);
-	sigaddset(&handled, SIGHUP);
-	sigprocmask(SIG_UNBLOCK, &handled, NULL);
+	loop_signals_start(&sigs, sse.base, on_terminate, on_reload);
 	add_timer(&heartbeat_ev, sse.cfg->heartbeat, on_heartbeat);
 	add_timer(&revocation_ev, REVOCATION_CHECK_SEC, on_revocation_check);
 	add_timer(&prune_ev, PRUNE_EVERY_SEC, on_prune);
@@ -302,13 +254,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(sse.base);
 
-	/* the master repeats SIGTERM while it waits, and freeing the signal
-	 * events restores the default action: block them for the cleanup */
-	sigemptyset(&late);
-	sigaddset(&late, SIGTERM);
-	sigaddset(&late, SIGINT);
-	sigaddset(&late, SIGHUP);
-	sigprocmask(SIG_BLOCK, &late, NULL);
+	loop_signals_end(&sigs);
 	evhttp_free(http);
 	if (unix_path != NULL && unlink(unix_path) != 0 && errno != ENOENT)
 		log_warn(NULL, "msg=\"sse: cannot remove the socket\" path=%s error=\"%s\"",
@@ -317,8 +263,6 @@ main(int argc, char **argv)
 	sse_redis_free(sse.redis);
 	sse_pg_free(sse.pg);
 	sse_dns_free();
-	for (i = 0; i < 3; i++)
-		event_free(sigs[i]);
 	event_free(heartbeat_ev);
 	event_free(revocation_ev);
 	event_free(prune_ev);

@@ -1,9 +1,10 @@
-/* sse_prune.c — the event log is kept for event_retention_days.  The stream
- * process prunes it in batches of PRUNE_BATCH rows, each batch a statement of
- * its own at the back of the query queue, so streams that wait to be
- * authenticated are never stuck behind one long DELETE.  A transaction-level
- * advisory lock lets one host prune at a time: a host that does not get it
- * leaves this round to the one that did. */
+/* sse_prune.c — the event log is kept for event_retention_days, and the
+ * webhook delivery rows with it.  The stream process prunes both in batches
+ * of PRUNE_BATCH rows, the events first, each batch a statement of its own
+ * at the back of the query queue, so streams that wait to be authenticated
+ * are never stuck behind one long DELETE.  A transaction-level advisory lock
+ * lets one host prune at a time: a host that does not get it leaves this
+ * round to the one that did. */
 #include "sse.h"
 
 #include <libpq-fe.h>
@@ -15,6 +16,7 @@
 #define PRUNE_LOCK_ID "7355609" /* migrate.c holds 7355608 */
 #define STRINGIFY(x) #x
 #define TEXT(x) STRINGIFY(x)
+#define UUID_TEXT 37 /* 36 characters and the NUL */
 
 static const char sql_prune_batch[] =
     "WITH lock AS (SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK_ID ") AS held), "
@@ -25,45 +27,112 @@ static const char sql_prune_batch[] =
     "RETURNING 1) "
     "SELECT (SELECT held FROM lock), (SELECT count(*) FROM gone)";
 
+/* A delivery row outlives its event no longer: rows of seqs below their
+ * org's oldest event still logged (below its next seq when none is left;
+ * replay's bound, STMT_WEBHOOK_LOG_BOUNDS, too) go.  Subscription after
+ * subscription in id order from $1 (where the previous batch stopped): its
+ * org's oldest seq from the events' primary key, then its doomed rows, a
+ * range of the deliveries' (webhook_id, seq) index, deleted by their ctids
+ * (EXPLAIN: index scans, a TID scan, no sequential scan of either table).
+ * Returns the lock, the rows deleted and the last subscription reached. */
+static const char sql_prune_deliveries[] =
+    "WITH lock AS (SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK_ID ") AS held), "
+    "doomed AS (SELECT d.ctid FROM lock, webhooks w JOIN orgs o ON o.id = w.org_id, "
+    "LATERAL (SELECT coalesce((SELECT min(e.seq) FROM events e WHERE e.org_id = w.org_id), "
+    "o.event_seq + 1) AS seq) oldest, "
+    "LATERAL (SELECT d.ctid FROM webhook_deliveries d WHERE d.webhook_id = w.id "
+    "AND d.seq < oldest.seq LIMIT " TEXT(PRUNE_BATCH) ") d "
+    "WHERE lock.held AND w.id >= $1::uuid ORDER BY w.id LIMIT " TEXT(PRUNE_BATCH) "), "
+    "gone AS (DELETE FROM webhook_deliveries WHERE ctid = ANY (ARRAY(SELECT ctid FROM doomed)) "
+    "RETURNING webhook_id) "
+    "SELECT (SELECT held FROM lock), (SELECT count(*) FROM gone), "
+    "(SELECT webhook_id::text FROM gone ORDER BY webhook_id DESC LIMIT 1)";
+
 static int pruning;
 static int64_t pruned_rows;
+static char deliveries_from[UUID_TEXT]; /* where the next deliveries batch starts */
 
-static void prune_batch(void);
+static void prune_events(void);
+static void prune_deliveries(void);
 
-static void
-batch_done(void *arg, PGresult *res)
+/* The rows a batch deleted; -1 when the round ends here: a failure (the
+ * next round tries again) or another host's lock. */
+static int64_t
+batch_rows(const PGresult *res)
 {
-	int64_t n;
-
-	(void)arg;
-	if (res == NULL || PQntuples(res) != 1) {
-		pruning = 0; /* the next round tries again */
-		return;
-	}
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
 		log_info(NULL, "msg=\"sse: another host is pruning the event log\"");
+		return -1;
+	}
+	return strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+}
+
+static void
+events_done(void *arg, PGresult *res)
+{
+	int64_t n = batch_rows(res);
+
+	(void)arg;
+	if (n < 0) {
 		pruning = 0;
 		return;
 	}
-	n = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	pruned_rows += n;
 	if (n == PRUNE_BATCH && !sse.stopping) {
-		prune_batch();
+		prune_events();
 		return;
 	}
 	if (pruned_rows > 0)
 		log_info(NULL, "msg=\"sse: pruned the event log\" rows=%lld", (long long)pruned_rows);
+	if (sse.stopping) {
+		pruning = 0;
+		return;
+	}
+	pruned_rows = 0;
+	snprintf(deliveries_from, sizeof(deliveries_from), "00000000-0000-0000-0000-000000000000");
+	prune_deliveries();
+}
+
+static void
+deliveries_done(void *arg, PGresult *res)
+{
+	int64_t n = batch_rows(res);
+
+	(void)arg;
+	if (n < 0) {
+		pruning = 0;
+		return;
+	}
+	pruned_rows += n;
+	if (n == PRUNE_BATCH && !sse.stopping) {
+		snprintf(deliveries_from, sizeof(deliveries_from), "%s", PQgetvalue(res, 0, 2));
+		prune_deliveries();
+		return;
+	}
+	if (pruned_rows > 0)
+		log_info(NULL, "msg=\"sse: pruned webhook deliveries\" rows=%lld",
+		         (long long)pruned_rows);
 	pruning = 0;
 }
 
 static void
-prune_batch(void)
+prune_events(void)
 {
 	char days[16];
 	const char *params[1] = {days};
 
 	snprintf(days, sizeof(days), "%d", sse.cfg->event_retention_days);
-	sse_pg_query(sse.pg, sql_prune_batch, 1, params, batch_done, NULL);
+	sse_pg_query(sse.pg, sql_prune_batch, 1, params, events_done, NULL);
+}
+
+static void
+prune_deliveries(void)
+{
+	const char *params[1] = {deliveries_from};
+
+	sse_pg_query(sse.pg, sql_prune_deliveries, 1, params, deliveries_done, NULL);
 }
 
 void
@@ -73,5 +142,5 @@ sse_prune_start(void)
 		return;
 	pruning = 1;
 	pruned_rows = 0;
-	prune_batch();
+	prune_events();
 }

@@ -49,10 +49,28 @@ webhook_respond(struct request *req, int status, const PGresult *res, int with_s
 	yajl_gen_free(g);
 }
 
-static void
-org_text(const struct request *req, char out[24])
+void
+webhook_org_text(const struct request *req, char out[24])
 {
 	snprintf(out, 24, "%lld", (long long)req->auth.org_id);
+}
+
+PGresult *
+webhook_org_row(struct request *req, enum stmt_id id)
+{
+	char org[24];
+	const char *params[1] = {org};
+	PGresult *res;
+
+	webhook_org_text(req, org);
+	if ((res = db_exec(req->worker->db, id, 1, params)) == NULL)
+		return NULL;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		db_fail(req->worker->db, 500, "the key's organisation is gone");
+		return NULL;
+	}
+	return res;
 }
 
 /* A body that must carry no member: none, {} or errors (answered, -1). */
@@ -79,18 +97,12 @@ webhook_empty_body(struct request *req)
 
 /* In the create's transaction: the org's current seq (its lock held to COMMIT). */
 static int
-org_lock(struct request *req, const char *org, char seq[24])
+org_lock(struct request *req, char seq[24])
 {
-	const char *params[1] = {org};
-	PGresult *res = db_exec(req->worker->db, STMT_WEBHOOK_ORG_LOCK, 1, params);
+	PGresult *res = webhook_org_row(req, STMT_WEBHOOK_ORG_LOCK);
 
 	if (res == NULL)
 		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		db_fail(req->worker->db, 500, "the key's organisation is gone");
-		return -1;
-	}
 	snprintf(seq, 24, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return 0;
@@ -104,9 +116,9 @@ webhook_insert(struct request *req, const struct webhook_fields *w, const char *
 	const char *params[8] = {org, w->url, events, w->description, w->format, secret, seq, cap};
 	PGresult *res;
 
-	org_text(req, org);
+	webhook_org_text(req, org);
 	snprintf(cap, sizeof(cap), "%d", WEBHOOKS_PER_ORG_MAX);
-	if (db_begin(req->worker->db) != 0 || org_lock(req, org, seq) != 0 ||
+	if (db_begin(req->worker->db) != 0 || org_lock(req, seq) != 0 ||
 	    (res = db_exec(req->worker->db, STMT_WEBHOOK_INSERT, 8, params)) == NULL) {
 		free(events);
 		webhook_fail_db(req);
@@ -165,7 +177,7 @@ webhook_row(struct request *req, enum stmt_id id, const char *extra)
 	const char *params[3] = {req->params.uuid, org, extra};
 	PGresult *res;
 
-	org_text(req, org);
+	webhook_org_text(req, org);
 	res = db_exec(req->worker->db, id, extra != NULL ? 3 : 2, params);
 	if (res == NULL) {
 		webhook_fail_db(req);
@@ -178,6 +190,30 @@ webhook_row(struct request *req, enum stmt_id id, const char *extra)
 		return NULL;
 	}
 	return res;
+}
+
+PGresult *
+webhook_lock(struct request *req)
+{
+	if (db_begin(req->worker->db) != 0) {
+		webhook_fail_db(req);
+		return NULL;
+	}
+	return webhook_row(req, STMT_WEBHOOK_GET_FOR_UPDATE, NULL);
+}
+
+void
+webhook_commit_respond(struct request *req, PGresult *res)
+{
+	if (res == NULL || PQntuples(res) != 1 || db_commit(req->worker->db) != 0) {
+		if (res != NULL && PQntuples(res) != 1)
+			db_fail(req->worker->db, 500, "the locked subscription is gone");
+		PQclear(res);
+		webhook_fail_db(req);
+		return;
+	}
+	webhook_respond(req, 200, res, 0);
+	PQclear(res);
 }
 
 void
@@ -243,7 +279,7 @@ webhook_store(struct request *req, PGresult *cur, const struct webhook_fields *n
 		webhook_respond(req, 200, cur, 0);
 		return;
 	}
-	org_text(req, org);
+	webhook_org_text(req, org);
 	events = webhook_events_text(next->events);
 	params[0] = req->params.uuid;
 	params[1] = org;
@@ -254,13 +290,7 @@ webhook_store(struct request *req, PGresult *cur, const struct webhook_fields *n
 	params[6] = next->enabled ? "true" : "false";
 	res = db_exec(req->worker->db, STMT_WEBHOOK_UPDATE, 7, params);
 	free(events);
-	if (res == NULL || db_commit(req->worker->db) != 0) {
-		PQclear(res);
-		webhook_fail_db(req);
-		return;
-	}
-	webhook_respond(req, 200, res, 0);
-	PQclear(res);
+	webhook_commit_respond(req, res);
 }
 
 void
@@ -272,12 +302,7 @@ webhook_update(struct request *req)
 
 	if (obj == NULL)
 		return;
-	if (db_begin(req->worker->db) != 0) {
-		json_free(obj);
-		webhook_fail_db(req);
-		return;
-	}
-	if ((cur = webhook_row(req, STMT_WEBHOOK_GET_FOR_UPDATE, NULL)) == NULL) {
+	if ((cur = webhook_lock(req)) == NULL) {
 		json_free(obj);
 		return;
 	}
@@ -371,7 +396,7 @@ webhook_list(struct request *req)
 	const char *prefix[1] = {org};
 
 	if (webhook_list_query(req, CURSOR_WEBHOOKS, &q) == 0) {
-		org_text(req, org);
+		webhook_org_text(req, org);
 		webhook_list_page(req, &subscriptions, &q, prefix, 1);
 	}
 	list_query_free(&q);

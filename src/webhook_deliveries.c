@@ -31,7 +31,7 @@ webhook_deliveries(struct request *req)
 	char org[24];
 	const char *prefix[2] = {req->params.uuid, org};
 
-	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
+	webhook_org_text(req, org);
 	if (webhook_list_query(req, CURSOR_DELIVERIES, &q) == 0 && webhook_exists(req))
 		webhook_list_page(req, &deliveries, &q, prefix, 2);
 	list_query_free(&q);
@@ -71,19 +71,10 @@ replay_from_seq(const struct jval *obj, int64_t *from, struct errors *e)
 static int
 log_bounds(struct request *req, int64_t *oldest, int64_t *next)
 {
-	char org[24];
-	const char *params[1] = {org};
-	PGresult *res;
+	PGresult *res = webhook_org_row(req, STMT_WEBHOOK_LOG_BOUNDS);
 
-	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
-	res = db_exec(req->worker->db, STMT_WEBHOOK_LOG_BOUNDS, 1, params);
 	if (res == NULL)
 		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		db_fail(req->worker->db, 500, "the key's organisation is gone");
-		return -1;
-	}
 	*next = strtoll(PQgetvalue(res, 0, 0), NULL, 10) + 1;
 	*oldest = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
@@ -112,18 +103,10 @@ replay_store(struct request *req, int64_t from)
 		request_fail_validation(req);
 		return;
 	}
-	snprintf(org, sizeof(org), "%lld", (long long)req->auth.org_id);
+	webhook_org_text(req, org);
 	snprintf(seq, sizeof(seq), "%lld", (long long)from);
 	res = db_exec(req->worker->db, STMT_WEBHOOK_REPLAY, 3, params);
-	if (res == NULL || PQntuples(res) != 1 || db_commit(req->worker->db) != 0) {
-		if (res != NULL && PQntuples(res) != 1)
-			db_fail(req->worker->db, 500, "the locked subscription is gone");
-		PQclear(res);
-		webhook_fail_db(req);
-		return;
-	}
-	webhook_respond(req, 200, res, 0);
-	PQclear(res);
+	webhook_commit_respond(req, res);
 }
 
 void
@@ -141,12 +124,8 @@ webhook_replay(struct request *req)
 		return;
 	}
 	json_free(obj);
-	if (db_begin(req->worker->db) != 0) {
-		webhook_fail_db(req);
-		return;
-	}
 	/* locked: a PATCH or another replay waits for this one */
-	if ((cur = webhook_row(req, STMT_WEBHOOK_GET_FOR_UPDATE, NULL)) == NULL)
+	if ((cur = webhook_lock(req)) == NULL)
 		return;
 	PQclear(cur);
 	replay_store(req, from);

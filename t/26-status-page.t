@@ -6,32 +6,17 @@ use warnings;
 use utf8;
 use lib 't/lib';
 use Test::More;
-use HTTP::Tiny;
 use JSON::PP ();
-use Encode qw(decode_utf8);
+use ApiCall;
 use IncidentdTest;
-use OpenAPICheck;
 
 my $s = IncidentdTest->new;
 my $W = $s->key('write');
-my $http = HTTP::Tiny->new(timeout => 15);
 my $CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-sub call {
-  my ($method, $path, $body) = @_;
-  my $r = $s->req($method, $path, key => $W, defined $body ? (body => $body) : ());
-  response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
-  return $r;
-}
-# A public request: no key, only the given headers.
-sub public {
-  my ($path, %h) = @_;
-  my $r = $http->request(GET => $s->url . $path, { headers => \%h });
-  $r->{json} = eval { JSON::PP->new->utf8->decode($r->{content}) };
-  $r->{text} = eval { decode_utf8($r->{content}) } // '';
-  response_ok($r, 'GET', $path, "GET $path -> $r->{status} per openapi.json");
-  return $r;
-}
+my $api = ApiCall->new($s, $W);
+sub call { my ($method, $path, $body) = @_; return $api->call($method, $path, body => $body) }
+sub public { my ($path, %h) = @_; return $api->public(GET => $path, %h) }
 
 my $title = q{<script>alert("x")</script> & 'quotes' — Ünïcode};
 my $inc = call(POST => '/v1/tickets', { title => $title, description => 'SECRET-DESCRIPTION', priority => 'urgent',

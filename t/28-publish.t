@@ -10,6 +10,7 @@ use IO::Select;
 use IO::Socket::INET;
 use JSON::PP ();
 use Time::HiRes qw(time);
+use ApiCall;
 use IncidentdTest;
 use OpenAPICheck;
 
@@ -18,12 +19,8 @@ my $W = $s->key('write');
 my $CHANNEL = 'incidentd:org:' . $s->org_id;
 my $json = JSON::PP->new->utf8->canonical;
 
-sub call {
-  my ($method, $path, $body) = @_;
-  my $r = $s->req($method, $path, key => $W, defined $body ? (body => $body) : ());
-  response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
-  return $r;
-}
+my $api = ApiCall->new($s, $W);
+sub call { my ($method, $path, $body) = @_; return $api->call($method, $path, body => $body) }
 sub events_after {
   my ($seq) = @_;
   my $out = $s->psql('SELECT coalesce(json_agg(q ORDER BY seq), \'[]\'::json) FROM (SELECT seq, type, incident_id, payload FROM events'

@@ -45,6 +45,11 @@ sub wait_workers_replaced {
 my $stream = $s->stream('/v1/incidents/stream', key => $s->key('read'));
 is $stream->{status}, 200, 'a stream is open before the reload';
 
+# incidentd-hooks reads the file itself when it starts: it must have read
+# the running configuration before the file changes (under load it can
+# still be starting here, and would start on the new one).
+$s->_poll('incidentd-hooks to have started', sub { $s->log =~ /msg="incidentd-hooks started"/ });
+
 my @before = $s->worker_pids;
 rewrite_config(
 	database => 'host=/nonexistent port=1 user=nobody dbname=nowhere',

@@ -12,13 +12,12 @@ use warnings;
 use utf8;
 use lib 't/lib';
 use Test::More;
-use HTTP::Tiny;
 use JSON::PP ();
 use Digest::SHA qw(sha256_hex);
 use Encode qw(encode_utf8);
 use XML::LibXML;
+use ApiCall;
 use IncidentdTest;
-use OpenAPICheck;
 
 my $ATOM = 'http://www.w3.org/2005/Atom';
 my $RFC3339 = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
@@ -26,23 +25,9 @@ my $MARKER = "INTERNAL-MARKER-$$-q7";
 
 my $s = IncidentdTest->new;
 my $W = $s->key('write');
-my $http = HTTP::Tiny->new(timeout => 15 * IncidentdTest::slowdown(), keep_alive => 0);
-my $json = JSON::PP->new->utf8->canonical;
-
-sub call {
-  my ($method, $path, $body) = @_;
-  my $r = $s->req($method, $path, key => $W, defined $body ? (body => $body) : ());
-  response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
-  return $r;
-}
-# A public request: no key, only the given headers; checked against openapi.json.
-sub public {
-  my ($method, $path, %h) = @_;
-  my $r = $http->request($method => $s->url . $path, { headers => \%h });
-  $r->{json} = eval { $json->decode($r->{content}) } if ($r->{headers}{'content-type'} // '') =~ /json/;
-  response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
-  return $r;
-}
+my $api = ApiCall->new($s, $W);
+sub call { my ($method, $path, $body) = @_; return $api->call($method, $path, body => $body) }
+sub public { return $api->public(@_) }
 sub feed { public(GET => "$_[0]/feed.atom", @_[1 .. $#_]) }
 sub page_json { public(GET => $_[0], Accept => 'application/json')->{json} }
 

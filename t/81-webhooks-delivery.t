@@ -2,7 +2,7 @@
 # incidentd-hooks delivers (DESIGN §9): the event exactly as on the org
 # stream, signed per the Standard Webhooks spec, every event once per
 # subscription and in order, the same webhook-id again after a failure, the
-# Slack format's message.
+# Slack format's message (with no link for a deleted incident).
 use strict;
 use warnings;
 use Test::More;
@@ -109,6 +109,24 @@ subtest 'event types filter; slack format' => sub {
 	ok(verify_signature($hook->{secret}, $got[0]), 'signed too');
 	$s->_poll('the skipped event to move the cursor', sub {
 		hook_row($s, $hook->{id})->{cursor_seq} == $seq + 3 });
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+# The status page of a deleted incident is gone (404): its message says it
+# was deleted and links nothing.
+subtest 'slack format: a deleted incident, without a link' => sub {
+	my $hook = new_hook($s, $rx->url('/slack-deleted'), format => 'slack',
+		events => ['incident.created', 'incident.deleted']);
+	my $inc = create('Gone soon');
+	my $r = $s->req(DELETE => "/v1/tickets/$inc->{id}", key => $W);
+	is($r->{status}, 204, 'delete') or diag($r->{content});
+	my @got = $rx->wait_for(sub { @{ $_[0] } >= 2 }, 'two requests', path => '/slack-deleted');
+	my ($created, $deleted) = map { $JSON->decode($_->{body})->{text} // '' } @got;
+	like($created, qr{/incidents/status/\Q$inc->{customer_token}\E$}, 'the new incident links its status page');
+	is($deleted, "Incident deleted #$inc->{id}", 'the deleted one: says so, with its number, and nothing else');
+	unlike($deleted, qr{https?://|/incidents/status/}, 'no link');
+	is($s->req(GET => "/incidents/status/$inc->{customer_token}")->{status}, 404,
+		'(its status page is gone indeed)');
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 

@@ -8,13 +8,16 @@ package ApiCall;
 #   my $r = $api->call(POST => '/v1/tickets', body => {...}, now => '2026-03-19T15:00:00Z');
 #   $r = $api->call(GET => $path, key => undef);       # no key at all
 #   $r = $api->seed_call(PUT => $path, $json_text);    # as a seed's curl line sends it
+#   $r = $api->public(GET => $page, Accept => 'application/json');   # no key: a status page
 #   error_is($r, 422, 'validation_error', 'is_required', 'name', field => 'title');
 #   my $bg = req_bg($s, PATCH => $path, key => $k, body => {...}, headers => {...});
 #   my $r = finish_bg($bg);    # {status, headers, content, json}: requests at once
 use strict;
 use warnings;
+use Encode ();
 use Exporter 'import';
 use File::Temp qw(tempfile);
+use HTTP::Tiny;
 use JSON::PP ();
 use POSIX ();
 use Test::More ();
@@ -44,6 +47,20 @@ sub call {
 	my $key = exists $o{key} ? $o{key} : $self->{key};
 	my $r = $self->{s}->req($method, $path, (defined $key ? (key => $key) : ()), headers => \%h,
 		defined $o{body} ? (body => $o{body}) : ());
+	response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
+	return $r;
+}
+
+# A public request (a status page, its feed, its files): no key, only the
+# headers %h, checked against openapi.json. {json}: the body decoded when it
+# is JSON; {text}: the body as characters.
+sub public {
+	my ($self, $method, $path, %h) = @_;
+	$self->{http} //= HTTP::Tiny->new(timeout => 15 * IncidentdTest::slowdown(), keep_alive => 0);
+	my $r = $self->{http}->request($method => $self->{s}->url . $path, { headers => \%h });
+	$r->{json} = eval { JSON::PP->new->utf8->decode($r->{content}) }
+		if ($r->{headers}{'content-type'} // '') =~ /json/;
+	$r->{text} = eval { Encode::decode_utf8($r->{content}) } // '';
 	response_ok($r, $method, $path, "$method $path -> $r->{status} per openapi.json");
 	return $r;
 }

@@ -1,0 +1,100 @@
+#!/usr/bin/perl
+# Webhook delivery rows are pruned with the event log (issue 12): once
+# incidentd-sse's prune has taken the events past event_retention_days, a
+# subscription's delivery rows of seqs below its organisation's oldest event
+# still logged go too (every row, when none is left), in batches; the rows of
+# events still logged stay, and the deliveries list and replay agree with the
+# log that is left.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use ApiCall qw(error_is);
+use IncidentdTest;
+use StreamCheck qw(eventually);
+
+# No incidentd-hooks: this test writes the delivery rows itself.
+my $s = IncidentdTest->new(hooks => 0);
+my $api = ApiCall->new($s, $s->key('admin'));
+my $OLD = 1500;     # events past retention in the first org: more than one batch of 1,000
+my $FRESH = 5;      # events still within it
+
+sub q1 { my $v = $s->psql($_[0]); chomp $v; return $v }
+
+# A subscription of the org whose admin key is $key; its id.
+sub subscribe {
+	my ($key, $name) = @_;
+	my $r = $api->call(POST => '/v1/webhooks', key => $key, body => { url => "https://hooks.example.com/$name" });
+	$r->{status} == 201 or die "subscribe $name: $r->{status} $r->{content}";
+	return $r->{json}{id};
+}
+
+# Events $from..$to of $org, logged $age ago, and the org's seq at $to.
+sub log_events {
+	my ($org, $from, $to, $age) = @_;
+	$s->psql("INSERT INTO events (org_id, seq, type, incident_id, payload, at, created_at) "
+		. "SELECT $org, g, 'incident.deleted', g, json_build_object('incident_id', g), "
+		. "now() - interval '$age', now() - interval '$age' FROM generate_series($from, $to) g");
+	$s->psql("UPDATE orgs SET event_seq = $to WHERE id = $org");
+}
+
+# A delivered row for each of the subscription's seqs $from..$to, as
+# incidentd-hooks writes them.
+sub delivered {
+	my ($hook, $from, $to) = @_;
+	$s->psql("INSERT INTO webhook_deliveries (webhook_id, seq, event, attempts, first_attempt_at, "
+		. "last_status, delivered_at, duration_ms) SELECT '$hook', g, 'incident.deleted', 1, now(), 200, now(), 5 "
+		. "FROM generate_series($from, $to) g");
+}
+
+sub rows { q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$_[0]'") + 0 }
+sub seqs { q1("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM webhook_deliveries WHERE webhook_id = '$_[0]'") // '' }
+
+# The first org: $OLD events past retention, then $FRESH within it; two
+# subscriptions delivered every one of them.
+my $ORG = $s->org_id;
+my @hooks = map { subscribe($s->key('admin'), "a$_") } 1, 2;
+log_events($ORG, 1, $OLD, '40 days');
+log_events($ORG, $OLD + 1, $OLD + $FRESH, '1 hour');
+delivered($_, 1, $OLD + $FRESH) for @hooks;
+# Another org whose whole log is past retention.
+my $other = $s->new_org;
+my $gone = subscribe($other->{keys}{admin}, 'b');
+log_events($other->{id}, 1, 10, '40 days');
+delivered($gone, 1, 10);
+# A third whose log is all within retention.
+my $kept_org = $s->new_org;
+my $kept = subscribe($kept_org->{keys}{admin}, 'c');
+log_events($kept_org->{id}, 1, 3, '1 day');
+delivered($kept, 1, 3);
+
+is(rows($hooks[0]), $OLD + $FRESH, 'before the prune: a row for every event, the pruned ones too');
+
+$s->kill_sse;    # a new incidentd-sse prunes as it starts
+ok(eventually(sub { q1("SELECT count(*) FROM events WHERE org_id IN ($ORG, $other->{id}) "
+	. "AND created_at < now() - interval '30 days'") == 0 }, 30 * IncidentdTest::slowdown()),
+	'the events past retention are pruned');
+ok(eventually(sub { rows($hooks[0]) + rows($hooks[1]) + rows($gone) == 2 * $FRESH }, 30 * IncidentdTest::slowdown()),
+	"the delivery rows of the pruned events go with them")
+	or diag(join ', ', map { rows($_) } @hooks, $gone);
+my $fresh = join ',', $OLD + 1 .. $OLD + $FRESH;
+is(seqs($_), $fresh, "the rows of the events still logged stay ($_)") for @hooks;
+is(rows($gone), 0, 'an organisation with no event left: every row of its subscription');
+is(seqs($kept), '1,2,3', 'an organisation whose log is all retained: every row stays');
+my $total = 2 * $OLD + 10;
+ok(eventually(sub { $s->log =~ /msg="sse: pruned webhook deliveries" rows=$total\b/ }, 5 * IncidentdTest::slowdown()),
+	"logged once, with the total ($total)") or diag(join "\n", grep { /prune/ } split /\n/, $s->log);
+
+# What the API shows agrees with the log that is left.
+my $r = $api->call(GET => "/v1/webhooks/$hooks[0]/deliveries?limit=100");
+my @listed = map { $_->{seq} } @{ $r->{json}{deliveries} || [] };
+is_deeply(\@listed, [ reverse $OLD + 1 .. $OLD + $FRESH ], 'the deliveries list: the retained events only')
+	or diag("listed: @listed[0 .. ($#listed < 9 ? $#listed : 9)] ... ($r->{status})");
+ok(!$r->{json}{has_more}, '... and no more');
+error_is($api->call(POST => "/v1/webhooks/$hooks[0]/replay", body => { from_seq => $OLD }), 422,
+	'validation_error', 'out_of_range', 'replay from a pruned seq', field => 'from_seq');
+is($api->call(POST => "/v1/webhooks/$hooks[0]/replay", body => { from_seq => $OLD + 1 })->{status}, 200,
+	'replay from the oldest event still logged');
+
+$s->finish;
+done_testing;
