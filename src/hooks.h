@@ -19,7 +19,8 @@
 #define HOOKS_TIMEOUT_MS 10000    /* no answer within this: a failed attempt */
 #define HOOKS_BODY_MAX (64 * 1024) /* of a response: read, then dropped */
 #define HOOKS_KEEP_CONNECTIONS 1024 /* idle connections libcurl keeps open */
-#define HOOKS_FETCH_ROWS 100      /* events read ahead per subscription */
+#define HOOKS_FETCH_ROWS 100      /* events per read of the log */
+#define HOOKS_FETCH_ROWS_TEXT "100"
 #define HOOKS_READ_AHEAD_LOW 25   /* the next read starts when this few are left */
 #define HOOKS_WRITE_BATCH 64      /* results written at once when this many wait */
 #define HOOKS_WRITE_DELAY_MS 50   /* else at most this long after they came */
@@ -50,10 +51,6 @@ struct hook_event {
 	int64_t at;
 	char *type;
 	char *payload; /* JSON object without type/seq/at, as in the log */
-	/* an earlier attempt's state, from webhook_deliveries (0: none) */
-	int attempts;
-	int64_t first_attempt_at;
-	int64_t next_attempt_at;
 };
 /* One attempt's outcome, waiting to be written with the cursor. */
 struct hook_result {
@@ -90,6 +87,12 @@ struct hook_sub {
 	int seen;    /* in the latest lease read */
 	int refs;    /* queries and the request in flight */
 	int64_t epoch; /* bumped by a reset: older answers are ignored */
+	/* earlier attempts at the event after the stored cursor, read once
+	 * from webhook_deliveries when s starts from it (hooks_read.c) */
+	enum { PRIOR_UNREAD, PRIOR_READING, PRIOR_READ } prior;
+	int64_t prior_seq; /* 0: none */
+	int prior_attempts;
+	int64_t prior_first_attempt_at, prior_next_attempt_at;
 	/* the event being sent */
 	int attempts;
 	int64_t first_attempt_at;
@@ -111,6 +114,17 @@ int64_t hook_subs_oldest_pending(int64_t now);
 void hook_subs_free_all(void);
 /* The retry delay after attempt n (1-based), before jitter, in seconds. */
 int64_t hook_retry_delay(int attempts);
+
+/* Events read after what s has, behind its queue; full: there may be more. */
+void hook_sub_append(struct hook_sub *s, const struct hook_event *evs, size_t n, int full);
+
+/* ---- hooks_read.c: the organisation's log, read ahead ---- */
+/* Events after s's last queued one (or its cursor): from a read of the
+ * org's log kept or under way after the same seq, else a new one. */
+void hook_read_ahead(struct hook_sub *s);
+/* The earlier attempts at the event after s's cursor, before it sends. */
+void hook_read_prior(struct hook_sub *s);
+void hook_reads_free(void);
 
 /* ---- hooks_write.c: the cursors and delivery rows, written behind ---- */
 /* s has results or a cursor to write: now, or within HOOKS_WRITE_DELAY_MS. */

@@ -18,20 +18,6 @@ struct hook_sub *hook_subs;
 static const int64_t retry_delays[] = {5, 30, 120, 600, 3600, 14400};
 #define NDELAYS (sizeof(retry_delays) / sizeof(retry_delays[0]))
 
-/* The next events after $2, with the state of earlier attempts at them.
- * The join is bounded to the seqs read, so it looks a few rows up by the
- * primary key: unbounded, PostgreSQL scanned every delivery row ever
- * written (all subscriptions'), on every read. */
-static const char sql_events_after[] =
-    "WITH e AS (SELECT seq, type, payload, at FROM events "
-    "WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT 100) "
-    "SELECT e.seq, e.type, e.payload::text, extract(epoch from e.at)::bigint, "
-    "coalesce(d.attempts, 0), coalesce(extract(epoch from d.first_attempt_at)::bigint, 0), "
-    "coalesce(extract(epoch from d.next_attempt_at)::bigint, 0) "
-    "FROM e LEFT JOIN webhook_deliveries d "
-    "ON d.webhook_id = $3::uuid AND d.seq = e.seq AND d.delivered_at IS NULL "
-    "AND d.seq > $2 AND d.seq <= (SELECT max(seq) FROM e) ORDER BY e.seq";
-
 int64_t
 hook_retry_delay(int attempts)
 {
@@ -126,6 +112,7 @@ void
 hook_subs_free_all(void)
 {
 	hook_writes_free();
+	hook_reads_free();
 	while (hook_subs != NULL) {
 		struct hook_sub *s = hook_subs;
 
@@ -169,7 +156,7 @@ hook_sub_done(struct hook_sub *s)
 	hook_sub_kick(s);
 }
 
-/* ---- reading ahead ---- */
+/* ---- a query or request under way ---- */
 
 struct sub_call {
 	struct hook_sub *s;
@@ -188,69 +175,27 @@ call_new(struct hook_sub *s)
 	return c;
 }
 
-static int64_t
-col_int(const PGresult *res, int row, int col)
+/* Events read after what s has (hooks_read.c), behind what it still has
+ * queued, which moves to the front; full: there may be more. */
+void
+hook_sub_append(struct hook_sub *s, const struct hook_event *evs, size_t n, int full)
 {
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
+	size_t i;
 
-static void
-on_events(void *arg, PGresult *res)
-{
-	struct sub_call *c = arg;
-	struct hook_sub *s = c->s;
-	int i, n;
-
-	s->fetching = 0;
-	if (res == NULL) {
-		/* PostgreSQL failed it: the next tick reads again */
-		s->more = 1;
-		free(c);
-		hook_sub_unref(s);
-		return;
-	}
-	if (s->gone || c->epoch != s->epoch) {
-		/* reset meanwhile: read from the new cursor */
-		free(c);
-		hook_sub_done(s);
-		return;
-	}
-	n = PQntuples(res);
-	/* appended behind what is still queued (a read-ahead), which moves to
-	 * the front */
 	if (s->qhead > 0)
 		memmove(s->queue, s->queue + s->qhead, (s->nqueue - s->qhead) * sizeof(*s->queue));
 	s->nqueue -= s->qhead;
 	s->qhead = 0;
-	s->queue = xrealloc(s->queue, (s->nqueue + (size_t)n + 1) * sizeof(*s->queue));
+	s->queue = xrealloc(s->queue, (s->nqueue + n + 1) * sizeof(*s->queue));
 	for (i = 0; i < n; i++) {
 		struct hook_event *ev = &s->queue[s->nqueue++];
 
-		ev->seq = col_int(res, i, 0);
-		ev->type = xstrdup(PQgetvalue(res, i, 1));
-		ev->payload = xstrdup(PQgetvalue(res, i, 2));
-		ev->at = col_int(res, i, 3);
-		ev->attempts = (int)col_int(res, i, 4);
-		ev->first_attempt_at = col_int(res, i, 5);
-		ev->next_attempt_at = col_int(res, i, 6);
+		ev->seq = evs[i].seq;
+		ev->at = evs[i].at;
+		ev->type = xstrdup(evs[i].type);
+		ev->payload = xstrdup(evs[i].payload);
 	}
-	s->more = s->more || n == HOOKS_FETCH_ROWS;
-	free(c);
-	hook_sub_done(s);
-}
-
-static void
-sub_fetch(struct hook_sub *s)
-{
-	char org[24], after[24];
-	const char *params[3] = {org, after, s->id};
-
-	snprintf(org, sizeof(org), "%lld", (long long)s->org_id);
-	snprintf(after, sizeof(after), "%lld",
-	         (long long)(s->qhead < s->nqueue ? s->queue[s->nqueue - 1].seq : s->cursor));
-	s->fetching = 1;
-	s->more = 0;
-	sse_pg_query(hooks.pg_read, sql_events_after, 3, params, on_events, call_new(s));
+	s->more = s->more || full;
 }
 
 /* ---- sending ---- */
@@ -395,6 +340,8 @@ sub_reset(struct hook_sub *s, int64_t cursor)
 	s->next_attempt_at = TIME_NONE;
 	s->more = 1;
 	s->stale = 0;
+	s->prior = PRIOR_UNREAD;
+	s->prior_seq = 0;
 }
 
 void
@@ -417,20 +364,23 @@ hook_sub_kick(struct hook_sub *s)
 	}
 	if (!s->fetching && s->more && s->nqueue - s->qhead <= HOOKS_READ_AHEAD_LOW &&
 	    s->disable_reason == NULL && !hooks.stopping)
-		sub_fetch(s); /* before the queue runs dry: no wait between batches */
+		hook_read_ahead(s); /* before the queue runs dry: no wait between batches */
+	if (s->prior == PRIOR_UNREAD && !hooks.stopping)
+		hook_read_prior(s);
 	/* an empty queue: a read is under way, or there is nothing to send */
-	if (!s->sending && s->disable_reason == NULL && !hooks.stopping && s->qhead < s->nqueue) {
-		{
-			ev = &s->queue[s->qhead];
-			if (s->attempts == 0 && ev->attempts > 0) {
-				/* an earlier process's attempts at this event go on */
-				s->attempts = ev->attempts;
-				s->first_attempt_at = ev->first_attempt_at;
-				s->next_attempt_at = ev->next_attempt_at > 0 ? ev->next_attempt_at : TIME_NONE;
-			}
-			if (s->next_attempt_at == TIME_NONE || hooks_now() >= s->next_attempt_at)
-				sub_send(s, ev);
+	if (!s->sending && s->disable_reason == NULL && !hooks.stopping && s->qhead < s->nqueue &&
+	    s->prior == PRIOR_READ) {
+		ev = &s->queue[s->qhead];
+		if (s->attempts == 0 && ev->seq == s->prior_seq) {
+			/* an earlier process's attempts at this event go on */
+			s->attempts = s->prior_attempts;
+			s->first_attempt_at = s->prior_first_attempt_at;
+			s->next_attempt_at =
+			    s->prior_next_attempt_at > 0 ? s->prior_next_attempt_at : TIME_NONE;
+			s->prior_seq = 0;
 		}
+		if (s->next_attempt_at == TIME_NONE || hooks_now() >= s->next_attempt_at)
+			sub_send(s, ev);
 	}
 	hook_writes_due(s);
 }

@@ -114,6 +114,26 @@ subtest 'kill -9 of incidentd-hooks loses nothing' => sub {
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 
+subtest 'a restarted incidentd-hooks goes on with the attempts made before' => sub {
+	$rx->script('/resume', 500, 500, 200);
+	my $hook = new_hook($s, $rx->url('/resume'));
+	my $seq = current_seq($s) + 1;
+	create('resumed');
+	my $d;
+	$s->_poll('attempt 1 recorded', sub { ($d = deliveries($s, $hook->{id})->{$seq}) && $d->{attempts} == 1 });
+	my ($first, $due) = @{$d}{qw(first_attempt_at next_attempt_at)};
+	$s->kill_hooks;
+	my @got = $rx->wait_for(sub { @{ $_[0] } >= 2 }, 'attempt 2, from the new process', path => '/resume');
+	ok($got[1]{at} >= $due - 1, 'not before it was due: ' . sprintf('%.1f s after the due time', $got[1]{at} - $due));
+	$s->_poll('attempt 2 recorded', sub { ($d = deliveries($s, $hook->{id})->{$seq}) && $d->{attempts} == 2 });
+	is($d->{first_attempt_at}, $first, 'counted on from the first attempt, which stays the first');
+	$s->set_hooks_clock($d->{next_attempt_at} - int(time) + 1);
+	$s->_poll('delivered at attempt 3', sub { ($d = deliveries($s, $hook->{id})->{$seq}) && $d->{delivered} });
+	is($d->{attempts}, 3, 'three attempts in all');
+	$s->set_hooks_clock(0);
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
 subtest 'a Redis outage loses nothing' => sub {
 	my $hook = new_hook($s, $rx->url('/redis'));
 	my $from = current_seq($s);

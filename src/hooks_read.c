@@ -1,0 +1,247 @@
+/* hooks_read.c — reading the event log ahead of the subscriptions.  Every
+ * subscription of an organisation reads the same log, most of them at the
+ * same place: a read serves every subscription waiting after the same seq
+ * (it joins one under way), and the last full reads are kept a moment for
+ * those that come for them a little later.  One read per batch of events
+ * per organisation, not one per subscription: with 100 subscriptions the
+ * reads queued on the one connection starved three in four of them.
+ *
+ * A read of HOOKS_FETCH_ROWS events after a seq never changes (the log is
+ * only appended to), so such reads are what is kept; a shorter one reached
+ * the end of the log and is not.
+ *
+ * The earlier attempts at the next event of a subscription (another
+ * process's, before a restart or a lease moved) are read once, when it
+ * starts from its stored cursor: with one request in flight and the cursor
+ * written with the rows, only that event can have some. */
+#include "hooks.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEPT_READS 16 /* full reads kept, over all organisations */
+
+static const char sql_events_after[] =
+    "SELECT seq, type, payload::text, extract(epoch from at)::bigint FROM events "
+    "WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT " HOOKS_FETCH_ROWS_TEXT;
+
+/* The first undelivered row after the cursor, by the primary key. */
+static const char sql_prior_attempts[] =
+    "SELECT seq, attempts, coalesce(extract(epoch from first_attempt_at)::bigint, 0), "
+    "coalesce(extract(epoch from next_attempt_at)::bigint, 0) FROM webhook_deliveries "
+    "WHERE webhook_id = $1::uuid AND seq > $2 AND delivered_at IS NULL ORDER BY seq LIMIT 1";
+
+struct waiter {
+	struct hook_sub *s;
+	int64_t epoch;
+};
+
+struct org_read {
+	struct org_read *next;
+	int64_t org_id;
+	int64_t after;
+	struct hook_event *events; /* once read */
+	size_t nevents;
+	struct waiter *waiters; /* while under way */
+	size_t nwaiters;
+};
+
+static struct org_read *under_way;
+static struct org_read *kept; /* newest first */
+
+static int64_t
+col_int(const PGresult *res, int row, int col)
+{
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void
+read_free(struct org_read *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nevents; i++) {
+		free(r->events[i].type);
+		free(r->events[i].payload);
+	}
+	free(r->events);
+	free(r->waiters);
+	free(r);
+}
+
+static struct org_read *
+find(struct org_read *list, int64_t org_id, int64_t after)
+{
+	for (; list != NULL; list = list->next)
+		if (list->org_id == org_id && list->after == after)
+			return list;
+	return NULL;
+}
+
+static void
+unlink_read(struct org_read **list, struct org_read *r)
+{
+	struct org_read **pp;
+
+	for (pp = list; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			return;
+		}
+	}
+}
+
+/* Kept newest first; the oldest past KEPT_READS goes. */
+static void
+keep(struct org_read *r)
+{
+	struct org_read **pp = &kept;
+	size_t n = 0;
+
+	free(r->waiters);
+	r->waiters = NULL;
+	r->nwaiters = 0;
+	r->next = kept;
+	kept = r;
+	while (*pp != NULL && ++n <= KEPT_READS)
+		pp = &(*pp)->next;
+	while (*pp != NULL) {
+		struct org_read *old = *pp;
+
+		*pp = old->next;
+		read_free(old);
+	}
+}
+
+static void
+on_events(void *arg, PGresult *res)
+{
+	struct org_read *r = arg;
+	size_t i;
+	int n = res != NULL ? PQntuples(res) : 0;
+
+	unlink_read(&under_way, r);
+	r->events = xcalloc((size_t)n + 1, sizeof(*r->events));
+	for (i = 0; i < (size_t)n; i++) {
+		struct hook_event *ev = &r->events[r->nevents++];
+
+		ev->seq = col_int(res, (int)i, 0);
+		ev->type = xstrdup(PQgetvalue(res, (int)i, 1));
+		ev->payload = xstrdup(PQgetvalue(res, (int)i, 2));
+		ev->at = col_int(res, (int)i, 3);
+	}
+	for (i = 0; i < r->nwaiters; i++) {
+		struct hook_sub *s = r->waiters[i].s;
+
+		s->fetching = 0;
+		if (res == NULL) {
+			s->more = 1; /* PostgreSQL failed it: the next tick reads again */
+			hook_sub_unref(s);
+			continue;
+		}
+		/* a subscription reset meanwhile reads from its new cursor */
+		if (!s->gone && r->waiters[i].epoch == s->epoch)
+			hook_sub_append(s, r->events, r->nevents, r->nevents == HOOKS_FETCH_ROWS);
+		hook_sub_done(s);
+	}
+	if (res != NULL && r->nevents == HOOKS_FETCH_ROWS && !hooks.closed)
+		keep(r);
+	else
+		read_free(r);
+}
+
+/* The seq s has read up to: its last queued event, or its cursor. */
+static int64_t
+read_up_to(const struct hook_sub *s)
+{
+	return s->qhead < s->nqueue ? s->queue[s->nqueue - 1].seq : s->cursor;
+}
+
+void
+hook_read_ahead(struct hook_sub *s)
+{
+	int64_t after = read_up_to(s);
+	struct org_read *r;
+	char org[24], from[24];
+	const char *params[2] = {org, from};
+
+	if ((r = find(kept, s->org_id, after)) != NULL) {
+		s->more = 0;
+		hook_sub_append(s, r->events, r->nevents, 1);
+		return;
+	}
+	s->fetching = 1;
+	s->more = 0;
+	s->refs++;
+	if ((r = find(under_way, s->org_id, after)) == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		r->org_id = s->org_id;
+		r->after = after;
+		r->next = under_way;
+		under_way = r;
+		snprintf(org, sizeof(org), "%lld", (long long)s->org_id);
+		snprintf(from, sizeof(from), "%lld", (long long)after);
+		sse_pg_query(hooks.pg_read, sql_events_after, 2, params, on_events, r);
+	}
+	r->waiters = xrealloc(r->waiters, (r->nwaiters + 1) * sizeof(*r->waiters));
+	r->waiters[r->nwaiters].s = s;
+	r->waiters[r->nwaiters].epoch = s->epoch;
+	r->nwaiters++;
+}
+
+struct prior_call {
+	struct hook_sub *s;
+	int64_t epoch;
+};
+
+static void
+on_prior(void *arg, PGresult *res)
+{
+	struct prior_call *c = arg;
+	struct hook_sub *s = c->s;
+
+	if (!s->gone && c->epoch == s->epoch) {
+		if (res == NULL) {
+			s->prior = PRIOR_UNREAD; /* PostgreSQL failed it: read again */
+		} else {
+			s->prior = PRIOR_READ;
+			s->prior_seq = PQntuples(res) > 0 ? col_int(res, 0, 0) : 0;
+			s->prior_attempts = PQntuples(res) > 0 ? (int)col_int(res, 0, 1) : 0;
+			s->prior_first_attempt_at = PQntuples(res) > 0 ? col_int(res, 0, 2) : 0;
+			s->prior_next_attempt_at = PQntuples(res) > 0 ? col_int(res, 0, 3) : 0;
+		}
+	}
+	free(c);
+	if (res == NULL)
+		hook_sub_unref(s); /* the next tick reads again */
+	else
+		hook_sub_done(s);
+}
+
+void
+hook_read_prior(struct hook_sub *s)
+{
+	struct prior_call *c = xcalloc(1, sizeof(*c));
+	char cursor[24];
+	const char *params[2] = {s->id, cursor};
+
+	snprintf(cursor, sizeof(cursor), "%lld", (long long)s->cursor);
+	c->s = s;
+	c->epoch = s->epoch;
+	s->refs++;
+	s->prior = PRIOR_READING;
+	sse_pg_query(hooks.pg_read, sql_prior_attempts, 2, params, on_prior, c);
+}
+
+/* After the loop: nothing waits any more. */
+void
+hook_reads_free(void)
+{
+	while (kept != NULL) {
+		struct org_read *r = kept;
+
+		kept = r->next;
+		read_free(r);
+	}
+}
