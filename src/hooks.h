@@ -47,10 +47,13 @@ int64_t hooks_now(void);
 
 /* ---- hooks_sub.c: one held subscription ---- */
 struct hook_event {
+	int refs; /* the read and the queues holding it (hooks_read.c) */
 	int64_t seq;
 	int64_t at;
 	char *type;
 	char *payload; /* JSON object without type/seq/at, as in the log */
+	char *body;    /* the standard format's body: the org stream's message */
+	size_t body_len;
 };
 /* One attempt's outcome, waiting to be written with the cursor. */
 struct hook_result {
@@ -76,7 +79,7 @@ struct hook_sub {
 	char *updated_at; /* the row's version as read: a change means re-read */
 	int64_t persisted;  /* cursor_seq as stored */
 	int64_t cursor;     /* done up to here (ahead of persisted until written) */
-	struct hook_event *queue; /* read-ahead events after cursor */
+	struct hook_event **queue; /* read-ahead events after cursor */
 	size_t nqueue, qhead;
 	struct hook_result *results; /* to write */
 	size_t nresults;
@@ -116,7 +119,7 @@ void hook_subs_free_all(void);
 int64_t hook_retry_delay(int attempts);
 
 /* Events read after what s has, behind its queue; full: there may be more. */
-void hook_sub_append(struct hook_sub *s, const struct hook_event *evs, size_t n, int full);
+void hook_sub_append(struct hook_sub *s, struct hook_event *const *evs, size_t n, int full);
 
 /* ---- hooks_read.c: the organisation's log, read ahead ---- */
 /* Events after s's last queued one (or its cursor): from a read of the
@@ -125,6 +128,7 @@ void hook_read_ahead(struct hook_sub *s);
 /* The earlier attempts at the event after s's cursor, before it sends. */
 void hook_read_prior(struct hook_sub *s);
 void hook_reads_free(void);
+void hook_event_unref(struct hook_event *ev);
 
 /* ---- hooks_write.c: the cursors and delivery rows, written behind ---- */
 /* s has results or a cursor to write: now, or within HOOKS_WRITE_DELAY_MS. */
@@ -161,13 +165,13 @@ char *hook_signature(const char *secret, const char *id, int64_t timestamp, cons
 /* The same with the key decoded and the HMAC keyed once per secret:
  * hook_signer_new is NULL when the secret is malformed. */
 struct hook_signer *hook_signer_new(const char *secret);
-char *hook_sign(const struct hook_signer *k, const char *id, int64_t timestamp, const char *body,
+char *hook_sign(struct hook_signer *k, const char *id, int64_t timestamp, const char *body,
                 size_t len);
 void hook_signer_free(struct hook_signer *k);
 
 /* ---- hooks_body.c: what is posted ---- */
-/* The event exactly as on the org stream (standard), or {"text": ...}
- * (slack); caller frees. */
-char *hook_body(const struct hook_sub *s, const struct hook_event *ev, size_t *len);
+/* The slack format's body, {"text": ...}; caller frees.  (The standard
+ * format posts ev->body, the event exactly as on the org stream.) */
+char *hook_slack_body(const struct hook_event *ev, size_t *len);
 
 #endif

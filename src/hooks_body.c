@@ -1,6 +1,7 @@
-/* hooks_body.c — what a subscription is posted: the event exactly as the org
- * stream sends it (standard), or a chat message (slack: {"text": ...}, which
- * Slack's and Mattermost's incoming webhooks take as it is). */
+/* hooks_body.c — what a slack-format subscription is posted: a chat message
+ * ({"text": ...}, which Slack's and Mattermost's incoming webhooks take as
+ * it is).  The standard format posts the event exactly as the org stream
+ * sends it, made once per event (hooks_read.c). */
 #include "hooks.h"
 
 #include <stdlib.h>
@@ -94,8 +95,8 @@ slack_text(const struct hook_event *ev, const struct jval *payload)
 	return out;
 }
 
-static char *
-slack_body(const struct hook_event *ev, size_t *len)
+char *
+hook_slack_body(const struct hook_event *ev, size_t *len)
 {
 	char err[128];
 	struct jval *payload = json_parse(ev->payload, strlen(ev->payload), err, sizeof(err));
@@ -111,14 +112,4 @@ slack_body(const struct hook_event *ev, size_t *len)
 	free(text);
 	json_free(payload);
 	return out;
-}
-
-char *
-hook_body(const struct hook_sub *s, const struct hook_event *ev, size_t *len)
-{
-	struct event e = {ev->type, ev->seq, ev->at, ev->payload};
-
-	if (s->slack)
-		return slack_body(ev, len);
-	return event_message(&e, len);
 }

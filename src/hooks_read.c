@@ -41,7 +41,7 @@ struct org_read {
 	struct org_read *next;
 	int64_t org_id;
 	int64_t after;
-	struct hook_event *events; /* once read */
+	struct hook_event **events; /* once read */
 	size_t nevents;
 	struct waiter *waiters; /* while under way */
 	size_t nwaiters;
@@ -56,15 +56,44 @@ col_int(const PGresult *res, int row, int col)
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
+/* Row i of a read; its standard body made once for every subscription. */
+static struct hook_event *
+event_new(const PGresult *res, int i)
+{
+	struct hook_event *ev = xcalloc(1, sizeof(*ev));
+	struct event e;
+
+	ev->refs = 1;
+	ev->seq = col_int(res, i, 0);
+	ev->type = xstrdup(PQgetvalue(res, i, 1));
+	ev->payload = xstrdup(PQgetvalue(res, i, 2));
+	ev->at = col_int(res, i, 3);
+	e.type = ev->type;
+	e.seq = ev->seq;
+	e.at = ev->at;
+	e.payload = ev->payload;
+	ev->body = event_message(&e, &ev->body_len);
+	return ev;
+}
+
+void
+hook_event_unref(struct hook_event *ev)
+{
+	if (--ev->refs > 0)
+		return;
+	free(ev->type);
+	free(ev->payload);
+	free(ev->body);
+	free(ev);
+}
+
 static void
 read_free(struct org_read *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nevents; i++) {
-		free(r->events[i].type);
-		free(r->events[i].payload);
-	}
+	for (i = 0; i < r->nevents; i++)
+		hook_event_unref(r->events[i]);
 	free(r->events);
 	free(r->waiters);
 	free(r);
@@ -123,14 +152,8 @@ on_events(void *arg, PGresult *res)
 
 	unlink_read(&under_way, r);
 	r->events = xcalloc((size_t)n + 1, sizeof(*r->events));
-	for (i = 0; i < (size_t)n; i++) {
-		struct hook_event *ev = &r->events[r->nevents++];
-
-		ev->seq = col_int(res, (int)i, 0);
-		ev->type = xstrdup(PQgetvalue(res, (int)i, 1));
-		ev->payload = xstrdup(PQgetvalue(res, (int)i, 2));
-		ev->at = col_int(res, (int)i, 3);
-	}
+	for (i = 0; i < (size_t)n; i++)
+		r->events[r->nevents++] = event_new(res, (int)i);
 	for (i = 0; i < r->nwaiters; i++) {
 		struct hook_sub *s = r->waiters[i].s;
 
@@ -155,7 +178,7 @@ on_events(void *arg, PGresult *res)
 static int64_t
 read_up_to(const struct hook_sub *s)
 {
-	return s->qhead < s->nqueue ? s->queue[s->nqueue - 1].seq : s->cursor;
+	return s->qhead < s->nqueue ? s->queue[s->nqueue - 1]->seq : s->cursor;
 }
 
 void

@@ -38,8 +38,9 @@ secret_key(const char *secret, unsigned char *key, size_t keymax)
 	return n - pad;
 }
 
-/* A subscription's HMAC, keyed once: each signature copies it (the fetch
- * of the algorithm and the keying cost more than hashing a 1 KB body). */
+/* A subscription's HMAC, keyed once: each signature starts it again from
+ * the key it holds (the fetch of the algorithm and the keying cost more
+ * than hashing a 1 KB body). */
 struct hook_signer {
 	EVP_MAC_CTX *keyed;
 };
@@ -81,27 +82,24 @@ hook_signer_free(struct hook_signer *k)
 }
 
 char *
-hook_sign(const struct hook_signer *k, const char *id, int64_t timestamp, const char *body,
-          size_t len)
+hook_sign(struct hook_signer *k, const char *id, int64_t timestamp, const char *body, size_t len)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
 	char prefix[64];
 	size_t maclen = 0;
 	int plen = snprintf(prefix, sizeof(prefix), ".%lld.", (long long)timestamp);
-	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->keyed);
-	char *out = NULL;
 
-	if (ctx != NULL && plen > 0 && (size_t)plen < sizeof(prefix) &&
-	    EVP_MAC_update(ctx, (const unsigned char *)id, strlen(id)) == 1 &&
-	    EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) == 1 &&
-	    EVP_MAC_update(ctx, (const unsigned char *)body, len) == 1 &&
-	    EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) == 1) {
-		EVP_EncodeBlock(b64, mac, (int)maclen);
-		out = xprintf("v1,%s", (const char *)b64);
-	}
-	EVP_MAC_CTX_free(ctx);
-	return out;
+	/* no key: again from the one it was keyed with */
+	if (plen <= 0 || (size_t)plen >= sizeof(prefix) ||
+	    EVP_MAC_init(k->keyed, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(k->keyed, (const unsigned char *)id, strlen(id)) != 1 ||
+	    EVP_MAC_update(k->keyed, (const unsigned char *)prefix, (size_t)plen) != 1 ||
+	    EVP_MAC_update(k->keyed, (const unsigned char *)body, len) != 1 ||
+	    EVP_MAC_final(k->keyed, mac, &maclen, sizeof(mac)) != 1)
+		return NULL;
+	EVP_EncodeBlock(b64, mac, (int)maclen);
+	return xprintf("v1,%s", (const char *)b64);
 }
 
 char *

@@ -47,19 +47,12 @@ hook_subs_count(void)
 }
 
 static void
-event_clear(struct hook_event *ev)
-{
-	free(ev->type);
-	free(ev->payload);
-}
-
-static void
 queue_clear(struct hook_sub *s)
 {
 	size_t i;
 
 	for (i = s->qhead; i < s->nqueue; i++)
-		event_clear(&s->queue[i]);
+		hook_event_unref(s->queue[i]);
 	free(s->queue);
 	s->queue = NULL;
 	s->nqueue = s->qhead = 0;
@@ -137,7 +130,7 @@ wants(const struct hook_sub *s, const char *type)
 static void
 queue_pop(struct hook_sub *s)
 {
-	event_clear(&s->queue[s->qhead++]);
+	hook_event_unref(s->queue[s->qhead++]);
 	s->attempts = 0;
 	s->first_attempt_at = 0;
 	s->next_attempt_at = TIME_NONE;
@@ -178,7 +171,7 @@ call_new(struct hook_sub *s)
 /* Events read after what s has (hooks_read.c), behind what it still has
  * queued, which moves to the front; full: there may be more. */
 void
-hook_sub_append(struct hook_sub *s, const struct hook_event *evs, size_t n, int full)
+hook_sub_append(struct hook_sub *s, struct hook_event *const *evs, size_t n, int full)
 {
 	size_t i;
 
@@ -188,12 +181,8 @@ hook_sub_append(struct hook_sub *s, const struct hook_event *evs, size_t n, int 
 	s->qhead = 0;
 	s->queue = xrealloc(s->queue, (s->nqueue + n + 1) * sizeof(*s->queue));
 	for (i = 0; i < n; i++) {
-		struct hook_event *ev = &s->queue[s->nqueue++];
-
-		ev->seq = evs[i].seq;
-		ev->at = evs[i].at;
-		ev->type = xstrdup(evs[i].type);
-		ev->payload = xstrdup(evs[i].payload);
+		evs[i]->refs++;
+		s->queue[s->nqueue++] = evs[i];
 	}
 	s->more = s->more || full;
 }
@@ -267,12 +256,12 @@ on_answer(void *arg, const struct hook_answer *a)
 
 	s->sending = 0;
 	if (s->gone || c->epoch != s->epoch || s->qhead == s->nqueue ||
-	    s->queue[s->qhead].seq != c->cursor) {
+	    s->queue[s->qhead]->seq != c->cursor) {
 		free(c);
 		hook_sub_done(s);
 		return;
 	}
-	ev = &s->queue[s->qhead];
+	ev = s->queue[s->qhead];
 	s->attempts++;
 	if (a->error == NULL) {
 		result_add(s, ev, a, TIME_NONE);
@@ -290,18 +279,21 @@ static void
 sub_send(struct hook_sub *s, const struct hook_event *ev)
 {
 	int64_t ts = hooks_now();
-	size_t len;
-	char *body = hook_body(s, ev, &len);
-	char *id = xprintf("%lld-%lld", (long long)s->org_id, (long long)ev->seq);
-	char *sig = s->signer != NULL ? hook_sign(s->signer, id, ts, body, len) : NULL;
-	char *h_id = xprintf("webhook-id: %s", id);
-	char *h_ts = xprintf("webhook-timestamp: %lld", (long long)ts);
-	char *h_sig = xprintf("webhook-signature: %s", sig != NULL ? sig : "");
+	size_t len = ev->body_len;
+	char *slack = s->slack ? hook_slack_body(ev, &len) : NULL;
+	const char *body = slack != NULL ? slack : ev->body;
+	char id[48], h_id[64], h_ts[48], h_sig[128];
 	/* Expect: empty — no 100-continue round trip before the body */
 	const char *headers[] = {"Content-Type: application/json", "User-Agent: incidentd/" VERSION,
 	                         h_id, h_ts, h_sig, "Expect:", NULL};
 	struct sub_call *c = call_new(s);
+	char *sig;
 
+	snprintf(id, sizeof(id), "%lld-%lld", (long long)s->org_id, (long long)ev->seq);
+	sig = s->signer != NULL ? hook_sign(s->signer, id, ts, body, len) : NULL;
+	snprintf(h_id, sizeof(h_id), "webhook-id: %s", id);
+	snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", (long long)ts);
+	snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig != NULL ? sig : "");
 	c->cursor = ev->seq;
 	if (s->attempts == 0)
 		s->first_attempt_at = ts;
@@ -318,12 +310,8 @@ sub_send(struct hook_sub *s, const struct hook_event *ev)
 		free(c);
 		s->refs--;
 	}
-	free(body);
-	free(id);
+	free(slack);
 	free(sig);
-	free(h_id);
-	free(h_ts);
-	free(h_sig);
 }
 
 /* Drops what was read ahead and written behind: the row says where to go on. */
@@ -358,8 +346,8 @@ hook_sub_kick(struct hook_sub *s)
 
 	if (s->gone || s->stale || hooks.closed)
 		return;
-	while (!s->sending && s->qhead < s->nqueue && !wants(s, s->queue[s->qhead].type)) {
-		s->cursor = s->queue[s->qhead].seq; /* not this subscription's type */
+	while (!s->sending && s->qhead < s->nqueue && !wants(s, s->queue[s->qhead]->type)) {
+		s->cursor = s->queue[s->qhead]->seq; /* not this subscription's type */
 		queue_pop(s);
 	}
 	if (!s->fetching && s->more && s->nqueue - s->qhead <= HOOKS_READ_AHEAD_LOW &&
@@ -370,7 +358,7 @@ hook_sub_kick(struct hook_sub *s)
 	/* an empty queue: a read is under way, or there is nothing to send */
 	if (!s->sending && s->disable_reason == NULL && !hooks.stopping && s->qhead < s->nqueue &&
 	    s->prior == PRIOR_READ) {
-		ev = &s->queue[s->qhead];
+		ev = s->queue[s->qhead];
 		if (s->attempts == 0 && ev->seq == s->prior_seq) {
 			/* an earlier process's attempts at this event go on */
 			s->attempts = s->prior_attempts;
@@ -420,10 +408,10 @@ hook_subs_oldest_pending(int64_t now)
 		size_t i;
 
 		for (i = s->qhead; i < s->nqueue; i++) {
-			if (!wants(s, s->queue[i].type))
+			if (!wants(s, s->queue[i]->type))
 				continue;
-			if (now - s->queue[i].at > oldest)
-				oldest = now - s->queue[i].at;
+			if (now - s->queue[i]->at > oldest)
+				oldest = now - s->queue[i]->at;
 			break;
 		}
 	}
