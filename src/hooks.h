@@ -19,9 +19,9 @@
 #define HOOKS_TIMEOUT_MS 10000    /* no answer within this: a failed attempt */
 #define HOOKS_BODY_MAX (64 * 1024) /* of a response: read, then dropped */
 #define HOOKS_KEEP_CONNECTIONS 1024 /* idle connections libcurl keeps open */
-#define HOOKS_FETCH_ROWS 100      /* events per read of the log */
-#define HOOKS_FETCH_ROWS_TEXT "100"
-#define HOOKS_READ_AHEAD_LOW 25   /* the next read starts when this few are left */
+#define HOOKS_FETCH_ROWS 500      /* events per read of the log */
+#define HOOKS_FETCH_ROWS_TEXT "500"
+#define HOOKS_READ_AHEAD_LOW 250  /* the next read starts when this few are left */
 #define HOOKS_WRITE_BATCH 64      /* results written at once when this many wait */
 #define HOOKS_WRITE_DELAY_MS 50   /* else at most this long after they came */
 #define HOOKS_WRITE_ROWS 4096     /* delivery rows per statement, at most */

@@ -40,6 +40,7 @@ static CURLM *multi;
 static struct event_base *http_base;
 static struct event *timer_ev;
 static size_t in_flight;
+static int added; /* a request was added since check_done last looked */
 static struct hook_request *requests;
 /* Finished easy handles kept for the next requests (curl_easy_reset is
  * cheaper than a new handle, and keeps its buffers). */
@@ -210,20 +211,29 @@ finish(struct hook_request *r, CURLcode rc)
 	request_free(r);
 }
 
+/* Finished transfers are answered; a request their callbacks made (the
+ * subscription's next event) starts at once rather than at the next pass
+ * of the loop, when its timer would fire: here we are outside libcurl's
+ * calls, where curl_multi_socket_action may be called. */
 static void
 check_done(void)
 {
 	CURLMsg *msg;
-	int left;
+	int left, running;
 
-	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-		struct hook_request *r = NULL;
+	do {
+		added = 0;
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+			struct hook_request *r = NULL;
 
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		finish(r, msg->data.result);
-	}
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+			finish(r, msg->data.result);
+		}
+		if (added)
+			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	} while (added);
 }
 
 void
@@ -334,6 +344,7 @@ hooks_http_post(const char *url, const char *const *headers, const char *body, s
 		return -1;
 	}
 	r->started_ms = clock_monotonic_ms();
+	added = 1;
 	r->next = requests;
 	if (requests != NULL)
 		requests->prev = r;

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEPT_READS 16 /* full reads kept, over all organisations */
+#define KEPT_READS 8 /* full reads kept, over all organisations */
 
 static const char sql_events_after[] =
     "SELECT seq, type, payload::text, extract(epoch from at)::bigint FROM events "

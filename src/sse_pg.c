@@ -209,6 +209,13 @@ pg_poll_connect(struct sse_pg *pg)
 		pg_watch(pg, EV_WRITE);
 		return;
 	case PGRES_POLLING_OK:
+		/* libpq's sends are blocking until told otherwise: a long query
+		 * (incidentd-hooks writes thousands of rows in one) would hold the
+		 * loop while PostgreSQL reads it; now pg_flush waits for the socket */
+		if (PQsetnonblocking(pg->conn, 1) != 0) {
+			pg_lost(pg, PQerrorMessage(pg->conn));
+			return;
+		}
 		pg->state = PG_IDLE;
 		pg_watch(pg, EV_READ);
 		log_info(NULL, "msg=\"sse: PostgreSQL connected\"");
