@@ -32,6 +32,8 @@ static const char sql_prior_attempts[] =
     "coalesce(extract(epoch from next_attempt_at)::bigint, 0) FROM webhook_deliveries "
     "WHERE webhook_id = $1::uuid AND seq > $2 AND delivered_at IS NULL ORDER BY seq LIMIT 1";
 
+/* A subscription waiting for a read (as it was then: a reset since makes
+ * the answer stale). */
 struct waiter {
 	struct hook_sub *s;
 	int64_t epoch;
@@ -213,15 +215,10 @@ hook_read_ahead(struct hook_sub *s)
 	r->nwaiters++;
 }
 
-struct prior_call {
-	struct hook_sub *s;
-	int64_t epoch;
-};
-
 static void
 on_prior(void *arg, PGresult *res)
 {
-	struct prior_call *c = arg;
+	struct waiter *c = arg;
 	struct hook_sub *s = c->s;
 
 	if (!s->gone && c->epoch == s->epoch) {
@@ -245,7 +242,7 @@ on_prior(void *arg, PGresult *res)
 void
 hook_read_prior(struct hook_sub *s)
 {
-	struct prior_call *c = xcalloc(1, sizeof(*c));
+	struct waiter *c = xcalloc(1, sizeof(*c));
 	char cursor[24];
 	const char *params[2] = {s->id, cursor};
 
