@@ -33,7 +33,17 @@ sub seqs_at {
 	return map { (split /-/, $_->{headers}{'webhook-id'})[1] } @{ $rx->requests($path) };
 }
 
-my @hooks = map { new_hook($A, $rx->url($_)) } @paths;
+# Both incidentd-hooks are connected (and LISTENing) before the
+# subscriptions come, and these come at once: a host still starting, or
+# subscriptions made one by one, let the first host to hear of each take
+# them all (a red CI run: "0 of 6 subscriptions held by B").
+for my $host ($A, $B) {
+	$A->_poll('incidentd-hooks connected to PostgreSQL on each host', sub {
+		my $pid = $host->hooks_pid or return 0;
+		return $host->log =~ /pid=$pid msg="sse: PostgreSQL connected"/;
+	});
+}
+my @hooks = @{ new_hooks($A, map { $rx->url($_) } @paths) };
 my $from = current_seq($A);
 # both hosts take leases at their next tick
 $A->_poll('every subscription leased', sub {

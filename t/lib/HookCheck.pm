@@ -8,7 +8,7 @@ use Exporter qw(import);
 use Digest::SHA qw(hmac_sha256);
 use MIME::Base64 qw(encode_base64 decode_base64);
 
-our @EXPORT = qw(new_hook hook_row deliveries verify_signature new_secret);
+our @EXPORT = qw(new_hook new_hooks hook_row deliveries verify_signature new_secret);
 
 sub new_secret {
 	my $bytes = join '', map { chr int rand 256 } 1 .. 32;
@@ -28,6 +28,21 @@ sub new_hook {
 		. "WHERE id = $org RETURNING id");
 	chomp $id;
 	return { id => $id, secret => $secret };
+}
+
+# Subscriptions of the test's org to each of @urls, made in one statement
+# (one transaction: the hosts hear of them at once, as of a batch). Returns
+# [{id, secret}], in the order of @urls.
+sub new_hooks {
+	my ($s, @urls) = @_;
+	my $org = $s->org_id;
+	my @secrets = map { new_secret() } @urls;
+	my $list = join ',', map { "('$urls[$_]', '$secrets[$_]', $_)" } 0 .. $#urls;
+	my %id = map { (split /\|/)[ 1, 0 ] } split /\n/, $s->psql(
+		"INSERT INTO webhooks (org_id, url, secret, cursor_seq) "
+		. "SELECT $org, v.url, v.secret, o.event_seq FROM orgs o, (VALUES $list) AS v(url, secret, i) "
+		. "WHERE o.id = $org ORDER BY v.i RETURNING id, url");
+	return [ map { { id => $id{ $urls[$_] }, secret => $secrets[$_] } } 0 .. $#urls ];
 }
 
 # The subscription's row: {cursor_seq, enabled, disabled_reason, lease_owner}.
