@@ -118,7 +118,18 @@ webhook_insert(struct request *req, const struct webhook_fields *w, const char *
 
 	webhook_org_text(req, org);
 	snprintf(cap, sizeof(cap), "%d", WEBHOOKS_PER_ORG_MAX);
-	if (db_begin(req->worker->db) != 0 || org_lock(req, seq) != 0 ||
+	if (db_begin(req->worker->db) != 0) {
+		free(events);
+		webhook_fail_db(req);
+		return;
+	}
+	/* a retry with the create's Idempotency-Key gets its answer again,
+	 * secret included: the same subscription, not a second one */
+	if (idempotency_claim(req) == IDEMPOTENCY_ANSWERED) {
+		free(events);
+		return;
+	}
+	if (org_lock(req, seq) != 0 ||
 	    (res = db_exec(req->worker->db, STMT_WEBHOOK_INSERT, 8, params)) == NULL) {
 		free(events);
 		webhook_fail_db(req);
@@ -133,15 +144,14 @@ webhook_insert(struct request *req, const struct webhook_fields *w, const char *
 		             "delete one first", WEBHOOKS_PER_ORG_MAX);
 		return;
 	}
-	if (db_commit(req->worker->db) != 0) {
-		PQclear(res);
-		webhook_fail_db(req);
-		return;
-	}
 	request_header(req, "Location: %s/v1/webhooks/%s", req->worker->cfg->public_base_url,
 	               PQgetvalue(res, 0, 0));
 	webhook_respond(req, 201, res, 1);
 	PQclear(res);
+	if (idempotency_record(req) != 0 || db_commit(req->worker->db) != 0) {
+		request_clear_headers(req);
+		webhook_fail_db(req);
+	}
 }
 
 void

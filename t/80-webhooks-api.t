@@ -392,6 +392,25 @@ is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$id'"), 0, 'i
 		'invalid_value', '... userinfo still refused', field => 'url');
 }
 
+# ---- Idempotency-Key on create: a retry is the same subscription ------------
+{
+	my $before = q1("SELECT count(*) FROM webhooks WHERE org_id = $ORG");
+	my %idem = (headers => { 'Idempotency-Key' => 'create-hook-1' });
+	my $body = { url => 'https://e.com/idem', description => 'once' };
+	my $r1 = $api->call(POST => '/v1/webhooks', body => $body, %idem);
+	is($r1->{status}, 201, 'create with an Idempotency-Key');
+	ok(!exists $r1->{headers}{'idempotent-replayed'}, 'the first answer is not a replay');
+	my $r2 = $api->call(POST => '/v1/webhooks', body => $body, %idem);
+	is($r2->{status}, 201, 'the retry: 201 again');
+	is($r2->{headers}{'idempotent-replayed'}, 'true', 'Idempotent-Replayed: true');
+	is($r2->{json}{id}, $r1->{json}{id}, 'the same subscription');
+	is($r2->{json}{secret}, $r1->{json}{secret}, 'with its secret');
+	is($r2->{headers}{location}, $r1->{headers}{location}, 'and its Location');
+	is(q1("SELECT count(*) FROM webhooks WHERE org_id = $ORG"), $before + 1, 'one subscription made');
+	error_is($api->call(POST => '/v1/webhooks', body => { url => 'https://e.com/other-idem' }, %idem),
+		409, 'conflict_error', 'idempotency_key_reused', 'the key with another body: 409');
+}
+
 # ---- at most WEBHOOKS_PER_ORG_MAX (1,000) subscriptions an org ---------------
 {
 	my $have = q1("SELECT count(*) FROM webhooks WHERE org_id = $ORG");
