@@ -226,10 +226,13 @@ on_prior(void *arg, PGresult *res)
 			s->prior = PRIOR_UNREAD; /* PostgreSQL failed it: read again */
 		} else {
 			s->prior = PRIOR_READ;
-			s->prior_seq = PQntuples(res) > 0 ? col_int(res, 0, 0) : 0;
-			s->prior_attempts = PQntuples(res) > 0 ? (int)col_int(res, 0, 1) : 0;
-			s->prior_first_attempt_at = PQntuples(res) > 0 ? col_int(res, 0, 2) : 0;
-			s->prior_next_attempt_at = PQntuples(res) > 0 ? col_int(res, 0, 3) : 0;
+			s->prior_seq = 0; /* none */
+			if (PQntuples(res) > 0) {
+				s->prior_seq = col_int(res, 0, 0);
+				s->prior_attempts = (int)col_int(res, 0, 1);
+				s->prior_first_attempt_at = col_int(res, 0, 2);
+				s->prior_next_attempt_at = col_int(res, 0, 3);
+			}
 		}
 	}
 	free(c);
