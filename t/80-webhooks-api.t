@@ -427,6 +427,11 @@ is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$id'"), 0, 'i
 		'another org is not held to this one\'s count');
 }
 
+# ---- an org's deletion takes its subscriptions' delivery rows --------------
+$s->psql("INSERT INTO webhook_deliveries (webhook_id, seq, event) VALUES ('$oid', 1, 'incident.created')");
+$s->psql("DELETE FROM orgs WHERE id = $other->{id}");
+is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$oid'"), 0, 'its deletion took the row');
+
 close $listen_in;
 waitpid $listener, 0;
 $s->finish;
