@@ -73,6 +73,7 @@ struct hook_sub {
 	int64_t org_id;
 	char *url;
 	struct hook_signer *signer; /* keyed with the secret; NULL: malformed */
+	struct hook_channel *channel; /* made at the first request */
 	char **events; /* subscribed types; none: every type */
 	size_t nevents;
 	int slack;
@@ -142,7 +143,7 @@ void hook_leases_refresh(void);
 void hook_leases_release(void (*done)(void));
 
 /* ---- hooks_http.c: libcurl multi on the loop ---- */
-struct hook_request;
+struct hook_channel; /* one subscription's requests, one at a time */
 struct hook_answer {
 	int status;           /* HTTP status, 0 when none */
 	const char *error;    /* NULL on a 2xx */
@@ -151,10 +152,16 @@ struct hook_answer {
 typedef void (*hook_answer_cb)(void *arg, const struct hook_answer *a);
 void hooks_http_init(struct event_base *base);
 void hooks_http_free(void);
-/* POSTs body to url with headers (a NULL-terminated list of "Name: value");
- * cb runs once, from the loop, with the outcome.  Copies what it needs. */
-int hooks_http_post(const char *url, const char *const *headers, const char *body, size_t len,
-                    hook_answer_cb cb, void *arg);
+/* NULL when libcurl cannot make a handle.  Freeing a channel with a request
+ * in flight abandons it (its callback never runs). */
+struct hook_channel *hooks_http_channel_new(void);
+void hooks_http_channel_free(struct hook_channel *ch);
+/* POSTs body to url with headers (a NULL-terminated list of "Name: value")
+ * on ch; cb runs once, from the loop, with the outcome.  Copies what it
+ * needs.  -1: not sent (ch already has a request in flight, or libcurl said
+ * no). */
+int hooks_http_post(struct hook_channel *ch, const char *url, const char *const *headers,
+                    const char *body, size_t len, hook_answer_cb cb, void *arg);
 size_t hooks_http_in_flight(void);
 
 /* ---- hooks_sign.c: the Standard Webhooks signature ---- */

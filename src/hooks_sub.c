@@ -71,6 +71,7 @@ sub_free(struct hook_sub *s)
 	free(s->id);
 	free(s->url);
 	hook_signer_free(s->signer);
+	hooks_http_channel_free(s->channel);
 	free(s->updated_at);
 	free(s->disable_reason);
 	free(s);
@@ -299,7 +300,10 @@ sub_send(struct hook_sub *s, const struct hook_event *ev)
 		s->first_attempt_at = ts;
 	s->next_attempt_at = TIME_NONE;
 	s->sending = 1;
-	if (sig == NULL || hooks_http_post(s->url, headers, body, len, on_answer, c) != 0) {
+	if (s->channel == NULL)
+		s->channel = hooks_http_channel_new();
+	if (sig == NULL || s->channel == NULL ||
+	    hooks_http_post(s->channel, s->url, headers, body, len, on_answer, c) != 0) {
 		struct hook_answer a = {0, sig == NULL ? "the signing secret is malformed"
 		                                       : "the request could not be made", 0};
 
