@@ -711,12 +711,16 @@ void webhook_org_text(const struct request *req, char out[24]);
 /* Statement id on the request's org ($1): its one row, or NULL after a db
  * failure (answer it with webhook_fail_db). */
 struct pg_result *webhook_org_row(struct request *req, enum stmt_id id);
-/* A transaction and the request's subscription locked in it (a PATCH or a
- * replay waits for another): its row, or NULL after answering. */
+/* A transaction, the request's Idempotency-Key claimed in it, and the
+ * request's subscription locked (a PATCH or a replay waits for another):
+ * its row, or NULL after answering (a retry: from the key's record). */
 struct pg_result *webhook_lock(struct request *req);
 /* res, the locked subscription's row as a write returned it (NULL: the
- * write failed): commits and answers 200 with it, or the failure.  Clears res. */
+ * write failed): answers 200 with it and commits, or the failure.  Clears res. */
 void webhook_commit_respond(struct request *req, struct pg_result *res);
+/* The answer the request holds recorded under its Idempotency-Key (if it
+ * has one), then COMMIT; a failure replaces the answer. */
+void webhook_record_commit(struct request *req);
 
 /* ---- metrics.c: GET /metrics, the host's counters in Prometheus text ----
  * A table the master maps (shared) before it forks: a head the master writes

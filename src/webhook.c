@@ -148,10 +148,7 @@ webhook_insert(struct request *req, const struct webhook_fields *w, const char *
 	               PQgetvalue(res, 0, 0));
 	webhook_respond(req, 201, res, 1);
 	PQclear(res);
-	if (idempotency_record(req) != 0 || db_commit(req->worker->db) != 0) {
-		request_clear_headers(req);
-		webhook_fail_db(req);
-	}
+	webhook_record_commit(req);
 }
 
 void
@@ -202,21 +199,40 @@ webhook_row(struct request *req, enum stmt_id id, const char *extra)
 	return res;
 }
 
-PGresult *
-webhook_lock(struct request *req)
+/* A transaction, and in it the request's Idempotency-Key claimed (a retry
+ * is answered from its record): 0, or -1 after answering. */
+static int
+webhook_begin(struct request *req)
 {
 	if (db_begin(req->worker->db) != 0) {
 		webhook_fail_db(req);
-		return NULL;
+		return -1;
 	}
+	return idempotency_claim(req) == IDEMPOTENCY_ANSWERED ? -1 : 0;
+}
+
+void
+webhook_record_commit(struct request *req)
+{
+	if (idempotency_record(req) != 0 || db_commit(req->worker->db) != 0) {
+		request_clear_headers(req);
+		webhook_fail_db(req);
+	}
+}
+
+PGresult *
+webhook_lock(struct request *req)
+{
+	if (webhook_begin(req) != 0)
+		return NULL;
 	return webhook_row(req, STMT_WEBHOOK_GET_FOR_UPDATE, NULL);
 }
 
 void
 webhook_commit_respond(struct request *req, PGresult *res)
 {
-	if (res == NULL || PQntuples(res) != 1 || db_commit(req->worker->db) != 0) {
-		if (res != NULL && PQntuples(res) != 1)
+	if (res == NULL || PQntuples(res) != 1) {
+		if (res != NULL)
 			db_fail(req->worker->db, 500, "the locked subscription is gone");
 		PQclear(res);
 		webhook_fail_db(req);
@@ -224,6 +240,7 @@ webhook_commit_respond(struct request *req, PGresult *res)
 	}
 	webhook_respond(req, 200, res, 0);
 	PQclear(res);
+	webhook_record_commit(req);
 }
 
 void
@@ -240,12 +257,13 @@ webhook_get(struct request *req)
 void
 webhook_delete(struct request *req)
 {
-	PGresult *res = webhook_row(req, STMT_WEBHOOK_DELETE, NULL);
+	PGresult *res;
 
-	if (res == NULL)
+	if (webhook_begin(req) != 0 || (res = webhook_row(req, STMT_WEBHOOK_DELETE, NULL)) == NULL)
 		return;
 	PQclear(res);
 	request_respond(req, 204, NULL, NULL, 0);
+	webhook_record_commit(req);
 }
 
 void
@@ -261,12 +279,19 @@ webhook_rotate_secret(struct request *req)
 		request_fail(req, 500, "internal_error", "Internal error");
 		return;
 	}
+	/* a retry with the rotation's Idempotency-Key is shown the same new
+	 * secret, rather than rotating again */
+	if (webhook_begin(req) != 0) {
+		free(secret);
+		return;
+	}
 	res = webhook_row(req, STMT_WEBHOOK_ROTATE, secret);
 	free(secret);
 	if (res == NULL)
 		return;
 	webhook_respond(req, 200, res, 1);
 	PQclear(res);
+	webhook_record_commit(req);
 }
 
 /* ---- PATCH ---- */

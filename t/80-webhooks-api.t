@@ -411,6 +411,38 @@ is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$id'"), 0, 'i
 		409, 'conflict_error', 'idempotency_key_reused', 'the key with another body: 409');
 }
 
+# ---- Idempotency-Key on the other writes: a retry gets the first answer -----
+{
+	my $hid = $api->call(POST => '/v1/webhooks', body => { url => 'https://e.com/idem-writes' })->{json}{id};
+	my $key = 0;
+	my $twice = sub {
+		my ($method, $path, %opt) = @_;
+		my %idem = (headers => { 'Idempotency-Key' => 'hook-write-' . ++$key });
+		my $r1 = $api->call($method => $path, %opt, %idem);
+		my $r2 = $api->call($method => $path, %opt, %idem);
+		ok(!exists $r1->{headers}{'idempotent-replayed'}, "$method $path: the first answer is not a replay");
+		is($r2->{headers}{'idempotent-replayed'}, 'true', "$method $path: the retry is");
+		is($r2->{status}, $r1->{status}, "$method $path: with its status ($r1->{status})");
+		is($r2->{content}, $r1->{content}, "$method $path: and its body");
+		return ($r1, $r2);
+	};
+	my ($r1) = $twice->(POST => "/v1/webhooks/$hid/rotate-secret");
+	like($r1->{json}{secret} // '', qr/^whsec_/, 'rotate-secret: a new secret');
+	is(q1("SELECT secret FROM webhooks WHERE id = '$hid'"), $r1->{json}{secret},
+		'rotated once: the secret the retry shows is the one that signs');
+	($r1) = $twice->(PATCH => "/v1/webhooks/$hid", body => { description => 'patched once' });
+	is($r1->{json}{description}, 'patched once', 'PATCH: changed');
+	my $cur = q1("SELECT event_seq FROM orgs WHERE id = $ORG");
+	($r1) = $twice->(POST => "/v1/webhooks/$hid/replay", body => { from_seq => $cur + 1 });
+	is($r1->{status}, 200, 'replay: 200');
+	my %idem = (headers => { 'Idempotency-Key' => 'hook-write-' . $key });
+	error_is($api->call(POST => "/v1/webhooks/$hid/replay", body => { from_seq => 1 }, %idem), 409,
+		'conflict_error', 'idempotency_key_reused', 'replay: the key with another body is 409');
+	$twice->(DELETE => "/v1/webhooks/$hid");
+	error_is($api->call(GET => "/v1/webhooks/$hid"), 404, 'not_found_error', 'not_found',
+		'DELETE: gone, and its retry was 204 rather than 404');
+}
+
 # ---- at most WEBHOOKS_PER_ORG_MAX (1,000) subscriptions an org ---------------
 {
 	my $have = q1("SELECT count(*) FROM webhooks WHERE org_id = $ORG");
