@@ -89,6 +89,9 @@ struct hook_sub {
 	int stale;   /* a write found the row changed: wait for the next read */
 	int gone;    /* no longer held: freed once nothing refers to it */
 	int seen;    /* in the latest lease read */
+	/* over this process's share (hooks_lease.c): sends nothing more, and
+	 * its lease is given up once nothing is in flight or unwritten */
+	int releasing, giving_up;
 	int refs;    /* queries and the request in flight */
 	int64_t epoch; /* bumped by a reset: older answers are ignored */
 	/* earlier attempts at the event after the stored cursor, read once
@@ -134,11 +137,16 @@ void hook_event_unref(struct hook_event *ev);
 /* ---- hooks_write.c: the cursors and delivery rows, written behind ---- */
 /* s has results or a cursor to write: now, or within HOOKS_WRITE_DELAY_MS. */
 void hook_writes_due(struct hook_sub *s);
+/* s has a cursor, results or a disable not yet written. */
+int hook_writes_pending(const struct hook_sub *s);
 void hook_writes_free(void);
 void hook_results_free(struct hook_result *r, size_t n);
 
 /* ---- hooks_lease.c: taking, renewing and giving up leases ---- */
 void hook_leases_refresh(void);
+/* s is releasing and idle: its lease is freed for another process, then
+ * s is dropped. */
+void hook_lease_give_up(struct hook_sub *s);
 /* SIGTERM: gives every lease up, then calls done (from the loop). */
 void hook_leases_release(void (*done)(void));
 

@@ -1,11 +1,13 @@
 /* hooks_lease.c — which subscriptions this process delivers.  Each tick one
- * statement takes the free and expired leases (FOR UPDATE SKIP LOCKED: two
- * hosts never take the same row) and renews the held ones that have less
- * than HOOKS_LEASE_SEC - HOOKS_RENEW_SEC left; a second reads every row held,
+ * statement says this process is alive (webhook_workers), takes free and
+ * expired leases up to its share (FOR UPDATE SKIP LOCKED: two hosts never
+ * take the same row) and renews the held ones that have less than
+ * HOOKS_LEASE_SEC - HOOKS_RENEW_SEC left; a second reads every row held,
  * which is how a PATCH, a rotated secret, a replay, a disable or a delete
- * reaches the subscription here (within a tick), and how a lost lease is
- * noticed.  A third finds the organisations with events past a held
- * subscription's cursor, for when Redis said nothing (it is down, or a
+ * reaches the subscription here (within a tick), how a lost lease is
+ * noticed, and what the share is now: held subscriptions over it are given
+ * up for a newcomer.  A third finds the organisations with events past a
+ * held subscription's cursor, for when Redis said nothing (it is down, or a
  * message was lost). */
 #include "hooks.h"
 
@@ -16,23 +18,41 @@
 #define TEXT(x) TEXT_(x)
 #define TEXT_(x) #x
 
-/* Free and expired leases are taken half at a time (at least one) per tick,
- * so hosts that start together share the subscriptions between them rather
- * than the first to tick taking all; held ones are renewed when less than
- * HOOKS_LEASE_SEC - HOOKS_RENEW_SEC is left. */
+/* This process's share: the enabled subscriptions over the live processes
+ * (itself counted even before its first beat is in), rounded up.  A beat
+ * counts for HOOKS_LEASE_SEC - HOOKS_RENEW_SEC, no longer than the leases
+ * renewed with it: a dead process's share is free when its leases are. */
+#define SHARE                                                                              \
+	"(SELECT ceil(count(*)::numeric / ((SELECT count(*) FROM webhook_workers "          \
+	"WHERE seen_until > now() AND owner <> $1) + 1))::bigint FROM webhooks WHERE enabled)"
+#define HELD "enabled AND lease_owner = $1 AND lease_until > now()"
+/* Free and expired leases are taken up to the share, and half of them at a
+ * time (at least one) per tick, so hosts that start together share the
+ * subscriptions between them rather than the first to tick taking all;
+ * held ones are renewed when less than HOOKS_LEASE_SEC - HOOKS_RENEW_SEC is
+ * left. */
 #define FREE_LEASE "enabled AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < now())"
 static const char sql_take[] =
+    "WITH beat AS (INSERT INTO webhook_workers (owner, seen_until) VALUES ($1, now() + interval '"
+    TEXT(HOOKS_LEASE_SEC) " seconds' - interval '" TEXT(HOOKS_RENEW_SEC) " seconds') "
+    "ON CONFLICT (owner) DO UPDATE SET seen_until = EXCLUDED.seen_until), "
+    "stale AS (DELETE FROM webhook_workers WHERE owner <> $1 AND seen_until < now() - interval "
+    "'60 seconds') "
     "UPDATE webhooks SET lease_owner = $1, lease_until = now() + interval '" TEXT(HOOKS_LEASE_SEC)
     " seconds' WHERE id IN (SELECT id FROM webhooks WHERE enabled AND lease_owner = $1 AND "
     "lease_until < now() + interval '" TEXT(HOOKS_LEASE_SEC) " seconds' - interval '"
     TEXT(HOOKS_RENEW_SEC) " seconds' FOR UPDATE SKIP LOCKED) "
     "OR id IN (SELECT id FROM webhooks WHERE " FREE_LEASE " ORDER BY created_at "
-    "LIMIT greatest(1, (SELECT count(*) FROM webhooks WHERE " FREE_LEASE ") / 2) "
+    "LIMIT least(greatest(1, (SELECT count(*) FROM webhooks WHERE " FREE_LEASE ") / 2), "
+    "greatest(0, " SHARE " - (SELECT count(*) FROM webhooks WHERE " HELD "))) "
     "FOR UPDATE SKIP LOCKED)";
 static const char sql_held[] =
     "SELECT id, org_id, url, array_to_string(events, ' '), format, secret, cursor_seq, "
-    "updated_at::text FROM webhooks WHERE lease_owner = $1 AND lease_until > now() AND enabled";
+    "updated_at::text, " SHARE " FROM webhooks WHERE " HELD;
+static const char sql_give_up[] =
+    "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
 static const char sql_release[] =
+    "WITH gone AS (DELETE FROM webhook_workers WHERE owner = $1) "
     "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
 static const char sql_org_seqs[] = "SELECT id, event_seq FROM orgs WHERE id = ANY($1::bigint[])";
 
@@ -141,6 +161,30 @@ check_orgs(void)
 	buf_free(b);
 }
 
+/* Held subscriptions over the share are released, idle ones first: each
+ * finishes what is in flight and written behind, then gives its lease up
+ * (hook_sub_kick), and a process under its share takes it at its tick. */
+static void
+rebalance(int64_t share)
+{
+	int64_t over = -share;
+	struct hook_sub *s;
+	int pass;
+
+	for (s = hook_subs; s != NULL; s = s->next)
+		over += !s->releasing;
+	for (pass = 0; pass < 2 && over > 0; pass++) {
+		for (s = hook_subs; s != NULL && over > 0; s = s->next) {
+			if (s->releasing || (pass == 0 && (s->sending || s->qhead < s->nqueue)))
+				continue;
+			log_info(NULL, "msg=\"hooks: lease over this process's share (%lld), given up\" "
+			         "webhook=%s", (long long)share, s->id);
+			s->releasing = 1;
+			over--;
+		}
+	}
+}
+
 static void
 on_held(void *arg, PGresult *res)
 {
@@ -179,6 +223,8 @@ on_held(void *arg, PGresult *res)
 			hook_sub_drop(s);
 		}
 	}
+	if (PQntuples(res) > 0)
+		rebalance(strtoll(PQgetvalue(res, 0, 8), NULL, 10));
 	hooks_status_report(hooks_now(), (int64_t)hook_subs_count(),
 	                    hook_subs_oldest_pending(hooks_now()));
 	check_orgs();
@@ -209,6 +255,27 @@ hook_leases_refresh(void)
 	}
 	refreshing = 1;
 	sse_pg_query(hooks.pg, sql_take, 1, params, on_taken, NULL);
+}
+
+static void
+on_given_up(void *arg, PGresult *res)
+{
+	struct hook_sub *s = arg;
+
+	s->giving_up = 0;
+	if (res != NULL && !s->gone)
+		hook_sub_drop(s);
+	hook_sub_unref(s); /* failed: the next kick tries again */
+}
+
+void
+hook_lease_give_up(struct hook_sub *s)
+{
+	const char *params[2] = {s->id, hooks.owner};
+
+	s->giving_up = 1;
+	s->refs++;
+	sse_pg_query(hooks.pg, sql_give_up, 2, params, on_given_up, s);
 }
 
 static void (*release_done)(void);

@@ -342,6 +342,19 @@ hook_sub_reread(struct hook_sub *s, int64_t cursor)
 	sub_reset(s, cursor);
 }
 
+/* Over the share: what was done is written, then the lease given up, so
+ * whoever takes it next starts after the last delivery, not before it. */
+static void
+sub_release(struct hook_sub *s)
+{
+	if (s->sending || s->writing || s->giving_up)
+		return;
+	if (hook_writes_pending(s))
+		hook_writes_due(s);
+	else
+		hook_lease_give_up(s);
+}
+
 /* Whatever is next: skip, send, wait for a retry, read ahead, write behind. */
 void
 hook_sub_kick(struct hook_sub *s)
@@ -350,6 +363,10 @@ hook_sub_kick(struct hook_sub *s)
 
 	if (s->gone || s->stale || hooks.closed)
 		return;
+	if (s->releasing) {
+		sub_release(s);
+		return;
+	}
 	while (!s->sending && s->qhead < s->nqueue && !wants(s, s->queue[s->qhead]->type)) {
 		s->cursor = s->queue[s->qhead]->seq; /* not this subscription's type */
 		queue_pop(s);

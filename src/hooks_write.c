@@ -136,8 +136,8 @@ add_row(struct buf **c, const char *webhook_id, const struct hook_result *r)
 
 /* ---- taking and giving back a subscription's part ---- */
 
-static int
-has_writes(const struct hook_sub *s)
+int
+hook_writes_pending(const struct hook_sub *s)
 {
 	return s->cursor != s->persisted || s->nresults > 0 || s->disable_reason != NULL;
 }
@@ -270,7 +270,7 @@ write_batch(void)
 		struct part *p;
 		size_t r;
 
-		if (s->writing || s->gone || s->stale || !has_writes(s))
+		if (s->writing || s->gone || s->stale || !hook_writes_pending(s))
 			continue;
 		if (rows > 0 && rows + s->nresults > HOOKS_WRITE_ROWS) {
 			left = 1;
@@ -343,7 +343,7 @@ schedule(void)
 	int any = 0;
 
 	for (s = hook_subs; s != NULL; s = s->next) {
-		if (s->writing || s->gone || s->stale || !has_writes(s))
+		if (s->writing || s->gone || s->stale || !hook_writes_pending(s))
 			continue;
 		if (write_now(s)) {
 			arm(1);
@@ -358,7 +358,7 @@ schedule(void)
 void
 hook_writes_due(struct hook_sub *s)
 {
-	if (s->writing || s->gone || s->stale || !has_writes(s))
+	if (s->writing || s->gone || s->stale || !hook_writes_pending(s))
 		return;
 	if (hooks.stopping) {
 		/* now, in a statement queued ahead of the leases' release */

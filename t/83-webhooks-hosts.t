@@ -3,6 +3,7 @@
 # and Redis; the leases give each subscription to one of them, so every
 # event is delivered exactly once between the two, and when a host dies the
 # survivor takes its subscriptions over within 30 s, from the stored cursor.
+# A host that joins later is given its share by the one holding them all.
 use strict;
 use warnings;
 use Test::More;
@@ -83,6 +84,32 @@ for my $path (@paths) {
 }
 is(scalar(grep { (split /:/, hook_row($A, $_->{id})->{lease_owner})[1] == $A->hooks_pid } @hooks),
 	scalar @hooks, 'A holds every lease now');
+
+# A host that comes up now gets its share (6 over 2 processes): A gives up
+# three once what it delivered is written, and the newcomer takes them and
+# goes on from their cursors.  Events made meanwhile arrive exactly once.
+my $C = $A->add_host;
+my $mid = current_seq($A);
+create($A, "while C joins $_") for 1 .. 5;
+my $held_by = sub {
+	my ($host) = @_;
+	my $pid = $host->hooks_pid or return 0;
+	return scalar grep { ((split /:/, hook_row($A, $_->{id})->{lease_owner})[1] // 0) == $pid } @hooks;
+};
+$t0 = time;
+$A->_poll('C holds 3 subscriptions and A 3', sub { $held_by->($C) == 3 && $held_by->($A) == 3 },
+	sub { 'C holds ' . $held_by->($C) . ', A ' . $held_by->($A) });
+note(sprintf('balanced within %.1f s', time - $t0));
+like($A->log, qr/msg="hooks: lease over this process's share \(3\), given up"/, "A's log says why");
+create($C, "after C joined $_") for 1 .. 5;
+for my $path (@paths) {
+	$rx->wait_for(sub { grep({ (split /-/, $_->{headers}{'webhook-id'})[1] == $mid + 10 } @{ $_[0] }) },
+		"the 10th event since C came, at $path", path => $path, timeout => 30);
+}
+for my $path (@paths) {
+	is_deeply([ grep { $_ > $mid } seqs_at($path) ], [ $mid + 1 .. $mid + 10 ],
+		"$path: the events since C came, each exactly once, in order");
+}
 
 $rx->stop;
 $A->finish;
