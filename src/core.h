@@ -120,6 +120,7 @@ struct config {
 	char *api_v1; /* the dialect at /api/v1/incidents: alert24, statly or none */
 	int webhook_allow_private; /* webhooks may go to private addresses (yes/no) */
 	int webhook_delivery;      /* the master runs incidentd-hooks */
+	int hooks_processes;       /* how many, 1..HOOKS_PROCESSES_MAX */
 };
 void config_defaults(struct config *cfg);
 /* Loads path (NULL: defaults only) then the environment.  On error returns -1
@@ -349,20 +350,24 @@ enum hooks_counter {
 	HOOKS_DISABLED,  /* a subscription given up after its retry window */
 	HOOKS_COUNTERS
 };
+#define HOOKS_PROCESSES_MAX 16
+/* The host's incidentd-hooks processes summed: counters and held added, the
+ * oldest pending the oldest of any. */
 struct hooks_status_view {
-	int64_t updated_at; /* 0: incidentd-hooks has not reported yet */
+	int64_t updated_at; /* the latest report; 0: none has reported yet */
 	int64_t oldest_pending; /* seconds: the oldest event a held subscription waits to send */
 	int64_t held;           /* subscriptions whose lease this host holds */
 	uint64_t counters[HOOKS_COUNTERS];
 };
-/* The master: creates the page, returns its descriptor (kept across exec). */
+/* The master: creates the page (a slot per process), returns its
+ * descriptor (kept across exec). */
 int hooks_status_create(void);
-/* incidentd-hooks: maps the descriptor it was given. */
-int hooks_status_attach(int fd);
+/* incidentd-hooks: maps the descriptor it was given, to write slot. */
+int hooks_status_attach(int fd, int slot);
 void hooks_status_report(int64_t now, int64_t held, int64_t oldest_pending);
 void hooks_status_count(enum hooks_counter c);
-/* The master, once incidentd-hooks died. */
-void hooks_status_lost(void);
+/* The master, once the incidentd-hooks of slot died. */
+void hooks_status_lost(int slot);
 /* -1 when this process has no page. */
 int hooks_status_read(struct hooks_status_view *v);
 

@@ -171,11 +171,11 @@ main(int argc, char **argv)
 {
 	struct loop_signals sigs;
 	struct timeval tick = {HOOKS_TICK_SEC, 0};
-	int64_t status_fd = -1;
+	int64_t status_fd = -1, slot = 0;
 
-	loop_child_args(argc, argv, "incidentd-hooks", &hooks.config_path, &status_fd);
+	loop_child_args(argc, argv, "incidentd-hooks", &hooks.config_path, &status_fd, &slot);
 	hooks.cfg = loop_child_config(hooks.config_path);
-	if (status_fd >= 0 && hooks_status_attach((int)status_fd) != 0)
+	if (status_fd >= 0 && hooks_status_attach((int)status_fd, (int)slot) != 0)
 		fatal("cannot map the webhook status page (descriptor %lld)", (long long)status_fd);
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)(getpid() ^ time(NULL)));

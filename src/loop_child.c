@@ -8,28 +8,32 @@
 #include <unistd.h>
 
 static void
-loop_child_usage(const char *program)
+loop_child_usage(const char *program, int slots)
 {
-	fprintf(stderr, "usage: %s [-c config-file] [-s status-fd]\n", program);
+	fprintf(stderr, "usage: %s [-c config-file] [-s status-fd]%s\n", program,
+	        slots ? " [-i slot]" : "");
 	exit(2);
 }
 
 void
 loop_child_args(int argc, char **argv, const char *program, const char **config_path,
-                int64_t *status_fd)
+                int64_t *status_fd, int64_t *slot)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:s:h")) != -1) {
+	while ((opt = getopt(argc, argv, "c:s:i:h")) != -1) {
 		if (opt == 'c')
 			*config_path = optarg;
 		else if (opt == 's' && parse_int64(optarg, 0, INT32_MAX, status_fd) == 0)
 			continue;
+		else if (opt == 'i' && slot != NULL &&
+		         parse_int64(optarg, 0, HOOKS_PROCESSES_MAX - 1, slot) == 0)
+			continue;
 		else
-			loop_child_usage(program);
+			loop_child_usage(program, slot != NULL);
 	}
 	if (optind != argc)
-		loop_child_usage(program);
+		loop_child_usage(program, slot != NULL);
 }
 
 struct config *

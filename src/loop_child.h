@@ -12,10 +12,11 @@
 
 #include <event2/event.h>
 
-/* -c FILE into *config_path and -s FD (the status page) into *status_fd, as
- * the master passes them; anything else exits 2 with program's usage. */
+/* -c FILE into *config_path, -s FD (the status page) into *status_fd and,
+ * where slot is not NULL, -i N (the process's slot in it) into *slot, as the
+ * master passes them; anything else exits 2 with program's usage. */
 void loop_child_args(int argc, char **argv, const char *program, const char **config_path,
-                     int64_t *status_fd);
+                     int64_t *status_fd, int64_t *slot);
 /* The file at path (NULL: the defaults) and the environment, with the log
  * level set; fatal when it is bad (start-up).  Free with config_free, free. */
 struct config *loop_child_config(const char *path);

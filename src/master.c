@@ -1,7 +1,8 @@
 /* master.c — the incidentd master: opens the FastCGI socket, forks the
  * workers and starts the stream process (incidentd-sse) and the webhook
- * delivery process (incidentd-hooks), restarts any child that dies, replaces
- * the workers on SIGHUP (passing it on to the two processes) and drains
+ * delivery processes (incidentd-hooks, hooks_processes of them), restarts any
+ * child that dies, replaces the workers on SIGHUP (passing it on to those
+ * processes) and drains
  * everything on SIGTERM.  Signal handlers only set flags; this
  * loop does the work. */
 #include "api.h"
@@ -54,8 +55,8 @@ struct master {
 	time_t sse_respawn_after;
 	char *hooks_program;
 	int hooks_status_fd; /* hooks_status page, passed to incidentd-hooks */
-	struct child hooks;
-	time_t hooks_respawn_after;
+	struct child hooks[HOOKS_PROCESSES_MAX]; /* index: its slot in the page */
+	time_t hooks_respawn_after[HOOKS_PROCESSES_MAX];
 	int draining; /* workers that exit now are not replaced */
 };
 
@@ -147,11 +148,11 @@ helper_program_path(const char *name)
 }
 
 /* Forks and execs incidentd-sse or incidentd-hooks (name, at path
- * program) into slot, handing it its status page (-s status_fd) and the
- * master's configuration file. */
+ * program) into c, handing it its status page (-s status_fd), its slot in
+ * it (-i slot, unless slot < 0) and the master's configuration file. */
 static void
-master_spawn_helper(struct master *m, struct child *slot, const char *program, const char *name,
-                    int status_fd)
+master_spawn_helper(struct master *m, struct child *c, const char *program, const char *name,
+                    int status_fd, int slot)
 {
 	pid_t pid = fork();
 
@@ -160,37 +161,64 @@ master_spawn_helper(struct master *m, struct child *slot, const char *program, c
 		return;
 	}
 	if (pid == 0) {
-		char fd[16];
-		char *argv[] = {(char *)name, "-s", fd, "-c", (char *)m->config_path, NULL};
+		char fd[16], index[16];
+		char *argv[8];
+		int n = 0;
 
 		snprintf(fd, sizeof(fd), "%d", status_fd);
+		snprintf(index, sizeof(index), "%d", slot);
+		argv[n++] = (char *)name;
+		argv[n++] = "-s";
+		argv[n++] = fd;
+		if (slot >= 0) {
+			argv[n++] = "-i";
+			argv[n++] = index;
+		}
+		if (m->config_path != NULL) {
+			argv[n++] = "-c";
+			argv[n++] = (char *)m->config_path;
+		}
+		argv[n] = NULL;
 		exec_child_signals();
 		close(m->listen_fd);
-		if (m->config_path == NULL)
-			argv[3] = NULL;
 		execv(program, argv);
 		log_error(NULL, "msg=\"cannot run %s\" program=%s error=\"%s\"", name,
 		          LOG_VALUE(program), strerror(errno));
 		_exit(127);
 	}
-	slot->pid = pid;
-	slot->started = time(NULL);
+	c->pid = pid;
+	c->started = time(NULL);
 	log_debug(NULL, "msg=\"%s started\" pid=%ld", name, (long)pid);
 }
 
-/* incidentd-sse when sse_listen is set; incidentd-hooks unless
- * webhook_delivery = no (every host delivers, the leases share the work
- * out).  Each unless it runs or died young a moment ago. */
+/* incidentd-sse when sse_listen is set; hooks_processes incidentd-hooks
+ * unless webhook_delivery = no (every host delivers, the leases share the
+ * work out).  Each unless it runs or died young a moment ago. */
 static void
 master_spawn_helpers(struct master *m)
 {
 	time_t now = time(NULL);
+	int i;
 
 	if (m->cfg->sse_listen[0] != '\0' && m->sse.pid <= 0 && now >= m->sse_respawn_after)
-		master_spawn_helper(m, &m->sse, m->sse_program, "incidentd-sse", m->sse_status_fd);
-	if (m->cfg->webhook_delivery && m->hooks.pid <= 0 && now >= m->hooks_respawn_after)
-		master_spawn_helper(m, &m->hooks, m->hooks_program, "incidentd-hooks",
-		                    m->hooks_status_fd);
+		master_spawn_helper(m, &m->sse, m->sse_program, "incidentd-sse", m->sse_status_fd, -1);
+	for (i = 0; m->cfg->webhook_delivery && i < m->cfg->hooks_processes; i++)
+		if (m->hooks[i].pid <= 0 && now >= m->hooks_respawn_after[i])
+			master_spawn_helper(m, &m->hooks[i], m->hooks_program, "incidentd-hooks",
+			                    m->hooks_status_fd, i);
+}
+
+/* incidentd-sse and every incidentd-hooks: sig. */
+static void
+master_signal_helpers(const struct master *m, int sig)
+{
+	int i;
+
+	if (m->sse.pid > 0)
+		kill(m->sse.pid, sig);
+	for (i = 0; i < HOOKS_PROCESSES_MAX; i++)
+		if (m->hooks[i].pid > 0)
+			kill(m->hooks[i].pid, sig);
 }
 
 /* For /metrics: workers alive, of every generation. */
@@ -257,17 +285,31 @@ died_young(const struct child *c, int status)
 }
 
 /* incidentd-sse or incidentd-hooks (kind, in the log) ended with status:
- * its status page says it is gone, and it starts again at once unless it
- * died young. */
+ * it starts again at once unless it died young.  (The caller marks its
+ * status page gone.) */
 static void
-helper_exited(struct child *c, const char *kind, int status, void (*status_lost)(void),
-              time_t *respawn_after)
+helper_exited(struct child *c, const char *kind, int status, time_t *respawn_after)
 {
 	master_log_exit(kind, c->pid, status);
 	c->pid = 0;
-	status_lost();
 	if (died_young(c, status))
 		*respawn_after = time(NULL) + RESPAWN_HOLDOFF_SEC;
+}
+
+/* 1 when pid was one of the incidentd-hooks. */
+static int
+master_reap_hooks(struct master *m, pid_t pid, int status)
+{
+	int i;
+
+	for (i = 0; i < HOOKS_PROCESSES_MAX; i++) {
+		if (m->hooks[i].pid != pid)
+			continue;
+		helper_exited(&m->hooks[i], "hooks", status, &m->hooks_respawn_after[i]);
+		hooks_status_lost(i);
+		return 1;
+	}
+	return 0;
 }
 
 static void
@@ -279,14 +321,12 @@ master_reap(struct master *m)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (pid == m->sse.pid) {
-			helper_exited(&m->sse, "sse", status, stream_status_lost, &m->sse_respawn_after);
+			helper_exited(&m->sse, "sse", status, &m->sse_respawn_after);
+			stream_status_lost();
 			continue;
 		}
-		if (pid == m->hooks.pid) {
-			helper_exited(&m->hooks, "hooks", status, hooks_status_lost,
-			              &m->hooks_respawn_after);
+		if (master_reap_hooks(m, pid, status))
 			continue;
-		}
 		master_log_exit("worker", pid, status);
 		for (i = 0; i < m->nchildren; i++) {
 			if (m->children[i].pid != pid)
@@ -320,8 +360,10 @@ master_signal_children(struct master *m, int sig, int only_old_generation)
 static size_t
 master_live(const struct master *m)
 {
-	size_t i, n = (m->sse.pid > 0) + (m->hooks.pid > 0);
+	size_t i, n = m->sse.pid > 0;
 
+	for (i = 0; i < HOOKS_PROCESSES_MAX; i++)
+		n += m->hooks[i].pid > 0;
 	for (i = 0; i < m->nchildren; i++)
 		if (m->children[i].pid > 0)
 			n++;
@@ -349,10 +391,7 @@ master_reload(struct master *m)
 	m->cfg = next;
 	m->generation++;
 	master_signal_children(m, SIGTERM, 1);
-	if (m->sse.pid > 0)
-		kill(m->sse.pid, SIGHUP);
-	if (m->hooks.pid > 0)
-		kill(m->hooks.pid, SIGHUP);
+	master_signal_helpers(m, SIGHUP);
 	log_info(NULL, "msg=\"configuration reloaded; replacing workers\"");
 }
 
@@ -379,20 +418,14 @@ master_drain(struct master *m, const sigset_t *unblocked)
 	while (master_live(m) > 0) {
 		/* repeated: a worker signalled just before it entered accept() waits there */
 		master_signal_children(m, SIGTERM, 0);
-		if (m->sse.pid > 0)
-			kill(m->sse.pid, SIGTERM);
-		if (m->hooks.pid > 0)
-			kill(m->hooks.pid, SIGTERM);
+		master_signal_helpers(m, SIGTERM);
 		master_wait(unblocked);
 		got_child = 0;
 		master_reap(m);
 		if (got_stop || time(NULL) >= deadline) {
 			log_warn(NULL, "msg=\"killing children that did not stop\"");
 			master_signal_children(m, SIGKILL, 0);
-			if (m->sse.pid > 0)
-				kill(m->sse.pid, SIGKILL);
-			if (m->hooks.pid > 0)
-				kill(m->hooks.pid, SIGKILL);
+			master_signal_helpers(m, SIGKILL);
 			got_stop = 0;
 		}
 	}

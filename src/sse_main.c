@@ -231,7 +231,7 @@ main(int argc, char **argv)
 	struct evhttp *http;
 	int64_t status_fd = -1;
 
-	loop_child_args(argc, argv, "incidentd-sse", &sse.config_path, &status_fd);
+	loop_child_args(argc, argv, "incidentd-sse", &sse.config_path, &status_fd, NULL);
 	sse.cfg = loop_child_config(sse.config_path);
 	if (status_fd >= 0 && stream_status_attach((int)status_fd) != 0)
 		fatal("cannot map the stream status page (descriptor %lld)", (long long)status_fd);

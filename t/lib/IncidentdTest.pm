@@ -36,6 +36,7 @@ package IncidentdTest;
 #   hold_lock($take_sql, $pg_locks_condition)   a psql session holding a lock
 #   incidentd_pid worker_pids kill_worker(sig => 'KILL', pid => ...)
 #   sse_pid kill_sse(sig => 'KILL', then => CODE)
+#   hooks_pid hooks_pids kill_hooks(sig => 'KILL', pid => ...)
 #   stop_incidentd start_incidentd stop_redis start_redis
 #   stop_postgres start_postgres restart_postgres (own_postgres => 1 only)
 #   add_host   a second host: its own incidentd (+ incidentd-sse) and nginx
@@ -793,18 +794,22 @@ sub kill_worker {
 	return $pid;
 }
 
-# The master's incidentd-sse child (exec'd, so its executable differs from
-# the master's), or undef.
-sub sse_pid {
-	my ($self) = @_;
-	my $master = $self->{children}{incidentd} or return undef;
+# The master's live children running $program (exec'd, so their executable
+# differs from the master's), lowest pid first.
+sub _helper_pids {
+	my ($self, $program) = @_;
+	my $master = $self->{children}{incidentd} or return ();
+	my @pids;
 	for my $stat (glob '/proc/[0-9]*/stat') {
 		my ($pid, $state, $ppid) = _proc_stat($stat) or next;
 		next unless $ppid == $master && $state ne 'Z';
-		return $pid if (_proc_program($pid) // '') =~ /^(?:lt-)?incidentd-sse$/;
+		push @pids, $pid if (_proc_program($pid) // '') =~ /^(?:lt-)?\Q$program\E$/;
 	}
-	return undef;
+	return sort { $a <=> $b } @pids;
 }
+
+# The master's incidentd-sse child, or undef.
+sub sse_pid { ($_[0]->_helper_pids('incidentd-sse'))[0] }
 
 # Kills incidentd-sse (SIGKILL unless sig => NAME) and waits until the master
 # has started a new one and its port accepts connections. Returns the killed
@@ -821,30 +826,23 @@ sub kill_sse {
 	return $pid;
 }
 
-# The master's incidentd-hooks child, or undef.
-sub hooks_pid {
-	my ($self) = @_;
-	my $master = $self->{children}{incidentd} or return undef;
-	for my $stat (glob '/proc/[0-9]*/stat') {
-		my ($pid, $state, $ppid) = _proc_stat($stat) or next;
-		next unless $ppid == $master && $state ne 'Z';
-		return $pid if (_proc_program($pid) // '') =~ /^(?:lt-)?incidentd-hooks$/;
-	}
-	return undef;
-}
+# The master's incidentd-hooks child (the first, with hooks_processes > 1),
+# or undef; hooks_pids: all of them.
+sub hooks_pid { ($_[0]->_helper_pids('incidentd-hooks'))[0] }
+sub hooks_pids { $_[0]->_helper_pids('incidentd-hooks') }
 
-# Kills incidentd-hooks (SIGKILL unless sig => NAME) and waits until the
-# master has started another. Returns the killed pid; finish does not count
-# it as a crash.
+# Kills incidentd-hooks (pid => P, else the first; SIGKILL unless sig =>
+# NAME) and waits until the master has started another in its place.
+# Returns the killed pid; finish does not count it as a crash.
 sub kill_hooks {
 	my ($self, %o) = @_;
-	my $pid = $self->hooks_pid or croak 'incidentd-hooks is not running';
+	my @before = $self->hooks_pids or croak 'incidentd-hooks is not running';
+	my $pid = $o{pid} // $before[0];
 	$self->{killed_workers}{$pid} = 1;
 	kill $o{sig} // 'KILL', $pid or croak "kill $pid: $!";
-	my $now;
 	$self->_poll("incidentd to start another incidentd-hooks", sub {
-		$now = $self->hooks_pid;
-		return $now && $now != $pid;
+		my @now = $self->hooks_pids;
+		return @now == @before && !grep { $_ == $pid } @now;
 	});
 	return $pid;
 }

@@ -22,7 +22,7 @@ static const struct {
 	{"sse_listen", "127.0.0.1:9"},  {"heartbeat", "20"},
 	{"max_connections", "100"},     {"client_buffer_cap", "4096"},
 	{"event_retention_days", "7"}, {"api_v1", "statly"},
-	{"webhook_allow_private", "yes"},
+	{"webhook_allow_private", "yes"}, {"hooks_processes", "2"},
 };
 
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
@@ -53,6 +53,7 @@ test_defaults(void)
 	is_str(cfg.listen, "/tmp/incidentd.sock", "listen");
 	is_int(cfg.socket_mode, 0660, "socket_mode 0660");
 	is_int(cfg.workers, 4, "workers");
+	is_int(cfg.hooks_processes, 1, "hooks_processes");
 	is_int(cfg.max_requests, 10000, "max_requests");
 	is_str(cfg.database, "dbname=incidentd", "database");
 	is_str(cfg.redis, "127.0.0.1:6379", "redis");
@@ -143,6 +144,10 @@ test_set(void)
 	int_rejected(&cfg, "workers", "257", &cfg.workers);
 	int_rejected(&cfg, "workers", "abc", &cfg.workers);
 	int_rejected(&cfg, "workers", "4x", &cfg.workers);
+	ok(set(&cfg, "hooks_processes", "16", err, sizeof(err)) == 0 && cfg.hooks_processes == 16,
+	   "hooks_processes 16");
+	int_rejected(&cfg, "hooks_processes", "0", &cfg.hooks_processes);
+	int_rejected(&cfg, "hooks_processes", "17", &cfg.hooks_processes);
 	int_rejected(&cfg, "workers", "", &cfg.workers);
 	int_rejected(&cfg, "workers", "-1", &cfg.workers);
 	int_rejected(&cfg, "workers", " 4", &cfg.workers);
