@@ -655,9 +655,13 @@ void webhook_fields_free(struct webhook_fields *w);
 #define WEBHOOK_COLUMNS \
 	"id::text, url, array_to_string(events, ','), description, format, enabled, " \
 	"disabled_reason, extract(epoch from disabled_at)::bigint, cursor_seq, " \
-	"extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint, ordinal"
-#define WEBHOOK_NCOLUMNS 12
-#define WEBHOOK_COL_ORDINAL 11
+	"extract(epoch from created_at)::bigint, extract(epoch from updated_at)::bigint, " \
+	"extract(epoch from CASE WHEN previous_secret_until > now() " \
+	"THEN previous_secret_until END)::bigint, ordinal"
+#define WEBHOOK_NCOLUMNS 13
+#define WEBHOOK_COL_ORDINAL 12
+/* How long a rotated secret still signs, beside the new one (an interval). */
+#define WEBHOOK_PREVIOUS_SECRET "24 hours"
 #define DELIVERY_COLUMNS \
 	"seq, event, attempts, last_status, last_error, " \
 	"extract(epoch from next_attempt_at)::bigint, extract(epoch from delivered_at)::bigint, " \

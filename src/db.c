@@ -187,7 +187,9 @@ static const struct statement statements[STMT_COUNT] = {
 	 "updated_at = now() " WEBHOOK_OF " RETURNING " WEBHOOK_COLUMNS},
 	{STMT_WEBHOOK_DELETE, "DELETE FROM webhooks " WEBHOOK_OF " RETURNING 1"},
 	{STMT_WEBHOOK_ROTATE,
-	 "UPDATE webhooks SET secret = $3, updated_at = now() " WEBHOOK_OF
+	 /* the old secret signs beside the new one for WEBHOOK_PREVIOUS_SECRET */
+	 "UPDATE webhooks SET previous_secret = secret, previous_secret_until = now() + "
+	 "interval '" WEBHOOK_PREVIOUS_SECRET "', secret = $3, updated_at = now() " WEBHOOK_OF
 	 " RETURNING " WEBHOOK_COLUMNS ", secret"},
 	{STMT_WEBHOOK_LIST,
 	 "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE org_id = $1 ORDER BY ordinal DESC LIMIT $2"},

@@ -73,6 +73,8 @@ struct hook_sub {
 	int64_t org_id;
 	char *url;
 	struct hook_signer *signer; /* keyed with the secret; NULL: malformed */
+	struct hook_signer *previous_signer; /* the rotated secret, or NULL */
+	int64_t previous_until; /* it signs too until then (hooks_now) */
 	struct hook_channel *channel; /* made at the first request */
 	char **events; /* subscribed types; none: every type */
 	size_t nevents;

@@ -48,7 +48,8 @@ static const char sql_take[] =
     "FOR UPDATE SKIP LOCKED)";
 static const char sql_held[] =
     "SELECT id, org_id, url, array_to_string(events, ' '), format, secret, cursor_seq, "
-    "updated_at::text, " SHARE " FROM webhooks WHERE " HELD;
+    "updated_at::text, " SHARE ", CASE WHEN previous_secret_until > now() THEN previous_secret END, "
+    "coalesce(extract(epoch from previous_secret_until)::bigint, 0) FROM webhooks WHERE " HELD;
 static const char sql_give_up[] =
     "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
 static const char sql_release[] =
@@ -94,9 +95,13 @@ sub_configure(struct hook_sub *s, const PGresult *res, int row)
 
 	free(s->url);
 	hook_signer_free(s->signer);
+	hook_signer_free(s->previous_signer);
 	free(s->updated_at);
 	s->url = xstrdup(PQgetvalue(res, row, 2));
 	s->signer = hook_signer_new(PQgetvalue(res, row, 5));
+	/* a rotated secret signs beside the new one until previous_until */
+	s->previous_signer = PQgetisnull(res, row, 9) ? NULL : hook_signer_new(PQgetvalue(res, row, 9));
+	s->previous_until = strtoll(PQgetvalue(res, row, 10), NULL, 10);
 	s->updated_at = xstrdup(PQgetvalue(res, row, 7));
 	s->slack = strcmp(PQgetvalue(res, row, 4), "slack") == 0;
 	for (i = 0; i < s->nevents; i++)

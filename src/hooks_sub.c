@@ -71,6 +71,7 @@ sub_free(struct hook_sub *s)
 	free(s->id);
 	free(s->url);
 	hook_signer_free(s->signer);
+	hook_signer_free(s->previous_signer);
 	hooks_http_channel_free(s->channel);
 	free(s->updated_at);
 	free(s->disable_reason);
@@ -283,18 +284,23 @@ sub_send(struct hook_sub *s, const struct hook_event *ev)
 	size_t len = ev->body_len;
 	char *slack = s->slack ? hook_slack_body(ev, &len) : NULL;
 	const char *body = slack != NULL ? slack : ev->body;
-	char id[48], h_id[64], h_ts[48], h_sig[128];
+	char id[48], h_id[64], h_ts[48], h_sig[192];
 	/* Expect: empty — no 100-continue round trip before the body */
 	const char *headers[] = {"Content-Type: application/json", "User-Agent: incidentd/" VERSION,
 	                         h_id, h_ts, h_sig, "Expect:", NULL};
 	struct sub_call *c = call_new(s);
-	char *sig;
+	char *sig, *old = NULL;
 
 	snprintf(id, sizeof(id), "%lld-%lld", (long long)s->org_id, (long long)ev->seq);
 	sig = s->signer != NULL ? hook_sign(s->signer, id, ts, body, len) : NULL;
+	if (s->previous_signer != NULL && ts < s->previous_until)
+		old = hook_sign(s->previous_signer, id, ts, body, len);
 	snprintf(h_id, sizeof(h_id), "webhook-id: %s", id);
 	snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", (long long)ts);
-	snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig != NULL ? sig : "");
+	/* a rotated secret's signature after the new one's: a receiver checks
+	 * each (space-separated) until one verifies */
+	snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s%s%s", sig != NULL ? sig : "",
+	         old != NULL ? " " : "", old != NULL ? old : "");
 	c->cursor = ev->seq;
 	if (s->attempts == 0)
 		s->first_attempt_at = ts;
@@ -316,6 +322,7 @@ sub_send(struct hook_sub *s, const struct hook_event *ev)
 	}
 	free(slack);
 	free(sig);
+	free(old);
 }
 
 /* Drops what was read ahead and written behind: the row says where to go on. */

@@ -18,6 +18,7 @@ enum webhook_column {
 	COL_CURSOR_SEQ,
 	COL_CREATED_AT,
 	COL_UPDATED_AT,
+	COL_PREVIOUS_SECRET_UNTIL,
 };
 
 static const char *
@@ -90,6 +91,8 @@ webhook_render(yajl_gen g, const PGresult *res, int row, int with_secret)
 	jgen_time(g, time_at(res, row, COL_CREATED_AT));
 	jgen_key(g, "updated_at");
 	jgen_time(g, time_at(res, row, COL_UPDATED_AT));
+	jgen_key(g, "previous_secret_expires_at");
+	jgen_time(g, time_at(res, row, COL_PREVIOUS_SECRET_UNTIL));
 	if (with_secret) {
 		jgen_key(g, "secret");
 		jgen_str(g, PQgetvalue(res, row, WEBHOOK_NCOLUMNS));

@@ -17,6 +17,7 @@ use Test::More;
 use IPC::Open2 qw(open2);
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
+use Time::Local qw(timegm);
 use IncidentdTest;
 use ApiCall qw(error_is);
 
@@ -88,7 +89,8 @@ $r = $api->call(GET => "/v1/webhooks/$id");
 is($r->{status}, 200, 'get: 200');
 ok(!exists $r->{json}{secret}, 'get: no secret');
 is_deeply([sort keys %{ $r->{json} }],
-	[sort qw(id url events description format enabled disabled_reason disabled_at cursor_seq created_at updated_at)],
+	[sort qw(id url events description format enabled disabled_reason disabled_at cursor_seq created_at updated_at
+		previous_secret_expires_at)],
 	'get: exactly the subscription\'s members');
 is($r->{json}{url}, 'https://hooks.example.com/incidentd?team=ops', 'get: the url as given');
 $r = $api->call(GET => '/v1/webhooks');
@@ -102,6 +104,14 @@ is($api->call(GET => "/v1/webhooks/$id")->{json}{cursor_seq}, $seq,
 $r = $api->call(POST => "/v1/webhooks/$id/rotate-secret");
 is($r->{status}, 200, 'rotate-secret: 200') or diag($r->{content});
 like($r->{json}{secret} // '', $SECRET, 'rotate-secret: a new secret');
+is($w->{previous_secret_expires_at}, undef, 'created: no replaced secret signs');
+{
+	my $until = $r->{json}{previous_secret_expires_at} // '';
+	my @t = $until =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z$/;
+	my $at = @t ? timegm($t[5], $t[4], $t[3], $t[2], $t[1] - 1, $t[0]) : 0;
+	ok(abs($at - (time + 86400)) <= 120, "rotate-secret: the old one signs until this time tomorrow ($until)");
+	is(q1("SELECT previous_secret FROM webhooks WHERE id = '$id'"), $first_secret, 'the old one is kept for that');
+}
 isnt($r->{json}{secret}, $first_secret, '... not the old one');
 is(stored($id, 'secret'), $r->{json}{secret}, '... stored');
 is(notified(), 1, 'rotate-secret: NOTIFY');

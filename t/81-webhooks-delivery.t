@@ -2,11 +2,13 @@
 # incidentd-hooks delivers (DESIGN §9): the event exactly as on the org
 # stream, signed per the Standard Webhooks spec, every event once per
 # subscription and in order, the same webhook-id again after a failure, the
-# Slack format's message (with no link for a deleted incident).
+# Slack format's message (with no link for a deleted incident), and a rotated
+# secret signing beside the new one for a day.
 use strict;
 use warnings;
 use Test::More;
 use JSON::PP;
+use Time::HiRes qw(sleep);
 
 use lib 't/lib';
 use IncidentdTest;
@@ -53,6 +55,44 @@ subtest 'one event: the stream\'s bytes, signed, with the headers' => sub {
 	ok($d && $d->{delivered}, 'a delivery row, delivered');
 	is($d->{attempts}, 1, 'one attempt');
 	is($d->{last_status}, 200, 'last_status 200');
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+subtest 'a rotated secret signs beside the new one for 24 hours' => sub {
+	my $hook = new_hook($s, $rx->url('/rotate'));
+	my $old = $hook->{secret};
+	create('before the rotation');
+	my ($first) = $rx->wait_for(sub { @{ $_[0] } >= 1 }, 'the first delivery', path => '/rotate');
+	is(scalar(signatures($first)), 1, 'one signature before');
+	my $r = $s->req(POST => "/v1/webhooks/$hook->{id}/rotate-secret", key => $s->key('admin'));
+	is($r->{status}, 200, 'rotate-secret: 200') or diag($r->{content});
+	my $new = $r->{json}{secret} // '';
+	my $until = $s->req(GET => "/v1/webhooks/$hook->{id}", key => $s->key('admin'))->{json}
+		{previous_secret_expires_at} // '';
+	like($until, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, "previous_secret_expires_at: $until");
+	# incidentd-hooks hears of the rotation at its next read of the row: an
+	# event sent before that is signed by the old secret alone
+	my $req;
+	for my $try (1 .. 10) {
+		create("after the rotation $try");
+		($req) = reverse $rx->wait_for(sub { @{ $_[0] } >= 1 + $try }, "delivery $try after", path => '/rotate');
+		last if signatures($req) == 2;
+		sleep 1;
+	}
+	is(scalar(signatures($req)), 2, 'two signatures after the rotation');
+	ok(verify_signature($new, $req) && verify_signature($old, $req), 'one by the new secret, one by the old');
+	my %first = (%{ $req->{headers} }, 'webhook-signature' => (signatures($req))[0]);
+	ok(verify_signature($new, { %$req, headers => \%first }), 'the new secret\'s first');
+	# a day on (incidentd-hooks's test clock): the old secret signs no more
+	$s->set_hooks_clock(86400 + 60);
+	sleep 1.5;
+	my $n = @{ $rx->requests('/rotate') };
+	create('a day later');
+	($req) = reverse $rx->wait_for(sub { @{ $_[0] } > $n }, 'the delivery a day later', path => '/rotate');
+	is(scalar(signatures($req)), 1, 'a day later: one signature');
+	ok(verify_signature($new, $req), 'the new secret\'s');
+	$s->set_hooks_clock(0);
+	sleep 1.5;
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 

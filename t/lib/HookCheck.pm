@@ -8,7 +8,7 @@ use Exporter qw(import);
 use Digest::SHA qw(hmac_sha256);
 use MIME::Base64 qw(encode_base64 decode_base64);
 
-our @EXPORT = qw(new_hook new_hooks hook_row deliveries verify_signature new_secret);
+our @EXPORT = qw(new_hook new_hooks hook_row deliveries verify_signature signatures new_secret);
 
 sub new_secret {
 	my $bytes = join '', map { chr int rand 256 } 1 .. 32;
@@ -72,14 +72,21 @@ sub deliveries {
 	return \%d;
 }
 
-# Standard Webhooks: v1,base64(HMAC-SHA256(key, "id.timestamp.body")).
+# The request's signatures: webhook-signature's space-separated entries.
+sub signatures {
+	my ($req) = @_;
+	return split / /, $req->{headers}{'webhook-signature'} // '';
+}
+
+# Standard Webhooks: one of the signatures is v1,base64(HMAC-SHA256(key,
+# "id.timestamp.body")), as a receiver checks it.
 sub verify_signature {
 	my ($secret, $req) = @_;
 	my $h = $req->{headers};
 	my $key = decode_base64(substr $secret, length 'whsec_');
 	my $want = 'v1,' . encode_base64(hmac_sha256("$h->{'webhook-id'}.$h->{'webhook-timestamp'}."
 		. $req->{body}, $key), '');
-	return ($h->{'webhook-signature'} // '') eq $want;
+	return scalar grep { $_ eq $want } signatures($req);
 }
 
 1;
