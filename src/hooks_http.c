@@ -373,8 +373,11 @@ hooks_http_post(struct hook_channel *r, const char *url, const char *const *head
 	if (r->url == NULL || strcmp(r->url, url) != 0) {
 		free(r->url);
 		r->url = xstrdup(url);
-		if (curl_easy_setopt(r->easy, CURLOPT_URL, r->url) != CURLE_OK)
+		if (curl_easy_setopt(r->easy, CURLOPT_URL, r->url) != CURLE_OK) {
+			free(r->url); /* set it again next time */
+			r->url = NULL;
 			return -1;
+		}
 	}
 	channel_headers(r, headers);
 	grow(&r->body, &r->body_cap, len + 1);
