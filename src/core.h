@@ -351,12 +351,10 @@ enum hooks_counter {
 	HOOKS_COUNTERS
 };
 #define HOOKS_PROCESSES_MAX 16
-/* The host's incidentd-hooks processes summed: counters and held added, the
- * oldest pending the oldest of any. */
+/* The host's incidentd-hooks processes summed: counters added, the oldest
+ * pending the oldest of any. */
 struct hooks_status_view {
-	int64_t updated_at; /* the latest report; 0: none has reported yet */
 	int64_t oldest_pending; /* seconds: the oldest event a held subscription waits to send */
-	int64_t held;           /* subscriptions whose lease this host holds */
 	uint64_t counters[HOOKS_COUNTERS];
 };
 /* The master: creates the page (a slot per process), returns its
@@ -364,7 +362,7 @@ struct hooks_status_view {
 int hooks_status_create(void);
 /* incidentd-hooks: maps the descriptor it was given, to write slot. */
 int hooks_status_attach(int fd, int slot);
-void hooks_status_report(int64_t now, int64_t held, int64_t oldest_pending);
+void hooks_status_report(int64_t oldest_pending);
 void hooks_status_count(enum hooks_counter c);
 /* The master, once the incidentd-hooks of slot died. */
 void hooks_status_lost(int slot);

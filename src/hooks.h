@@ -172,7 +172,6 @@ void hooks_http_channel_free(struct hook_channel *ch);
  * no). */
 int hooks_http_post(struct hook_channel *ch, const char *url, const char *const *headers,
                     const char *body, size_t len, hook_answer_cb cb, void *arg);
-size_t hooks_http_in_flight(void);
 
 /* ---- hooks_sign.c: the Standard Webhooks signature ---- */
 /* "v1,<base64 HMAC-SHA256 of id.timestamp.body>" with the key after whsec_;

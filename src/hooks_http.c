@@ -50,7 +50,6 @@ static struct sock_watch *spare_watches;
 static CURLM *multi;
 static struct event_base *http_base;
 static struct event *timer_ev;
-static size_t in_flight;
 static int added; /* a request was added since check_done last looked */
 static struct hook_channel *requests;
 
@@ -170,7 +169,6 @@ request_unlink(struct hook_channel *r)
 		r->next->prev = r->prev;
 	r->prev = r->next = NULL;
 	r->busy = 0;
-	in_flight--;
 }
 
 /* Why an attempt failed, for last_error: never the URL. */
@@ -270,12 +268,6 @@ hooks_http_free(void)
 	}
 	event_free(timer_ev);
 	curl_global_cleanup();
-}
-
-size_t
-hooks_http_in_flight(void)
-{
-	return in_flight;
 }
 
 /* Options that hold for every request (DESIGN §9's safety rules), set once
@@ -400,6 +392,5 @@ hooks_http_post(struct hook_channel *r, const char *url, const char *const *head
 	if (requests != NULL)
 		requests->prev = r;
 	requests = r;
-	in_flight++;
 	return 0;
 }

@@ -230,8 +230,7 @@ on_held(void *arg, PGresult *res)
 	}
 	if (PQntuples(res) > 0)
 		rebalance(strtoll(PQgetvalue(res, 0, 8), NULL, 10));
-	hooks_status_report(hooks_now(), (int64_t)hook_subs_count(),
-	                    hook_subs_oldest_pending(hooks_now()));
+	hooks_status_report(hook_subs_oldest_pending(hooks_now()));
 	check_orgs();
 }
 

@@ -13,9 +13,7 @@
 #include <unistd.h>
 
 struct hooks_status {
-	_Atomic int64_t updated_at;
 	_Atomic int64_t oldest_pending;
-	_Atomic int64_t held;
 	_Atomic uint64_t counters[HOOKS_COUNTERS];
 };
 
@@ -53,13 +51,11 @@ hooks_status_attach(int fd, int slot)
 }
 
 void
-hooks_status_report(int64_t now, int64_t held, int64_t oldest_pending)
+hooks_status_report(int64_t oldest_pending)
 {
 	if (mine == NULL)
 		return;
-	atomic_store_explicit(&mine->held, held, memory_order_relaxed);
 	atomic_store_explicit(&mine->oldest_pending, oldest_pending, memory_order_relaxed);
-	atomic_store_explicit(&mine->updated_at, now, memory_order_relaxed);
 }
 
 void
@@ -79,7 +75,6 @@ hooks_status_lost(int slot)
 {
 	if (page == NULL || slot < 0 || slot >= HOOKS_PROCESSES_MAX)
 		return;
-	atomic_store_explicit(&page[slot].held, 0, memory_order_relaxed);
 	atomic_store_explicit(&page[slot].oldest_pending, 0, memory_order_relaxed);
 }
 
@@ -93,14 +88,10 @@ hooks_status_read(struct hooks_status_view *v)
 	memset(v, 0, sizeof(*v));
 	for (slot = 0; slot < HOOKS_PROCESSES_MAX; slot++) {
 		const struct hooks_status *p = &page[slot];
-		int64_t at = atomic_load_explicit(&p->updated_at, memory_order_relaxed);
 		int64_t oldest = atomic_load_explicit(&p->oldest_pending, memory_order_relaxed);
 
-		if (at > v->updated_at)
-			v->updated_at = at;
 		if (oldest > v->oldest_pending)
 			v->oldest_pending = oldest;
-		v->held += atomic_load_explicit(&p->held, memory_order_relaxed);
 		for (i = 0; i < HOOKS_COUNTERS; i++)
 			v->counters[i] += atomic_load_explicit(&p->counters[i], memory_order_relaxed);
 	}
