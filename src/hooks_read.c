@@ -26,11 +26,16 @@ static const char sql_events_after[] =
     "SELECT seq, type, payload::text, extract(epoch from at)::bigint FROM events "
     "WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT " HOOKS_FETCH_ROWS_TEXT;
 
-/* The first undelivered row after the cursor, by the primary key. */
+/* The first undelivered row after the cursor, by the primary key, and the
+ * subscription's last row (after it, a row is new). */
 static const char sql_prior_attempts[] =
-    "SELECT seq, attempts, coalesce(extract(epoch from first_attempt_at)::bigint, 0), "
-    "coalesce(extract(epoch from next_attempt_at)::bigint, 0) FROM webhook_deliveries "
-    "WHERE webhook_id = $1::uuid AND seq > $2 AND delivered_at IS NULL ORDER BY seq LIMIT 1";
+    "SELECT (SELECT max(seq) FROM webhook_deliveries WHERE webhook_id = $1::uuid), "
+    "p.seq, p.attempts, p.first_at, p.next_at FROM (VALUES (1)) AS one "
+    "LEFT JOIN LATERAL (SELECT seq, attempts, "
+    "coalesce(extract(epoch from first_attempt_at)::bigint, 0) AS first_at, "
+    "coalesce(extract(epoch from next_attempt_at)::bigint, 0) AS next_at FROM webhook_deliveries "
+    "WHERE webhook_id = $1::uuid AND seq > $2 AND delivered_at IS NULL ORDER BY seq LIMIT 1) "
+    "AS p ON true";
 
 /* A subscription waiting for a read (as it was then: a reset since makes
  * the answer stale). */
@@ -227,11 +232,14 @@ on_prior(void *arg, PGresult *res)
 		} else {
 			s->prior = PRIOR_READ;
 			s->prior_seq = 0; /* none */
-			if (PQntuples(res) > 0) {
-				s->prior_seq = col_int(res, 0, 0);
-				s->prior_attempts = (int)col_int(res, 0, 1);
-				s->prior_first_attempt_at = col_int(res, 0, 2);
-				s->prior_next_attempt_at = col_int(res, 0, 3);
+			if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+			    col_int(res, 0, 0) > s->rows_upto)
+				s->rows_upto = col_int(res, 0, 0);
+			if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1)) {
+				s->prior_seq = col_int(res, 0, 1);
+				s->prior_attempts = (int)col_int(res, 0, 2);
+				s->prior_first_attempt_at = col_int(res, 0, 3);
+				s->prior_next_attempt_at = col_int(res, 0, 4);
 			}
 		}
 	}

@@ -17,9 +17,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A set of delivery rows for the statement below, from ten arrays: each
+ * row names its subscription by its ordinal in $3, and is inserted only if
+ * that subscription's part was written. */
+#define DELIVERY_ROWS(part, seq, event, attempts, first, status, error, next, delivered,    \
+                      duration)                                                               \
+	"INSERT INTO webhook_deliveries AS x (webhook_id, seq, event, attempts, "             \
+	"first_attempt_at, last_status, last_error, next_attempt_at, delivered_at, "          \
+	"duration_ms) SELECT m.id, d.seq, d.event, d.attempts, to_timestamp(d.first_at), "   \
+	"d.status, d.error, to_timestamp(d.next_at), to_timestamp(d.delivered_at), "          \
+	"d.duration_ms FROM moved m JOIN unnest(" part "::int[], " seq "::bigint[], " event   \
+	"::text[], " attempts "::int[], " first "::bigint[], " status "::int[], " error        \
+	"::text[], " next "::bigint[], " delivered "::bigint[], " duration "::int[]) "         \
+	"AS d(part, seq, event, attempts, first_at, status, error, next_at, delivered_at, "   \
+	"duration_ms) ON d.part = m.i"
+
 /* $1 owner, $2 now; per subscription $3 id, $4 stored cursor, $5 new
- * cursor, $6 why it is given up (NULL: it is not); per delivery row $7..$16.
- * Returns the ordinal (1-based, in $3) of each subscription written. */
+ * cursor, $6 why it is given up (NULL: it is not); delivery rows that are
+ * new in $7..$16 (a plain INSERT: the upsert's conflict check was a fifth
+ * of the statement's time), rows that may be there already (a retried
+ * event's, see rows_upto) in $17..$26.  Returns the ordinal of each
+ * subscription written. */
 static const char sql_write[] =
     "WITH w AS (SELECT * FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], $6::text[]) "
     "WITH ORDINALITY AS w(id, was, cursor_seq, disable, i)), "
@@ -33,15 +51,10 @@ static const char sql_write[] =
     "updated_at = CASE WHEN w.disable IS NULL THEN h.updated_at ELSE now() END "
     "FROM w WHERE h.id = w.id AND h.cursor_seq = w.was AND h.lease_owner = $1 AND h.enabled "
     "AND h.lease_until > now() RETURNING h.id, w.i), "
-    "d AS (SELECT * FROM unnest($7::uuid[], $8::bigint[], $9::text[], $10::int[], $11::bigint[], "
-    "$12::int[], $13::text[], $14::bigint[], $15::bigint[], $16::int[]) "
-    "AS d(webhook_id, seq, event, attempts, first_at, status, error, next_at, delivered_at, "
-    "duration_ms)), "
-    "up AS (INSERT INTO webhook_deliveries AS x (webhook_id, seq, event, attempts, "
-    "first_attempt_at, last_status, last_error, next_attempt_at, delivered_at, duration_ms) "
-    "SELECT d.webhook_id, d.seq, d.event, d.attempts, to_timestamp(d.first_at), d.status, "
-    "d.error, to_timestamp(d.next_at), to_timestamp(d.delivered_at), d.duration_ms "
-    "FROM moved m, d WHERE d.webhook_id = m.id "
+    "fresh AS (" DELIVERY_ROWS("$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+                               "$16") "), "
+    "again AS (" DELIVERY_ROWS("$17", "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25",
+                               "$26") " "
     "ON CONFLICT (webhook_id, seq) DO UPDATE SET attempts = EXCLUDED.attempts, "
     "first_attempt_at = coalesce(x.first_attempt_at, EXCLUDED.first_attempt_at), "
     "last_status = EXCLUDED.last_status, last_error = EXCLUDED.last_error, "
@@ -50,11 +63,12 @@ static const char sql_write[] =
     "SELECT i FROM moved";
 
 #define NSUBCOLS 4  /* $3..$6 */
-#define NROWCOLS 10 /* $7..$16 */
+#define NROWCOLS 10 /* $7..$16, and again $17..$26 */
 
 /* One subscription's part of a statement. */
 struct part {
 	struct hook_sub *s;
+	size_t ordinal; /* 1-based, in the statement's $3 */
 	int64_t epoch;
 	int64_t cursor;
 	struct hook_result *results;
@@ -89,6 +103,8 @@ elem_start(struct buf *b)
 	return buf_puts(b, b->len > 1 ? "," : "");
 }
 
+/* Quoted, a backslash before each " and backslash; the runs between them
+ * go in one copy. */
 static struct buf *
 elem_text(struct buf *b, const char *v)
 {
@@ -98,18 +114,34 @@ elem_text(struct buf *b, const char *v)
 	if (v == NULL)
 		return buf_puts(b, "NULL");
 	b = buf_puts(b, "\"");
-	for (p = v; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			b = buf_puts(b, "\\");
-		b = buf_append(b, p, 1);
+	for (p = v; *p != '\0';) {
+		size_t run = strcspn(p, "\"\\");
+
+		b = buf_append(b, p, run);
+		p += run;
+		if (*p != '\0') {
+			b = buf_append(b, "\\", 1);
+			b = buf_append(b, p++, 1);
+		}
 	}
 	return buf_puts(b, "\"");
 }
 
+/* Without printf: eight of them per row were a tenth of the statement's
+ * making. */
 static struct buf *
 elem_int(struct buf *b, int64_t v)
 {
-	return buf_printf(elem_start(b), "%lld", (long long)v);
+	char digits[24], *p = digits + sizeof(digits);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		*--p = '-';
+	return buf_append(elem_start(b), p, (size_t)(digits + sizeof(digits) - p));
 }
 
 /* TIME_NONE (or, for a status, 0) is NULL. */
@@ -119,10 +151,11 @@ elem_opt(struct buf *b, int64_t v, int64_t none)
 	return v == none ? buf_puts(elem_start(b), "NULL") : elem_int(b, v);
 }
 
+/* ordinal: the subscription's, 1-based, in the statement's $3 */
 static void
-add_row(struct buf **c, const char *webhook_id, const struct hook_result *r)
+add_row(struct buf **c, size_t ordinal, const struct hook_result *r)
 {
-	c[0] = elem_text(c[0], webhook_id);
+	c[0] = elem_int(c[0], (int64_t)ordinal);
 	c[1] = elem_int(c[1], r->seq);
 	c[2] = elem_text(c[2], r->event);
 	c[3] = elem_int(c[3], r->attempts);
@@ -248,27 +281,72 @@ on_written(void *arg, PGresult *res)
 		schedule();
 }
 
+/* Array literals under way: opened, filled, closed into params, freed. */
+static void
+cols_open(struct buf **c, size_t n, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		c[i] = buf_puts(buf_new(cap), "{");
+}
+
+static void
+cols_close(struct buf **c, size_t n, const char **params)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		params[i] = (c[i] = buf_puts(c[i], "}"))->data;
+}
+
+static void
+cols_free(struct buf **c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		buf_free(c[i]);
+}
+
+/* p's rows, each in the new set or the maybe-there set (see rows_upto). */
+static void
+part_rows(struct part *p, struct buf **fresh, struct buf **again)
+{
+	struct hook_sub *s = p->s;
+	size_t r;
+
+	for (r = 0; r < p->nresults; r++) {
+		const struct hook_result *res = &p->results[r];
+
+		if (res->seq > s->rows_upto) {
+			add_row(fresh, p->ordinal, res);
+			s->rows_upto = res->seq; /* results are in seq order */
+		} else {
+			add_row(again, p->ordinal, res);
+		}
+	}
+}
+
 /* Every subscription with something to write and no statement in flight,
  * up to HOOKS_WRITE_ROWS rows; returns whether some were left for the next. */
 static int
 write_batch(void)
 {
-	struct buf *sub_cols[NSUBCOLS], *row_cols[NROWCOLS];
-	const char *params[2 + NSUBCOLS + NROWCOLS];
+	struct buf *sub_cols[NSUBCOLS], *fresh[NROWCOLS], *again[NROWCOLS];
+	const char *params[2 + NSUBCOLS + 2 * NROWCOLS];
 	struct batch *b = xcalloc(1, sizeof(*b));
 	struct hook_sub *s;
-	size_t i, rows = 0, nsubs = hook_subs_count();
+	size_t rows = 0, nsubs = hook_subs_count();
 	char now[24];
 	int left = 0;
 
 	b->parts = xcalloc(nsubs > 0 ? nsubs : 1, sizeof(*b->parts));
-	for (i = 0; i < NSUBCOLS; i++)
-		sub_cols[i] = buf_puts(buf_new(256), "{");
-	for (i = 0; i < NROWCOLS; i++)
-		row_cols[i] = buf_puts(buf_new(1024), "{");
+	cols_open(sub_cols, NSUBCOLS, 256);
+	cols_open(fresh, NROWCOLS, 1024);
+	cols_open(again, NROWCOLS, 64);
 	for (s = hook_subs; s != NULL; s = s->next) {
 		struct part *p;
-		size_t r;
 
 		if (s->writing || s->gone || s->stale || !hook_writes_pending(s))
 			continue;
@@ -278,31 +356,29 @@ write_batch(void)
 		}
 		p = &b->parts[b->nparts++];
 		part_take(p, s);
+		p->ordinal = b->nparts;
 		sub_cols[0] = elem_text(sub_cols[0], s->id);
 		sub_cols[1] = elem_int(sub_cols[1], s->persisted);
 		sub_cols[2] = elem_int(sub_cols[2], p->cursor);
 		sub_cols[3] = elem_text(sub_cols[3], s->disable_reason);
-		for (r = 0; r < p->nresults; r++)
-			add_row(row_cols, s->id, &p->results[r]);
+		part_rows(p, fresh, again);
 		rows += p->nresults;
 	}
 	snprintf(now, sizeof(now), "%lld", (long long)hooks_now());
 	params[0] = hooks.owner;
 	params[1] = now;
-	for (i = 0; i < NSUBCOLS; i++)
-		params[2 + i] = (sub_cols[i] = buf_puts(sub_cols[i], "}"))->data;
-	for (i = 0; i < NROWCOLS; i++)
-		params[2 + NSUBCOLS + i] = (row_cols[i] = buf_puts(row_cols[i], "}"))->data;
+	cols_close(sub_cols, NSUBCOLS, params + 2);
+	cols_close(fresh, NROWCOLS, params + 2 + NSUBCOLS);
+	cols_close(again, NROWCOLS, params + 2 + NSUBCOLS + NROWCOLS);
 	if (b->nparts > 0)
-		sse_pg_query(hooks.pg, sql_write, 2 + NSUBCOLS + NROWCOLS, params, on_written, b);
+		sse_pg_query(hooks.pg, sql_write, 2 + NSUBCOLS + 2 * NROWCOLS, params, on_written, b);
 	else {
 		free(b->parts);
 		free(b);
 	}
-	for (i = 0; i < NSUBCOLS; i++)
-		buf_free(sub_cols[i]);
-	for (i = 0; i < NROWCOLS; i++)
-		buf_free(row_cols[i]);
+	cols_free(sub_cols, NSUBCOLS);
+	cols_free(fresh, NROWCOLS);
+	cols_free(again, NROWCOLS);
 	return left;
 }
 

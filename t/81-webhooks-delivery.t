@@ -2,8 +2,9 @@
 # incidentd-hooks delivers (DESIGN §9): the event exactly as on the org
 # stream, signed per the Standard Webhooks spec, every event once per
 # subscription and in order, the same webhook-id again after a failure, the
-# Slack format's message (with no link for a deleted incident), and a rotated
-# secret signing beside the new one for a day.
+# Slack format's message (with no link for a deleted incident), a rotated
+# secret signing beside the new one for a day, a replay, and a retry by the
+# next process updating the row the first one wrote.
 use strict;
 use warnings;
 use Test::More;
@@ -134,6 +135,47 @@ subtest '500 then 200: the same event again, same webhook-id' => sub {
 	my $d = deliveries($s, $hook->{id})->{ $seq + 1 };
 	is($d->{attempts}, 2, 'two attempts recorded');
 	ok($d->{delivered}, 'delivered');
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+subtest 'a replay sends the events again, with the same webhook-ids' => sub {
+	my $hook = new_hook($s, $rx->url('/replayed'));
+	my $seq = current_seq($s);
+	create("replayed $_") for 1 .. 3;
+	$rx->wait_for(sub { @{ $_[0] } >= 3 }, 'three deliveries', path => '/replayed');
+	$s->_poll('the cursor to be stored', sub { hook_row($s, $hook->{id})->{cursor_seq} == $seq + 3 });
+	my $r = $s->req(POST => "/v1/webhooks/$hook->{id}/replay", key => $s->key('admin'),
+		body => { from_seq => $seq + 1 });
+	is($r->{status}, 200, 'replay') or diag($r->{content});
+	my @got = $rx->wait_for(sub { @{ $_[0] } >= 6 }, 'the three again', path => '/replayed');
+	is_deeply([ map { $_->{headers}{'webhook-id'} } @got[ 3 .. 5 ] ],
+		[ map { $_->{headers}{'webhook-id'} } @got[ 0 .. 2 ] ], 'the same webhook-ids, in order');
+	$s->_poll('the cursor to be stored again', sub {
+		hook_row($s, $hook->{id})->{cursor_seq} == $seq + 3 });
+	my $d = deliveries($s, $hook->{id});
+	is_deeply([ sort keys %$d ], [ map { $seq + $_ } 1 .. 3 ], 'one row per event');
+	ok(!(grep { !$_->{delivered} || $_->{attempts} != 1 } values %$d), 'each delivered, one attempt');
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+subtest 'a retry by the next process updates the row the first one wrote' => sub {
+	$rx->script('/taken', 500, 200);
+	my $hook = new_hook($s, $rx->url('/taken'));
+	my $seq = current_seq($s);
+	create('taken over');
+	$s->_poll('the failed attempt\'s row', sub { deliveries($s, $hook->{id})->{ $seq + 1 } });
+	# the next process learns of the row from PostgreSQL, not from what it
+	# wrote itself
+	$s->kill_hooks(sig => 'TERM');
+	my @got = $rx->wait_for(sub { @{ $_[0] } >= 2 }, 'the retry', path => '/taken');
+	is($got[1]{headers}{'webhook-id'}, $got[0]{headers}{'webhook-id'}, 'the same event again');
+	$s->_poll('the delivery to be stored', sub { deliveries($s, $hook->{id})->{ $seq + 1 }{delivered} });
+	my $d = deliveries($s, $hook->{id});
+	is(scalar keys %$d, 1, 'one row');
+	is($d->{ $seq + 1 }{attempts}, 2, 'both attempts counted in it');
+	# a row that is there goes through the upsert, never the plain INSERT of
+	# new rows, which would fail the statement (retried, but logged)
+	unlike($s->log, qr/duplicate key/, 'no statement failed on a row that was there');
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 
