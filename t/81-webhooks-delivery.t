@@ -17,7 +17,16 @@ use HookReceiver;
 use HookCheck;
 use StreamCheck;
 
-my $s = IncidentdTest->new;
+# incidentd-hooks takes no proxy from the environment (DESIGN §9's safety
+# rules): incidentd starts with every proxy variable pointing nowhere, and
+# every delivery below still goes straight to the receiver.
+my $s = do {
+	local @ENV{qw(http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY)} =
+	    ('http://127.0.0.1:9') x 6;
+	local @ENV{qw(no_proxy NO_PROXY)};
+	delete @ENV{qw(no_proxy NO_PROXY)};
+	IncidentdTest->new;
+};
 my $rx = HookReceiver->new(dir => $s->dir);
 my $W = $s->key('write');
 my $JSON = JSON::PP->new->utf8;
