@@ -188,6 +188,18 @@ subtest 'a retry by the next process updates the row the first one wrote' => sub
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 
+subtest 'a URL libcurl cannot parse: each attempt fails, saying why' => sub {
+	# stored behind the API's back (the API refuses it): port out of range
+	my $hook = new_hook($s, 'http://127.0.0.1:99999/unparsable');
+	my $seq = current_seq($s);
+	create('unparsable');
+	my $d;
+	$s->_poll('the attempt recorded', sub { $d = deliveries($s, $hook->{id})->{ $seq + 1 } });
+	like($d->{last_error}, qr/port|URL/i, "last_error says why: $d->{last_error}");
+	ok(!$d->{delivered} && $d->{next_attempt_at} > 0, 'not delivered, retried later');
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
 subtest 'event types filter; slack format' => sub {
 	my $hook = new_hook($s, $rx->url('/slack'), format => 'slack', events => ['incident.created']);
 	my $seq = current_seq($s);
