@@ -33,6 +33,10 @@ char *xstrndup(const char *s, size_t n);
 char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* v in decimal into out (INT64_TEXT_MAX bytes, NUL-terminated); returns the
+ * length.  Without printf, for paths that run once per delivery. */
+#define INT64_TEXT_MAX 21
+size_t int64_text(char *out, int64_t v);
 /* base64url without padding of random bytes; caller frees. NULL if no entropy. */
 char *random_token(size_t nbytes);
 /* lowercase hex SHA-256 of s into out[65]. */

@@ -85,21 +85,26 @@ char *
 hook_sign(struct hook_signer *k, const char *id, int64_t timestamp, const char *body, size_t len)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-	char prefix[64];
-	size_t maclen = 0;
-	int plen = snprintf(prefix, sizeof(prefix), ".%lld.", (long long)timestamp);
+	char *out = xmalloc(3 + 4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1);
+	char prefix[INT64_TEXT_MAX + 2];
+	size_t maclen = 0, plen;
 
+	/* ".<timestamp>." without printf: this runs for every delivery */
+	prefix[0] = '.';
+	plen = 1 + int64_text(prefix + 1, timestamp);
+	prefix[plen++] = '.';
 	/* no key: again from the one it was keyed with */
-	if (plen <= 0 || (size_t)plen >= sizeof(prefix) ||
-	    EVP_MAC_init(k->keyed, NULL, 0, NULL) != 1 ||
+	if (EVP_MAC_init(k->keyed, NULL, 0, NULL) != 1 ||
 	    EVP_MAC_update(k->keyed, (const unsigned char *)id, strlen(id)) != 1 ||
-	    EVP_MAC_update(k->keyed, (const unsigned char *)prefix, (size_t)plen) != 1 ||
+	    EVP_MAC_update(k->keyed, (const unsigned char *)prefix, plen) != 1 ||
 	    EVP_MAC_update(k->keyed, (const unsigned char *)body, len) != 1 ||
-	    EVP_MAC_final(k->keyed, mac, &maclen, sizeof(mac)) != 1)
+	    EVP_MAC_final(k->keyed, mac, &maclen, sizeof(mac)) != 1) {
+		free(out);
 		return NULL;
-	EVP_EncodeBlock(b64, mac, (int)maclen);
-	return xprintf("v1,%s", (const char *)b64);
+	}
+	memcpy(out, "v1,", 3);
+	EVP_EncodeBlock((unsigned char *)out + 3, mac, (int)maclen);
+	return out;
 }
 
 char *

@@ -132,16 +132,10 @@ elem_text(struct buf *b, const char *v)
 static struct buf *
 elem_int(struct buf *b, int64_t v)
 {
-	char digits[24], *p = digits + sizeof(digits);
-	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	char text[INT64_TEXT_MAX];
+	size_t n = int64_text(text, v);
 
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
-	if (v < 0)
-		*--p = '-';
-	return buf_append(elem_start(b), p, (size_t)(digits + sizeof(digits) - p));
+	return buf_append(elem_start(b), text, n);
 }
 
 /* TIME_NONE (or, for a status, 0) is NULL. */

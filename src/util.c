@@ -85,6 +85,25 @@ xprintf(const char *fmt, ...)
 }
 
 /* Whole-string decimal integer in [min, max]; no sign tricks, no spaces. */
+size_t
+int64_text(char *out, int64_t v)
+{
+	char digits[INT64_TEXT_MAX], *p = digits + sizeof(digits);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	size_t n;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		*--p = '-';
+	n = (size_t)(digits + sizeof(digits) - p);
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return n;
+}
+
 int
 parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {

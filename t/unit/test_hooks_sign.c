@@ -3,6 +3,7 @@
 #include "tap.h"
 #include "hooks.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,26 @@ test_hooks_signer(const char *secret, const char *body)
 	ok(hook_signer_new("whsec_!!!!") == NULL, "no signer for a malformed secret");
 }
 
+/* The decimal text the signed ".<timestamp>." and the webhook-id are made of. */
+static void
+test_int64_text(void)
+{
+	static const struct {
+		int64_t v;
+		const char *text;
+	} cases[] = {{0, "0"}, {7, "7"}, {-1, "-1"}, {1614265330, "1614265330"},
+	             {INT64_MAX, "9223372036854775807"}, {INT64_MIN, "-9223372036854775808"}};
+	char out[INT64_TEXT_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = int64_text(out, cases[i].v);
+
+		is_str(out, cases[i].text, "int64_text %s", cases[i].text);
+		ok(n == strlen(cases[i].text), "and its length");
+	}
+}
+
 void
 test_hooks_sign(void)
 {
@@ -47,4 +68,5 @@ test_hooks_sign(void)
 	ok(hook_signature("whsec_", "id", 1, "{}", 2) == NULL, "or empty");
 	ok(hook_signature("whsec_abc", "id", 1, "{}", 2) == NULL, "or not padded to 4");
 	test_hooks_signer(secret, body);
+	test_int64_text();
 }
