@@ -84,7 +84,6 @@ xprintf(const char *fmt, ...)
 	return s;
 }
 
-/* Whole-string decimal integer in [min, max]; no sign tricks, no spaces. */
 size_t
 int64_text(char *out, int64_t v)
 {
@@ -104,6 +103,7 @@ int64_text(char *out, int64_t v)
 	return n;
 }
 
+/* Whole-string decimal integer in [min, max]; no sign tricks, no spaces. */
 int
 parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
