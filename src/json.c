@@ -364,16 +364,10 @@ jgen_int(yajl_gen g, int64_t n)
 {
 	/* yajl_gen_integer goes through sprintf; ids and counts are most of a
 	 * page's numbers */
-	char text[24], *p = text + sizeof(text);
-	uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+	char text[INT64_TEXT_MAX];
+	size_t len = int64_text(text, n);
 
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0);
-	if (n < 0)
-		*--p = '-';
-	yajl_gen_number(g, p, (size_t)(text + sizeof(text) - p));
+	yajl_gen_number(g, text, len);
 }
 
 void
