@@ -212,7 +212,8 @@ hook_read_ahead(struct hook_sub *s)
 		under_way = r;
 		snprintf(org, sizeof(org), "%lld", (long long)s->org_id);
 		snprintf(from, sizeof(from), "%lld", (long long)after);
-		sse_pg_query(hooks.pg_read, sql_events_after, 2, params, on_events, r);
+		sse_pg_query_prepared(hooks.pg_read, "hooks_events_after", sql_events_after, 2,
+		                      params, on_events, r);
 	}
 	r->waiters = xrealloc(r->waiters, (r->nwaiters + 1) * sizeof(*r->waiters));
 	r->waiters[r->nwaiters].s = s;

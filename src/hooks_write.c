@@ -364,9 +364,10 @@ write_batch(void)
 	cols_close(sub_cols, NSUBCOLS, params + 2);
 	cols_close(fresh, NROWCOLS, params + 2 + NSUBCOLS);
 	cols_close(again, NROWCOLS, params + 2 + NSUBCOLS + NROWCOLS);
-	if (b->nparts > 0)
-		sse_pg_query(hooks.pg, sql_write, 2 + NSUBCOLS + 2 * NROWCOLS, params, on_written, b);
-	else {
+	if (b->nparts > 0) {
+		sse_pg_query_prepared(hooks.pg, "hooks_write", sql_write, 2 + NSUBCOLS + 2 * NROWCOLS,
+		                      params, on_written, b);
+	} else {
 		free(b->parts);
 		free(b);
 	}

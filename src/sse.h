@@ -30,6 +30,11 @@ void sse_pg_free(struct sse_pg *pg);
 /* sql must outlive the query (a literal); params are copied. */
 void sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const *params,
                   sse_pg_cb cb, void *arg);
+/* The same as a prepared statement named name (a literal), prepared once
+ * per connection: for the statements run hundreds of times a second, whose
+ * planning PostgreSQL would otherwise repeat every time. */
+void sse_pg_query_prepared(struct sse_pg *pg, const char *name, const char *sql, int nparams,
+                           const char *const *params, sse_pg_cb cb, void *arg);
 /* LISTEN: listen_sql (a literal) is sent first on every connection; cb gets
  * each notification's channel, and NULL after a (re)connect, when some may
  * have been missed.  It runs inside this file's calls: it may only schedule. */

@@ -15,6 +15,8 @@
 
 struct pg_query {
 	const char *sql;
+	const char *name; /* a prepared statement's, or NULL: sent unnamed */
+	int prepare;      /* this entry prepares name for the query after it */
 	int nparams;
 	char **params;
 	sse_pg_cb cb;
@@ -50,6 +52,8 @@ struct sse_pg {
 	int flush_pending;
 	struct pg_query *head, *tail;
 	size_t queued;
+	const char **prepared; /* the names prepared on this connection */
+	size_t nprepared;
 	struct pg_query *done_head, *done_tail; /* completions the loop runs */
 	struct event *ev_done;
 	PGresult *result; /* of the query in flight */
@@ -77,8 +81,9 @@ pg_drain_notifies(struct sse_pg *pg)
 	}
 }
 
+/* The callback of what this file sends for itself (LISTEN, PREPARE). */
 static void
-pg_listened(void *arg, struct pg_result *res)
+pg_ignored(void *arg, struct pg_result *res)
 {
 	(void)arg;
 	(void)res;
@@ -193,6 +198,7 @@ pg_lost(struct sse_pg *pg, const char *why)
 	PQfinish(pg->conn);
 	pg->conn = NULL;
 	pg->state = PG_DOWN;
+	pg->nprepared = 0; /* statements live and die with their connection */
 	if (was_busy)
 		pg_complete(pg, NULL);
 	event_add(pg->retry, &tv);
@@ -226,7 +232,7 @@ pg_poll_connect(struct sse_pg *pg)
 
 			q->sql = pg->listen_sql;
 			q->params = xcalloc(1, sizeof(char *));
-			q->cb = pg_listened;
+			q->cb = pg_ignored;
 			q->next = pg->head;
 			pg->head = q;
 			if (pg->tail == NULL)
@@ -402,6 +408,47 @@ pg_flush(struct sse_pg *pg)
 		pg_watch(pg, rc == 1 ? (EV_READ | EV_WRITE) : EV_READ);
 }
 
+static int
+pg_is_prepared(const struct sse_pg *pg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < pg->nprepared; i++)
+		if (strcmp(pg->prepared[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* A named query on a connection that has not prepared it yet: the PREPARE
+ * goes first, at the head of the queue. */
+static struct pg_query *
+pg_prepare_first(struct sse_pg *pg, const struct pg_query *q)
+{
+	struct pg_query *p = xcalloc(1, sizeof(*p));
+
+	p->sql = q->sql;
+	p->name = q->name;
+	p->prepare = 1;
+	p->params = xcalloc(1, sizeof(char *));
+	p->cb = pg_ignored;
+	p->next = pg->head;
+	pg->head = p;
+	pg->queued++;
+	return p;
+}
+
+static int
+pg_send(struct sse_pg *pg, const struct pg_query *q)
+{
+	const char *const *params = (const char *const *)q->params;
+
+	if (q->prepare) /* the server infers the parameters' types, as unnamed */
+		return PQsendPrepare(pg->conn, q->name, q->sql, 0, NULL);
+	if (q->name != NULL)
+		return PQsendQueryPrepared(pg->conn, q->name, q->nparams, params, NULL, NULL, 0);
+	return PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, params, NULL, NULL, 0);
+}
+
 static void
 pg_next(struct sse_pg *pg)
 {
@@ -409,14 +456,36 @@ pg_next(struct sse_pg *pg)
 
 	if (pg->state != PG_IDLE || q == NULL)
 		return;
-	if (!PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, (const char *const *)q->params,
-	                       NULL, NULL, 0)) {
+	if (q->name != NULL && !q->prepare && !pg_is_prepared(pg, q->name))
+		q = pg_prepare_first(pg, q);
+	if (!pg_send(pg, q)) {
 		pg->state = PG_BUSY;
 		pg_lost(pg, PQerrorMessage(pg->conn));
 		return;
 	}
 	pg->state = PG_BUSY;
 	pg_flush(pg);
+}
+
+/* The query in flight is over with res (NULL: it failed).  A PREPARE that
+ * failed fails the query it was for too, rather than being tried again for
+ * it for ever. */
+static void
+pg_finished(struct sse_pg *pg, PGresult *res)
+{
+	const struct pg_query *q = pg->head;
+
+	if (q == NULL || !q->prepare) {
+		pg_complete(pg, res);
+		return;
+	}
+	if (res != NULL) {
+		pg->prepared = xrealloc(pg->prepared, (pg->nprepared + 1) * sizeof(*pg->prepared));
+		pg->prepared[pg->nprepared++] = q->name;
+	}
+	pg_complete(pg, res);
+	if (res == NULL)
+		pg_complete(pg, NULL);
 }
 
 /* Reads results; the query is done when PQgetResult returns NULL. */
@@ -445,7 +514,7 @@ pg_read(struct sse_pg *pg)
 			PQclear(res);
 			res = NULL;
 		}
-		pg_complete(pg, res);
+		pg_finished(pg, res);
 		pg_next(pg);
 	}
 }
@@ -505,10 +574,18 @@ void
 sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *const *params,
              sse_pg_cb cb, void *arg)
 {
+	sse_pg_query_prepared(pg, NULL, sql, nparams, params, cb, arg);
+}
+
+void
+sse_pg_query_prepared(struct sse_pg *pg, const char *name, const char *sql, int nparams,
+                      const char *const *params, sse_pg_cb cb, void *arg)
+{
 	struct pg_query *q = xcalloc(1, sizeof(*q));
 	int i;
 
 	q->sql = sql;
+	q->name = name;
 	q->nparams = nparams;
 	q->params = xcalloc((size_t)nparams + 1, sizeof(char *));
 	for (i = 0; i < nparams; i++)
@@ -536,7 +613,7 @@ sse_pg_listen(struct sse_pg *pg, const char *listen_sql, sse_pg_notify_cb cb, vo
 	pg->on_notify = cb;
 	pg->notify_arg = arg;
 	if (pg->state == PG_IDLE || pg->state == PG_BUSY)
-		sse_pg_query(pg, listen_sql, 0, NULL, pg_listened, NULL);
+		sse_pg_query(pg, listen_sql, 0, NULL, pg_ignored, NULL);
 }
 
 void
@@ -556,6 +633,7 @@ sse_pg_free(struct sse_pg *pg)
 	if (pg->conn != NULL)
 		PQfinish(pg->conn);
 	pg_hosts_free(pg->hosts);
+	free(pg->prepared);
 	free(pg->conninfo);
 	free(pg);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env perl
 # incidentd-hooks when things fail (DESIGN §9): the retry schedule on the
 # test clock, a subscription given up after its 3-day window, and nothing
-# lost when incidentd-hooks is killed or Redis goes away.
+# lost when incidentd-hooks is killed, Redis goes away or PostgreSQL
+# restarts.
 use strict;
 use warnings;
 use Test::More;
@@ -13,7 +14,7 @@ use HookReceiver;
 use HookCheck;
 use StreamCheck;
 
-my $s = IncidentdTest->new;
+my $s = IncidentdTest->new(own_postgres => 1);
 my $rx = HookReceiver->new(dir => $s->dir);
 my $W = $s->key('write');
 
@@ -144,6 +145,27 @@ subtest 'a Redis outage loses nothing' => sub {
 	$s->start_redis;
 	create("after outage $_") for 1 .. 5;
 	all_arrived('/redis', $from, $from + 20);
+	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
+};
+
+# incidentd-hooks's busiest statements are prepared once per connection
+# (sse_pg.c): on the new connections they must be prepared again.
+subtest 'a PostgreSQL restart loses nothing' => sub {
+	my $hook = new_hook($s, $rx->url('/pg'));
+	my $from = current_seq($s);
+	create("before restart $_") for 1 .. 5;
+	all_arrived('/pg', $from, $from + 5);
+	$s->_poll('the cursor stored', sub { hook_row($s, $hook->{id})->{cursor_seq} == $from + 5 });
+	$s->restart_postgres;
+	create("after restart $_") for 1 .. 10;
+	all_arrived('/pg', $from, $from + 15, 1);
+	$s->_poll('the cursor stored after the restart',
+		sub { hook_row($s, $hook->{id})->{cursor_seq} == $from + 15 });
+	my $d = deliveries($s, $hook->{id});
+	is(scalar(grep { $d->{$_} && $d->{$_}{delivered} } $from + 1 .. $from + 15), 15,
+		'a delivery row for each event');
+	unlike($s->log, qr/prepared statement "\w+" does not exist/,
+		'no statement ran before it was prepared on its connection');
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 
