@@ -33,8 +33,8 @@
 	"duration_ms) ON d.part = m.i"
 
 /* $1 owner, $2 now; per subscription $3 id, $4 stored cursor, $5 new
- * cursor, $6 why it is given up (NULL: it is not); delivery rows that are
- * new in $7..$16 (a plain INSERT: the upsert's conflict check was a fifth
+ * cursor, $6 why it is given up (NULL: it is not); delivery rows, as
+ * binary arrays (pg_array.c), that are new in $7..$16 (a plain INSERT: the upsert's conflict check was a fifth
  * of the statement's time), rows that may be there already (a retried
  * event's, see rows_upto) in $17..$26.  Returns the ordinal of each
  * subscription written. */
@@ -64,6 +64,9 @@ static const char sql_write[] =
 
 #define NSUBCOLS 4  /* $3..$6 */
 #define NROWCOLS 10 /* $7..$16, and again $17..$26 */
+#define FRESH (2 + NSUBCOLS) /* the index of $7 in params */
+#define AGAIN (FRESH + NROWCOLS)
+#define NPARAMS (AGAIN + NROWCOLS)
 
 /* One subscription's part of a statement. */
 struct part {
@@ -95,7 +98,7 @@ hook_results_free(struct hook_result *r, size_t n)
 	free(r);
 }
 
-/* ---- PostgreSQL array literals, built in place ---- */
+/* ---- the subscriptions' columns: text array literals, built in place ---- */
 
 static struct buf *
 elem_start(struct buf *b)
@@ -127,8 +130,6 @@ elem_text(struct buf *b, const char *v)
 	return buf_puts(b, "\"");
 }
 
-/* Without printf: eight of them per row were a tenth of the statement's
- * making. */
 static struct buf *
 elem_int(struct buf *b, int64_t v)
 {
@@ -138,27 +139,71 @@ elem_int(struct buf *b, int64_t v)
 	return buf_append(elem_start(b), text, n);
 }
 
-/* TIME_NONE (or, for a status, 0) is NULL. */
-static struct buf *
-elem_opt(struct buf *b, int64_t v, int64_t none)
+/* ---- the delivery rows: binary arrays (pg_array.c) ---- */
+
+/* The element types of $7..$16 (and $17..$26), as the statement casts them. */
+static const uint32_t row_types[NROWCOLS] = {PG_OID_INT4, PG_OID_INT8, PG_OID_TEXT,
+                                             PG_OID_INT4, PG_OID_INT8, PG_OID_INT4,
+                                             PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8,
+                                             PG_OID_INT4};
+
+/* TIME_NONE is NULL. */
+static void
+row_time(struct pg_array *a, int64_t t)
 {
-	return v == none ? buf_puts(elem_start(b), "NULL") : elem_int(b, v);
+	if (t == TIME_NONE)
+		pg_array_null(a);
+	else
+		pg_array_int8(a, t);
 }
 
 /* ordinal: the subscription's, 1-based, in the statement's $3 */
 static void
-add_row(struct buf **c, size_t ordinal, const struct hook_result *r)
+add_row(struct pg_array *c, size_t ordinal, const struct hook_result *r)
 {
-	c[0] = elem_int(c[0], (int64_t)ordinal);
-	c[1] = elem_int(c[1], r->seq);
-	c[2] = elem_text(c[2], r->event);
-	c[3] = elem_int(c[3], r->attempts);
-	c[4] = elem_opt(c[4], r->first_attempt_at, TIME_NONE);
-	c[5] = elem_opt(c[5], r->status, 0);
-	c[6] = elem_text(c[6], r->error);
-	c[7] = elem_opt(c[7], r->next_attempt_at, TIME_NONE);
-	c[8] = elem_opt(c[8], r->delivered_at, TIME_NONE);
-	c[9] = elem_int(c[9], r->duration_ms);
+	pg_array_int4(&c[0], (int32_t)ordinal);
+	pg_array_int8(&c[1], r->seq);
+	pg_array_text(&c[2], r->event);
+	pg_array_int4(&c[3], r->attempts);
+	row_time(&c[4], r->first_attempt_at);
+	if (r->status == 0) /* no HTTP answer */
+		pg_array_null(&c[5]);
+	else
+		pg_array_int4(&c[5], r->status);
+	pg_array_text(&c[6], r->error);
+	row_time(&c[7], r->next_attempt_at);
+	row_time(&c[8], r->delivered_at);
+	pg_array_int4(&c[9], r->duration_ms);
+}
+
+static void
+rows_open(struct pg_array *c, size_t hint)
+{
+	size_t i;
+
+	for (i = 0; i < NROWCOLS; i++)
+		pg_array_open(&c[i], row_types[i], hint);
+}
+
+/* Each column into params, lengths and formats (binary). */
+static void
+rows_close(struct pg_array *c, const char **params, int *lengths, int *formats)
+{
+	size_t i;
+
+	for (i = 0; i < NROWCOLS; i++) {
+		params[i] = pg_array_close(&c[i], &lengths[i]);
+		formats[i] = 1;
+	}
+}
+
+static void
+rows_free(struct pg_array *c)
+{
+	size_t i;
+
+	for (i = 0; i < NROWCOLS; i++)
+		pg_array_free(&c[i]);
 }
 
 /* ---- taking and giving back a subscription's part ---- */
@@ -275,7 +320,8 @@ on_written(void *arg, PGresult *res)
 		schedule();
 }
 
-/* Array literals under way: opened, filled, closed into params, freed. */
+/* The subscriptions' array literals (text: a few per statement), under
+ * way: opened, filled, closed into params, freed. */
 static void
 cols_open(struct buf **c, size_t n, size_t cap)
 {
@@ -305,7 +351,7 @@ cols_free(struct buf **c, size_t n)
 
 /* p's rows, each in the new set or the maybe-there set (see rows_upto). */
 static void
-part_rows(struct part *p, struct buf **fresh, struct buf **again)
+part_rows(struct part *p, struct pg_array *fresh, struct pg_array *again)
 {
 	struct hook_sub *s = p->s;
 	size_t r;
@@ -327,8 +373,10 @@ part_rows(struct part *p, struct buf **fresh, struct buf **again)
 static int
 write_batch(void)
 {
-	struct buf *sub_cols[NSUBCOLS], *fresh[NROWCOLS], *again[NROWCOLS];
-	const char *params[2 + NSUBCOLS + 2 * NROWCOLS];
+	struct buf *sub_cols[NSUBCOLS];
+	struct pg_array fresh[NROWCOLS], again[NROWCOLS];
+	const char *params[NPARAMS];
+	int lengths[NPARAMS] = {0}, formats[NPARAMS] = {0}; /* 0: text */
 	struct batch *b = xcalloc(1, sizeof(*b));
 	struct hook_sub *s;
 	size_t rows = 0, nsubs = hook_subs_count();
@@ -337,8 +385,8 @@ write_batch(void)
 
 	b->parts = xcalloc(nsubs > 0 ? nsubs : 1, sizeof(*b->parts));
 	cols_open(sub_cols, NSUBCOLS, 256);
-	cols_open(fresh, NROWCOLS, 1024);
-	cols_open(again, NROWCOLS, 64);
+	rows_open(fresh, 1024);
+	rows_open(again, 64);
 	for (s = hook_subs; s != NULL; s = s->next) {
 		struct part *p;
 
@@ -362,18 +410,18 @@ write_batch(void)
 	params[0] = hooks.owner;
 	params[1] = now;
 	cols_close(sub_cols, NSUBCOLS, params + 2);
-	cols_close(fresh, NROWCOLS, params + 2 + NSUBCOLS);
-	cols_close(again, NROWCOLS, params + 2 + NSUBCOLS + NROWCOLS);
+	rows_close(fresh, params + FRESH, lengths + FRESH, formats + FRESH);
+	rows_close(again, params + AGAIN, lengths + AGAIN, formats + AGAIN);
 	if (b->nparts > 0) {
-		sse_pg_query_prepared(hooks.pg, "hooks_write", sql_write, 2 + NSUBCOLS + 2 * NROWCOLS,
-		                      params, on_written, b);
+		sse_pg_query_binary(hooks.pg, "hooks_write", sql_write, NPARAMS, params, lengths,
+		                    formats, on_written, b);
 	} else {
 		free(b->parts);
 		free(b);
 	}
 	cols_free(sub_cols, NSUBCOLS);
-	cols_free(fresh, NROWCOLS);
-	cols_free(again, NROWCOLS);
+	rows_free(fresh);
+	rows_free(again);
 	return left;
 }
 

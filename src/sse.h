@@ -35,11 +35,37 @@ void sse_pg_query(struct sse_pg *pg, const char *sql, int nparams, const char *c
  * planning PostgreSQL would otherwise repeat every time. */
 void sse_pg_query_prepared(struct sse_pg *pg, const char *name, const char *sql, int nparams,
                            const char *const *params, sse_pg_cb cb, void *arg);
+/* The same with some params binary (formats[i] 1: lengths[i] bytes in
+ * PostgreSQL's send format), which PostgreSQL reads without parsing text;
+ * formats NULL: all text. */
+void sse_pg_query_binary(struct sse_pg *pg, const char *name, const char *sql, int nparams,
+                         const char *const *params, const int *lengths, const int *formats,
+                         sse_pg_cb cb, void *arg);
 /* LISTEN: listen_sql (a literal) is sent first on every connection; cb gets
  * each notification's channel, and NULL after a (re)connect, when some may
  * have been missed.  It runs inside this file's calls: it may only schedule. */
 typedef void (*sse_pg_notify_cb)(void *arg, const char *channel);
 void sse_pg_listen(struct sse_pg *pg, const char *listen_sql, sse_pg_notify_cb cb, void *arg);
+
+/* pg_array.c: a one-dimensional array in PostgreSQL's binary format, for a
+ * binary parameter (sse_pg_query_binary): open, add each element, close
+ * (its bytes and length), free.  Element types by OID. */
+#define PG_OID_INT8 20
+#define PG_OID_INT4 23
+#define PG_OID_TEXT 25
+struct pg_array {
+	struct buf *b;
+	uint32_t element_oid;
+	uint32_t n;
+	int has_null;
+};
+void pg_array_open(struct pg_array *a, uint32_t element_oid, size_t hint);
+void pg_array_null(struct pg_array *a);
+void pg_array_int4(struct pg_array *a, int32_t v);
+void pg_array_int8(struct pg_array *a, int64_t v);
+void pg_array_text(struct pg_array *a, const char *v); /* NULL: a NULL element */
+const char *pg_array_close(struct pg_array *a, int *len);
+void pg_array_free(struct pg_array *a);
 
 /* sse_dns.c: host names resolved on the loop (evdns), never by a blocking
  * getaddrinfo.  The callback gets a numeric address, or NULL on failure, and

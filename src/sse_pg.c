@@ -19,6 +19,8 @@ struct pg_query {
 	int prepare;      /* this entry prepares name for the query after it */
 	int nparams;
 	char **params;
+	int *lengths; /* with formats: each param's length and format (1: binary) */
+	int *formats; /* NULL: every param is text */
 	sse_pg_cb cb;
 	void *arg;
 	PGresult *res; /* once done: the result, NULL on failure */
@@ -118,6 +120,8 @@ query_free(struct pg_query *q)
 	for (i = 0; i < q->nparams; i++)
 		free(q->params[i]);
 	free(q->params);
+	free(q->lengths);
+	free(q->formats);
 	free(q);
 }
 
@@ -445,8 +449,10 @@ pg_send(struct sse_pg *pg, const struct pg_query *q)
 	if (q->prepare) /* the server infers the parameters' types, as unnamed */
 		return PQsendPrepare(pg->conn, q->name, q->sql, 0, NULL);
 	if (q->name != NULL)
-		return PQsendQueryPrepared(pg->conn, q->name, q->nparams, params, NULL, NULL, 0);
-	return PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, params, NULL, NULL, 0);
+		return PQsendQueryPrepared(pg->conn, q->name, q->nparams, params, q->lengths, q->formats,
+		                           0);
+	return PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, params, q->lengths, q->formats,
+	                         0);
 }
 
 static void
@@ -581,15 +587,48 @@ void
 sse_pg_query_prepared(struct sse_pg *pg, const char *name, const char *sql, int nparams,
                       const char *const *params, sse_pg_cb cb, void *arg)
 {
-	struct pg_query *q = xcalloc(1, sizeof(*q));
+	sse_pg_query_binary(pg, name, sql, nparams, params, NULL, NULL, cb, arg);
+}
+
+/* A copy of each param: text up to its NUL, binary by its length. */
+static void
+query_params(struct pg_query *q, const char *const *params, const int *lengths,
+             const int *formats)
+{
 	int i;
+
+	q->params = xcalloc((size_t)q->nparams + 1, sizeof(char *));
+	if (formats != NULL) {
+		q->lengths = xcalloc((size_t)q->nparams + 1, sizeof(int));
+		q->formats = xcalloc((size_t)q->nparams + 1, sizeof(int));
+	}
+	for (i = 0; i < q->nparams; i++) {
+		if (params[i] == NULL)
+			continue;
+		if (formats != NULL && formats[i] == 1) {
+			size_t n = lengths[i] > 0 ? (size_t)lengths[i] : 0;
+
+			q->params[i] = xmalloc(n + 1);
+			memcpy(q->params[i], params[i], n);
+			q->lengths[i] = (int)n;
+			q->formats[i] = 1;
+		} else {
+			q->params[i] = xstrdup(params[i]);
+		}
+	}
+}
+
+void
+sse_pg_query_binary(struct sse_pg *pg, const char *name, const char *sql, int nparams,
+                    const char *const *params, const int *lengths, const int *formats,
+                    sse_pg_cb cb, void *arg)
+{
+	struct pg_query *q = xcalloc(1, sizeof(*q));
 
 	q->sql = sql;
 	q->name = name;
 	q->nparams = nparams;
-	q->params = xcalloc((size_t)nparams + 1, sizeof(char *));
-	for (i = 0; i < nparams; i++)
-		q->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
+	query_params(q, params, lengths, formats);
 	q->cb = cb;
 	q->arg = arg;
 	if (pg->queued >= SSE_PG_QUEUE_MAX) {

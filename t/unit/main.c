@@ -24,7 +24,7 @@ static const struct test_group groups[] = {
 	{"dialect", test_dialect},
 	{"metrics", test_metrics}, {"auth_cache", test_auth_cache}, {"xml", test_xml},
 	{"net_private", test_net_private}, {"webhook", test_webhook},
-	{"hooks_sign", test_hooks_sign},
+	{"hooks_sign", test_hooks_sign}, {"pg_array", test_pg_array},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

@@ -64,5 +64,6 @@ void test_xml(void);
 void test_net_private(void);
 void test_webhook(void);
 void test_hooks_sign(void);
+void test_pg_array(void);
 
 #endif
