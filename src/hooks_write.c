@@ -34,10 +34,10 @@
 
 /* $1 owner, $2 now; per subscription $3 id, $4 stored cursor, $5 new
  * cursor, $6 why it is given up (NULL: it is not); delivery rows, as
- * binary arrays (pg_array.c), that are new in $7..$16 (a plain INSERT: the upsert's conflict check was a fifth
- * of the statement's time), rows that may be there already (a retried
- * event's, see rows_upto) in $17..$26.  Returns the ordinal of each
- * subscription written. */
+ * binary arrays (pg_array.c), that are new in $7..$16 (a plain INSERT: the
+ * upsert's conflict check was a fifth of the statement's time), rows that
+ * may be there already (a retried event's, see rows_upto) in $17..$26.
+ * Returns the ordinal of each subscription written. */
 static const char sql_write[] =
     "WITH w AS (SELECT * FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], $6::text[]) "
     "WITH ORDINALITY AS w(id, was, cursor_seq, disable, i)), "
