@@ -56,7 +56,8 @@ struct hook_event {
 	int64_t at;
 	char *type;
 	char *payload; /* JSON object without type/seq/at, as in the log */
-	char *body;    /* the standard format's body: the org stream's message */
+	char *body;    /* the standard format's body (the org stream's message):
+	                * NULL until hook_event_body makes it */
 	size_t body_len;
 };
 /* One attempt's outcome, waiting to be written with the cursor. */
@@ -114,10 +115,18 @@ struct hook_sub {
 	int attempts;
 	int64_t first_attempt_at;
 	int64_t next_attempt_at; /* TIME_NONE: not waiting */
+	/* the next event's webhook-signature header, made while the request
+	 * before it was in flight: used if it is sent within the same second */
+	char *signed_header;
+	int64_t signed_seq, signed_at;
+	struct hook_sub *next_to_sign; /* in the list of those waiting for it */
+	int to_sign;
 };
 extern struct hook_sub *hook_subs;
 size_t hook_subs_count(void);
 void hook_sub_kick(struct hook_sub *s);
+/* s's secrets changed: a signature made ahead is dropped. */
+void hook_sub_forget_signed(struct hook_sub *s);
 /* Starts again from cursor (the row's): read-ahead and unwritten results dropped. */
 void hook_sub_reread(struct hook_sub *s, int64_t cursor);
 void hook_sub_drop(struct hook_sub *s);
@@ -143,6 +152,8 @@ void hook_read_ahead(struct hook_sub *s);
 void hook_read_prior(struct hook_sub *s);
 void hook_reads_free(void);
 void hook_event_unref(struct hook_event *ev);
+/* ev's standard body, made at the first call. */
+const char *hook_event_body(struct hook_event *ev, size_t *len);
 
 /* ---- hooks_write.c: the cursors and delivery rows, written behind ---- */
 /* s has results or a cursor to write: now, or within HOOKS_WRITE_DELAY_MS. */

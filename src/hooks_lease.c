@@ -94,6 +94,7 @@ sub_configure(struct hook_sub *s, const PGresult *res, int row)
 	size_t i;
 
 	free(s->url);
+	hook_sub_forget_signed(s);
 	hook_signer_free(s->signer);
 	hook_signer_free(s->previous_signer);
 	free(s->updated_at);

@@ -13,6 +13,11 @@
 
 struct hook_sub *hook_subs;
 
+/* Subscriptions with a request in flight whose next event is to be signed
+ * ahead (sign_later), and the event that signs them. */
+static struct hook_sub *to_sign;
+static struct event *sign_ev;
+
 /* The retry schedule after attempt n (DESIGN §9): 5 s, 30 s, 2 min, 10 min,
  * 1 h, then every 4 h, until HOOKS_RETRY_WINDOW from the first attempt. */
 static const int64_t retry_delays[] = {5, 30, 120, 600, 3600, 14400};
@@ -73,6 +78,7 @@ sub_free(struct hook_sub *s)
 	hook_signer_free(s->signer);
 	hook_signer_free(s->previous_signer);
 	hooks_http_channel_free(s->channel);
+	free(s->signed_header);
 	free(s->updated_at);
 	free(s->disable_reason);
 	free(s);
@@ -106,6 +112,10 @@ hook_sub_drop(struct hook_sub *s)
 void
 hook_subs_free_all(void)
 {
+	to_sign = NULL; /* the loop has stopped: the list's subscriptions are freed below */
+	if (sign_ev != NULL)
+		event_free(sign_ev);
+	sign_ev = NULL;
 	hook_writes_free();
 	hook_reads_free();
 	while (hook_subs != NULL) {
@@ -296,35 +306,159 @@ concat(char *out, size_t cap, const char *const *parts)
 	out[at] = '\0';
 }
 
+/* "<org>-<seq>": the webhook-id, the same for every attempt. */
 static void
-sub_send(struct hook_sub *s, const struct hook_event *ev)
+webhook_id(char *id, size_t cap, const struct hook_sub *s, const struct hook_event *ev)
+{
+	char org[INT64_TEXT_MAX], seq[INT64_TEXT_MAX];
+
+	int64_text(org, s->org_id);
+	int64_text(seq, ev->seq);
+	concat(id, cap, (const char *const[]){org, "-", seq, NULL});
+}
+
+#define SIG_HEADER_MAX 192 /* two signatures: 114 bytes */
+
+/* The webhook-signature header of body sent at ts into out; -1 when the
+ * secret is malformed. */
+static int
+sig_header(struct hook_sub *s, const char *id, int64_t ts, const char *body, size_t len,
+           char *out)
+{
+	char *sig = s->signer != NULL ? hook_sign(s->signer, id, ts, body, len) : NULL;
+	char *old = NULL;
+
+	if (sig == NULL)
+		return -1;
+	if (s->previous_signer != NULL && ts < s->previous_until)
+		old = hook_sign(s->previous_signer, id, ts, body, len);
+	/* a rotated secret's signature after the new one's: a receiver checks
+	 * each (space-separated) until one verifies */
+	concat(out, SIG_HEADER_MAX,
+	       (const char *const[]){"webhook-signature: ", sig, old != NULL ? " " : "",
+	                             old != NULL ? old : "", NULL});
+	free(sig);
+	free(old);
+	return 0;
+}
+
+/* ---- signing the next event ahead ---- */
+
+/* The signing runs from the loop once the callback that started the
+ * request has returned: after an answer, libcurl has sent the next request
+ * by then (hooks_http.c's check_done), so the HMAC and the body are made
+ * while the receiver answers, not between its answer and the request after
+ * it, which is what one subscription's rate is made of. */
+
+void
+hook_sub_forget_signed(struct hook_sub *s)
+{
+	free(s->signed_header);
+	s->signed_header = NULL;
+	s->signed_seq = 0;
+}
+
+/* The first event after the one in flight that s sends. */
+static struct hook_event *
+next_to_send(const struct hook_sub *s)
+{
+	size_t i;
+
+	for (i = s->qhead + 1; i < s->nqueue; i++)
+		if (wants(s, s->queue[i]->type))
+			return s->queue[i];
+	return NULL;
+}
+
+static void
+sign_ahead(struct hook_sub *s)
+{
+	struct hook_event *ev = next_to_send(s);
+	char id[2 * INT64_TEXT_MAX + 1], header[SIG_HEADER_MAX];
+	int64_t ts = hooks_now();
+	const char *body;
+	size_t len;
+
+	if (ev == NULL || s->slack || s->signed_seq == ev->seq)
+		return;
+	hook_sub_forget_signed(s);
+	body = hook_event_body(ev, &len);
+	webhook_id(id, sizeof(id), s, ev);
+	if (sig_header(s, id, ts, body, len, header) != 0)
+		return;
+	s->signed_header = xstrdup(header);
+	s->signed_seq = ev->seq;
+	s->signed_at = ts;
+}
+
+static void
+on_sign(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while (to_sign != NULL) {
+		struct hook_sub *s = to_sign;
+
+		to_sign = s->next_to_sign;
+		s->to_sign = 0;
+		if (!s->gone && s->sending)
+			sign_ahead(s);
+		hook_sub_unref(s);
+	}
+}
+
+static void
+sign_later(struct hook_sub *s)
+{
+	if (s->to_sign || s->slack)
+		return;
+	if (sign_ev == NULL && (sign_ev = event_new(hooks.base, -1, 0, on_sign, NULL)) == NULL)
+		return; /* signed when sent instead */
+	s->to_sign = 1;
+	s->refs++;
+	s->next_to_sign = to_sign;
+	to_sign = s;
+	event_active(sign_ev, EV_TIMEOUT, 1);
+}
+
+/* ---- sending ---- */
+
+/* The header signed ahead if it is for ev at ts, else one made now. */
+static int
+send_sig_header(struct hook_sub *s, const char *id, int64_t ts, const struct hook_event *ev,
+                const char *body, size_t len, char *out)
+{
+	int rc = 0;
+
+	if (!s->slack && s->signed_header != NULL && s->signed_seq == ev->seq && s->signed_at == ts)
+		concat(out, SIG_HEADER_MAX, (const char *const[]){s->signed_header, NULL});
+	else
+		rc = sig_header(s, id, ts, body, len, out);
+	hook_sub_forget_signed(s);
+	return rc;
+}
+
+static void
+sub_send(struct hook_sub *s, struct hook_event *ev)
 {
 	int64_t ts = hooks_now();
-	size_t len = ev->body_len;
+	size_t len;
 	char *slack = s->slack ? hook_slack_body(ev, &len) : NULL;
-	const char *body = slack != NULL ? slack : ev->body;
-	char org[INT64_TEXT_MAX], seq[INT64_TEXT_MAX], stamp[INT64_TEXT_MAX];
-	char id[2 * INT64_TEXT_MAX + 1], h_id[64], h_ts[48], h_sig[192];
+	const char *body = slack != NULL ? slack : hook_event_body(ev, &len);
+	char stamp[INT64_TEXT_MAX], id[2 * INT64_TEXT_MAX + 1], h_id[64], h_ts[48];
+	char h_sig[SIG_HEADER_MAX];
 	/* Expect: empty — no 100-continue round trip before the body */
 	const char *headers[] = {"Content-Type: application/json", "User-Agent: incidentd/" VERSION,
 	                         h_id, h_ts, h_sig, "Expect:", NULL};
 	struct sub_call *c = call_new(s);
-	char *sig, *old = NULL;
+	int signed_ok;
 
-	int64_text(org, s->org_id);
-	int64_text(seq, ev->seq);
 	int64_text(stamp, ts);
-	concat(id, sizeof(id), (const char *const[]){org, "-", seq, NULL});
-	sig = s->signer != NULL ? hook_sign(s->signer, id, ts, body, len) : NULL;
-	if (s->previous_signer != NULL && ts < s->previous_until)
-		old = hook_sign(s->previous_signer, id, ts, body, len);
+	webhook_id(id, sizeof(id), s, ev);
+	signed_ok = send_sig_header(s, id, ts, ev, body, len, h_sig) == 0;
 	concat(h_id, sizeof(h_id), (const char *const[]){"webhook-id: ", id, NULL});
 	concat(h_ts, sizeof(h_ts), (const char *const[]){"webhook-timestamp: ", stamp, NULL});
-	/* a rotated secret's signature after the new one's: a receiver checks
-	 * each (space-separated) until one verifies */
-	concat(h_sig, sizeof(h_sig),
-	       (const char *const[]){"webhook-signature: ", sig != NULL ? sig : "",
-	                             old != NULL ? " " : "", old != NULL ? old : "", NULL});
 	c->cursor = ev->seq;
 	if (s->attempts == 0)
 		s->first_attempt_at = ts;
@@ -332,10 +466,10 @@ sub_send(struct hook_sub *s, const struct hook_event *ev)
 	s->sending = 1;
 	if (s->channel == NULL)
 		s->channel = hooks_http_channel_new();
-	if (sig == NULL || s->channel == NULL ||
+	if (!signed_ok || s->channel == NULL ||
 	    hooks_http_post(s->channel, s->url, headers, body, len, on_answer, c) != 0) {
-		struct hook_answer a = {0, sig == NULL ? "the signing secret is malformed"
-		                                       : "the request could not be made", 0};
+		struct hook_answer a = {0, !signed_ok ? "the signing secret is malformed"
+		                                      : "the request could not be made", 0};
 
 		/* as an answer from the loop would: the attempt failed */
 		s->sending = 0;
@@ -343,10 +477,10 @@ sub_send(struct hook_sub *s, const struct hook_event *ev)
 		sub_failed(s, ev, &a);
 		free(c);
 		s->refs--;
+	} else {
+		sign_later(s);
 	}
 	free(slack);
-	free(sig);
-	free(old);
 }
 
 /* Drops what was read ahead and written behind: the row says where to go on. */
@@ -365,6 +499,7 @@ sub_reset(struct hook_sub *s, int64_t cursor)
 	s->stale = 0;
 	s->prior = PRIOR_UNREAD;
 	s->prior_seq = 0;
+	hook_sub_forget_signed(s);
 }
 
 void
@@ -390,7 +525,7 @@ sub_release(struct hook_sub *s)
 void
 hook_sub_kick(struct hook_sub *s)
 {
-	const struct hook_event *ev;
+	struct hook_event *ev;
 
 	if (s->gone || s->stale || hooks.closed)
 		return;
