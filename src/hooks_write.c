@@ -32,14 +32,15 @@
 	"AS d(part, seq, event, attempts, first_at, status, error, next_at, delivered_at, "   \
 	"duration_ms) ON d.part = m.i"
 
-/* $1 owner, $2 now; per subscription $3 id, $4 stored cursor, $5 new
- * cursor, $6 why it is given up (NULL: it is not); delivery rows, as
- * binary arrays (pg_array.c), that are new in $7..$16 (a plain INSERT: the
- * upsert's conflict check was a fifth of the statement's time), rows that
- * may be there already (a retried event's, see rows_upto) in $17..$26.
- * Returns the ordinal of each subscription written. */
+/* $1 owner, $2 now; then binary arrays (pg_array.c): per subscription $3
+ * id (as text), $4 stored cursor, $5 new cursor, $6 why it is given up
+ * (NULL: it is not); delivery rows that are new in $7..$16 (a plain
+ * INSERT: the upsert's conflict check was a fifth of the statement's
+ * time), rows that may be there already (a retried event's, see
+ * rows_upto) in $17..$26.  Returns the ordinal of each subscription
+ * written. */
 static const char sql_write[] =
-    "WITH w AS (SELECT * FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], $6::text[]) "
+    "WITH w AS (SELECT * FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::text[]) "
     "WITH ORDINALITY AS w(id, was, cursor_seq, disable, i)), "
     "moved AS (UPDATE webhooks h SET cursor_seq = w.cursor_seq, "
     "enabled = w.disable IS NULL, "
@@ -49,8 +50,8 @@ static const char sql_write[] =
     "lease_owner = CASE WHEN w.disable IS NULL THEN h.lease_owner END, "
     "lease_until = CASE WHEN w.disable IS NULL THEN h.lease_until END, "
     "updated_at = CASE WHEN w.disable IS NULL THEN h.updated_at ELSE now() END "
-    "FROM w WHERE h.id = w.id AND h.cursor_seq = w.was AND h.lease_owner = $1 AND h.enabled "
-    "AND h.lease_until > now() RETURNING h.id, w.i), "
+    "FROM w WHERE h.id = w.id::uuid AND h.cursor_seq = w.was AND h.lease_owner = $1 "
+    "AND h.enabled AND h.lease_until > now() RETURNING h.id, w.i), "
     "fresh AS (" DELIVERY_ROWS("$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
                                "$16") "), "
     "again AS (" DELIVERY_ROWS("$17", "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25",
@@ -98,50 +99,11 @@ hook_results_free(struct hook_result *r, size_t n)
 	free(r);
 }
 
-/* ---- the subscriptions' columns: text array literals, built in place ---- */
+/* ---- the statement's arrays: binary (pg_array.c) ---- */
 
-static struct buf *
-elem_start(struct buf *b)
-{
-	return buf_puts(b, b->len > 1 ? "," : "");
-}
-
-/* Quoted, a backslash before each " and backslash; the runs between them
- * go in one copy. */
-static struct buf *
-elem_text(struct buf *b, const char *v)
-{
-	const char *p;
-
-	b = elem_start(b);
-	if (v == NULL)
-		return buf_puts(b, "NULL");
-	b = buf_puts(b, "\"");
-	for (p = v; *p != '\0';) {
-		size_t run = strcspn(p, "\"\\");
-
-		b = buf_append(b, p, run);
-		p += run;
-		if (*p != '\0') {
-			b = buf_append(b, "\\", 1);
-			b = buf_append(b, p++, 1);
-		}
-	}
-	return buf_puts(b, "\"");
-}
-
-static struct buf *
-elem_int(struct buf *b, int64_t v)
-{
-	char text[INT64_TEXT_MAX];
-	size_t n = int64_text(text, v);
-
-	return buf_append(elem_start(b), text, n);
-}
-
-/* ---- the delivery rows: binary arrays (pg_array.c) ---- */
-
-/* The element types of $7..$16 (and $17..$26), as the statement casts them. */
+/* The element types of $3..$6, and of $7..$16 (and $17..$26), as the
+ * statement casts them. */
+static const uint32_t sub_types[NSUBCOLS] = {PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT};
 static const uint32_t row_types[NROWCOLS] = {PG_OID_INT4, PG_OID_INT8, PG_OID_TEXT,
                                              PG_OID_INT4, PG_OID_INT8, PG_OID_INT4,
                                              PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8,
@@ -176,33 +138,34 @@ add_row(struct pg_array *c, size_t ordinal, const struct hook_result *r)
 	pg_array_int4(&c[9], r->duration_ms);
 }
 
+/* n columns under way: opened, filled, closed into params, freed. */
 static void
-rows_open(struct pg_array *c, size_t hint)
+cols_open(struct pg_array *c, const uint32_t *types, size_t n, size_t hint)
 {
 	size_t i;
 
-	for (i = 0; i < NROWCOLS; i++)
-		pg_array_open(&c[i], row_types[i], hint);
+	for (i = 0; i < n; i++)
+		pg_array_open(&c[i], types[i], hint);
 }
 
 /* Each column into params, lengths and formats (binary). */
 static void
-rows_close(struct pg_array *c, const char **params, int *lengths, int *formats)
+cols_close(struct pg_array *c, size_t n, const char **params, int *lengths, int *formats)
 {
 	size_t i;
 
-	for (i = 0; i < NROWCOLS; i++) {
+	for (i = 0; i < n; i++) {
 		params[i] = pg_array_close(&c[i], &lengths[i]);
 		formats[i] = 1;
 	}
 }
 
 static void
-rows_free(struct pg_array *c)
+cols_free(struct pg_array *c, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < NROWCOLS; i++)
+	for (i = 0; i < n; i++)
 		pg_array_free(&c[i]);
 }
 
@@ -320,35 +283,6 @@ on_written(void *arg, PGresult *res)
 		schedule();
 }
 
-/* The subscriptions' array literals (text: a few per statement), under
- * way: opened, filled, closed into params, freed. */
-static void
-cols_open(struct buf **c, size_t n, size_t cap)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		c[i] = buf_puts(buf_new(cap), "{");
-}
-
-static void
-cols_close(struct buf **c, size_t n, const char **params)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		params[i] = (c[i] = buf_puts(c[i], "}"))->data;
-}
-
-static void
-cols_free(struct buf **c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		buf_free(c[i]);
-}
-
 /* p's rows, each in the new set or the maybe-there set (see rows_upto). */
 static void
 part_rows(struct part *p, struct pg_array *fresh, struct pg_array *again)
@@ -373,10 +307,9 @@ part_rows(struct part *p, struct pg_array *fresh, struct pg_array *again)
 static int
 write_batch(void)
 {
-	struct buf *sub_cols[NSUBCOLS];
-	struct pg_array fresh[NROWCOLS], again[NROWCOLS];
+	struct pg_array sub_cols[NSUBCOLS], fresh[NROWCOLS], again[NROWCOLS];
 	const char *params[NPARAMS];
-	int lengths[NPARAMS] = {0}, formats[NPARAMS] = {0}; /* 0: text */
+	int lengths[NPARAMS] = {0}, formats[NPARAMS] = {0}; /* $1, $2: text */
 	struct batch *b = xcalloc(1, sizeof(*b));
 	struct hook_sub *s;
 	size_t rows = 0, nsubs = hook_subs_count();
@@ -384,9 +317,9 @@ write_batch(void)
 	int left = 0;
 
 	b->parts = xcalloc(nsubs > 0 ? nsubs : 1, sizeof(*b->parts));
-	cols_open(sub_cols, NSUBCOLS, 256);
-	rows_open(fresh, 1024);
-	rows_open(again, 64);
+	cols_open(sub_cols, sub_types, NSUBCOLS, 256);
+	cols_open(fresh, row_types, NROWCOLS, 1024);
+	cols_open(again, row_types, NROWCOLS, 64);
 	for (s = hook_subs; s != NULL; s = s->next) {
 		struct part *p;
 
@@ -399,19 +332,19 @@ write_batch(void)
 		p = &b->parts[b->nparts++];
 		part_take(p, s);
 		p->ordinal = b->nparts;
-		sub_cols[0] = elem_text(sub_cols[0], s->id);
-		sub_cols[1] = elem_int(sub_cols[1], s->persisted);
-		sub_cols[2] = elem_int(sub_cols[2], p->cursor);
-		sub_cols[3] = elem_text(sub_cols[3], s->disable_reason);
+		pg_array_text(&sub_cols[0], s->id);
+		pg_array_int8(&sub_cols[1], s->persisted);
+		pg_array_int8(&sub_cols[2], p->cursor);
+		pg_array_text(&sub_cols[3], s->disable_reason);
 		part_rows(p, fresh, again);
 		rows += p->nresults;
 	}
 	snprintf(now, sizeof(now), "%lld", (long long)hooks_now());
 	params[0] = hooks.owner;
 	params[1] = now;
-	cols_close(sub_cols, NSUBCOLS, params + 2);
-	rows_close(fresh, params + FRESH, lengths + FRESH, formats + FRESH);
-	rows_close(again, params + AGAIN, lengths + AGAIN, formats + AGAIN);
+	cols_close(sub_cols, NSUBCOLS, params + 2, lengths + 2, formats + 2);
+	cols_close(fresh, NROWCOLS, params + FRESH, lengths + FRESH, formats + FRESH);
+	cols_close(again, NROWCOLS, params + AGAIN, lengths + AGAIN, formats + AGAIN);
 	if (b->nparts > 0) {
 		sse_pg_query_binary(hooks.pg, "hooks_write", sql_write, NPARAMS, params, lengths,
 		                    formats, on_written, b);
@@ -420,8 +353,8 @@ write_batch(void)
 		free(b);
 	}
 	cols_free(sub_cols, NSUBCOLS);
-	rows_free(fresh);
-	rows_free(again);
+	cols_free(fresh, NROWCOLS);
+	cols_free(again, NROWCOLS);
 	return left;
 }
 
