@@ -424,14 +424,15 @@ sign_later(struct hook_sub *s)
 
 /* ---- sending ---- */
 
-/* The header signed ahead if it is for ev at ts, else one made now. */
+/* The header signed ahead if it is for ev at ts (never for the slack
+ * format, whose body is made at send time), else one made now. */
 static int
 send_sig_header(struct hook_sub *s, const char *id, int64_t ts, const struct hook_event *ev,
                 const char *body, size_t len, char *out)
 {
 	int rc = 0;
 
-	if (!s->slack && s->signed_header != NULL && s->signed_seq == ev->seq && s->signed_at == ts)
+	if (s->signed_header != NULL && s->signed_seq == ev->seq && s->signed_at == ts)
 		concat(out, SIG_HEADER_MAX, (const char *const[]){s->signed_header, NULL});
 	else
 		rc = sig_header(s, id, ts, body, len, out);
