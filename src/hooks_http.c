@@ -51,6 +51,7 @@ static struct sock_watch *spare_watches;
 static CURLM *multi;
 static struct event_base *http_base;
 static struct event *timer_ev;
+static struct event *again_ev; /* check_done once more, at the loop's next pass */
 static int added; /* a request was added since check_done last looked */
 static struct hook_channel *requests;
 
@@ -208,26 +209,43 @@ finish(struct hook_channel *r, CURLcode rc)
 /* Finished transfers are answered; a request their callbacks made (the
  * subscription's next event) starts at once rather than at the next pass
  * of the loop, when its timer would fire: here we are outside libcurl's
- * calls, where curl_multi_socket_action may be called. */
+ * calls, where curl_multi_socket_action may be called.  A transfer can end
+ * within that call, when the answer is there already; it is answered at
+ * the loop's next pass, after the sockets ready by then.  Answered here,
+ * in a loop, one subscription whose receiver kept answering at once held
+ * the process for a hundred requests in a row, while every other
+ * subscription's answer waited (bench/hooks, 100 subscriptions: some
+ * finished in a third of the time of others). */
 static void
 check_done(void)
 {
+	static const struct timeval next_pass = {0, 0};
 	CURLMsg *msg;
 	int left, running;
 
-	do {
-		added = 0;
-		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-			struct hook_channel *r = NULL;
+	added = 0;
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+		struct hook_channel *r = NULL;
 
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-			finish(r, msg->data.result);
-		}
-		if (added)
-			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	} while (added);
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		finish(r, msg->data.result);
+	}
+	if (added) {
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		if (evtimer_add(again_ev, &next_pass) != 0)
+			fatal("cannot add a timer");
+	}
+}
+
+static void
+on_again(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	check_done();
 }
 
 void
@@ -237,7 +255,8 @@ hooks_http_init(struct event_base *base)
 		fatal("cannot initialise libcurl");
 	http_base = base;
 	timer_ev = evtimer_new(base, on_timeout, NULL);
-	if (timer_ev == NULL)
+	again_ev = evtimer_new(base, on_again, NULL);
+	if (timer_ev == NULL || again_ev == NULL)
 		fatal("out of memory creating a timer");
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket_update);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer_update);
@@ -268,6 +287,7 @@ hooks_http_free(void)
 		free(w);
 	}
 	event_free(timer_ev);
+	event_free(again_ev);
 	curl_global_cleanup();
 }
 

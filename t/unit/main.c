@@ -25,6 +25,7 @@ static const struct test_group groups[] = {
 	{"metrics", test_metrics}, {"auth_cache", test_auth_cache}, {"xml", test_xml},
 	{"net_private", test_net_private}, {"webhook", test_webhook},
 	{"hooks_sign", test_hooks_sign}, {"pg_array", test_pg_array},
+	{"hooks_http", test_hooks_http},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

@@ -65,5 +65,6 @@ void test_net_private(void);
 void test_webhook(void);
 void test_hooks_sign(void);
 void test_pg_array(void);
+void test_hooks_http(void);
 
 #endif
