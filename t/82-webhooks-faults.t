@@ -135,6 +135,44 @@ subtest 'a restarted incidentd-hooks goes on with the attempts made before' => s
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 
+subtest 'subscriptions moved back together: each goes on with its own attempts' => sub {
+	# Two subscriptions, each failing a different event once, moved back
+	# one event in one statement (as bench/hooks does): incidentd-hooks
+	# reads both subscriptions' earlier attempts in one statement, and
+	# each must get its own.
+	$s->set_hooks_clock(-600); # no retry falls due before the move
+	sleep 1.5;                 # a tick: read
+	$rx->script('/prior-b', 500, 200);
+	my $hb = new_hook($s, $rx->url('/prior-b'));
+	my $one = current_seq($s) + 1;
+	create('prior one');
+	$s->_poll('b: attempt 1 at the first event', sub { my $d = deliveries($s, $hb->{id})->{$one}; $d && $d->{attempts} == 1 });
+	$rx->script('/prior-a', 500, 200);
+	my $ha = new_hook($s, $rx->url('/prior-a'));
+	my $two = $one + 1;
+	create('prior two');
+	my $d;
+	$s->_poll('a: attempt 1 at the second event', sub { ($d = deliveries($s, $ha->{id})->{$two}) && $d->{attempts} == 1 });
+	my $first = $d->{first_attempt_at};
+	$s->psql("UPDATE webhooks SET cursor_seq = cursor_seq - 1, updated_at = now() "
+		. "WHERE id IN ('$ha->{id}', '$hb->{id}')");
+	$s->set_hooks_clock(0); # both retries due
+	$s->_poll('both subscriptions done', sub {
+		my ($da, $db) = (deliveries($s, $ha->{id}), deliveries($s, $hb->{id}));
+		$da->{$two} && $da->{$two}{delivered} && $db->{$two} && $db->{$two}{delivered} });
+	my ($da, $db) = (deliveries($s, $ha->{id}), deliveries($s, $hb->{id}));
+	is($da->{$one}{attempts}, 1, 'a: the event before its cursor, sent once');
+	is($da->{$two}{attempts}, 2, 'a: its failed event, a second attempt');
+	is($da->{$two}{first_attempt_at}, $first, 'a: counted from its first attempt');
+	is($db->{ $one - 1 }{attempts}, 1, 'b: the event before its cursor, sent once');
+	is($db->{$one}{attempts}, 2, 'b: its failed event, a second attempt');
+	is($db->{$two}{attempts}, 1, 'b: the next event, one attempt');
+	is(scalar @{ $rx->requests('/prior-a') }, 3, 'a: three requests');
+	is(scalar @{ $rx->requests('/prior-b') }, 4, 'b: four requests');
+	unlike($s->log, qr/duplicate key/, 'each row that was there went through the upsert');
+	$s->psql("DELETE FROM webhooks WHERE id IN ('$ha->{id}', '$hb->{id}')");
+};
+
 subtest 'a Redis outage loses nothing' => sub {
 	my $hook = new_hook($s, $rx->url('/redis'));
 	my $from = current_seq($s);
