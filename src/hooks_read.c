@@ -61,9 +61,9 @@ static struct org_read *under_way;
 static struct org_read *kept; /* newest first */
 
 /* Subscriptions whose earlier attempts are to be read: together, in one
- * statement made once the loop's current pass is over, so that all those
- * starting in one pass (a process taking its share over, a replay of every
- * subscription) share it.  One statement each, queued one behind another
+ * statement made once the callbacks under way have run, so that all those
+ * starting in one pass of the loop (a process taking its share over, a
+ * replay of every subscription) share it.  One statement each, queued one behind another
  * on the connection, started the 50th subscription a third of a second
  * after the first (bench/hooks, 100 subscriptions over two processes). */
 struct prior_batch {
@@ -331,7 +331,8 @@ hook_read_prior(struct hook_sub *s)
 	if (prior_ev == NULL &&
 	    (prior_ev = event_new(hooks.base, -1, 0, on_prior_due, NULL)) == NULL)
 		return; /* read at a later kick */
-	prior_wanted.subs = xrealloc(prior_wanted.subs, (prior_wanted.n + 1) * sizeof(*prior_wanted.subs));
+	prior_wanted.subs =
+	    xrealloc(prior_wanted.subs, (prior_wanted.n + 1) * sizeof(*prior_wanted.subs));
 	prior_wanted.subs[prior_wanted.n].s = s;
 	prior_wanted.subs[prior_wanted.n].epoch = s->epoch;
 	if (prior_wanted.n++ == 0)
@@ -344,7 +345,13 @@ hook_read_prior(struct hook_sub *s)
 void
 hook_reads_free(void)
 {
-	/* the loop has stopped: the subscriptions waiting are freed by the caller */
+	size_t i;
+
+	/* the loop has stopped: the held subscriptions waiting are freed by the
+	 * caller, and one no longer held with its last reference here */
+	for (i = 0; i < prior_wanted.n; i++)
+		if (prior_wanted.subs[i].s->gone)
+			hook_sub_unref(prior_wanted.subs[i].s);
 	free(prior_wanted.subs);
 	prior_wanted.subs = NULL;
 	prior_wanted.n = 0;

@@ -112,7 +112,15 @@ hook_sub_drop(struct hook_sub *s)
 void
 hook_subs_free_all(void)
 {
-	to_sign = NULL; /* the loop has stopped: the list's subscriptions are freed below */
+	/* the loop has stopped: the held subscriptions in the list are freed
+	 * below, and one no longer held with its last reference here */
+	while (to_sign != NULL) {
+		struct hook_sub *s = to_sign;
+
+		to_sign = s->next_to_sign;
+		if (s->gone)
+			hook_sub_unref(s);
+	}
 	if (sign_ev != NULL)
 		event_free(sign_ev);
 	sign_ev = NULL;
