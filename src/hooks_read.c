@@ -39,6 +39,7 @@ static const char sql_prior_attempts[] =
     "coalesce(extract(epoch from next_attempt_at)::bigint, 0) AS next_at FROM webhook_deliveries "
     "WHERE webhook_id = w.id::uuid AND seq > w.after AND delivered_at IS NULL ORDER BY seq LIMIT 1) "
     "AS p ON true";
+static const uint32_t prior_types[2] = {PG_OID_TEXT, PG_OID_INT8}; /* $1, $2 */
 
 /* A subscription waiting for a read (as it was then: a reset since makes
  * the answer stale). */
@@ -302,7 +303,7 @@ on_prior_due(evutil_socket_t fd, short what, void *arg)
 	struct prior_batch *b = xcalloc(1, sizeof(*b));
 	struct pg_array cols[2];
 	const char *params[2];
-	int lengths[2], formats[2] = {1, 1};
+	int lengths[2], formats[2];
 	size_t i;
 
 	(void)fd;
@@ -311,18 +312,15 @@ on_prior_due(evutil_socket_t fd, short what, void *arg)
 	*b = prior_wanted;
 	prior_wanted.subs = NULL;
 	prior_wanted.n = 0;
-	pg_array_open(&cols[0], PG_OID_TEXT, b->n * 40);
-	pg_array_open(&cols[1], PG_OID_INT8, b->n * 12);
+	pg_arrays_open(cols, prior_types, 2, b->n * 40);
 	for (i = 0; i < b->n; i++) {
 		pg_array_text(&cols[0], b->subs[i].s->id);
 		pg_array_int8(&cols[1], b->subs[i].s->cursor);
 	}
-	for (i = 0; i < 2; i++)
-		params[i] = pg_array_close(&cols[i], &lengths[i]);
+	pg_arrays_close(cols, 2, params, lengths, formats);
 	sse_pg_query_binary(hooks.pg_read, NULL, sql_prior_attempts, 2, params, lengths, formats,
 	                    on_prior, b);
-	pg_array_free(&cols[0]);
-	pg_array_free(&cols[1]);
+	pg_arrays_free(cols, 2);
 }
 
 void

@@ -138,37 +138,6 @@ add_row(struct pg_array *c, size_t ordinal, const struct hook_result *r)
 	pg_array_int4(&c[9], r->duration_ms);
 }
 
-/* n columns under way: opened, filled, closed into params, freed. */
-static void
-cols_open(struct pg_array *c, const uint32_t *types, size_t n, size_t hint)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		pg_array_open(&c[i], types[i], hint);
-}
-
-/* Each column into params, lengths and formats (binary). */
-static void
-cols_close(struct pg_array *c, size_t n, const char **params, int *lengths, int *formats)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		params[i] = pg_array_close(&c[i], &lengths[i]);
-		formats[i] = 1;
-	}
-}
-
-static void
-cols_free(struct pg_array *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		pg_array_free(&c[i]);
-}
-
 /* ---- taking and giving back a subscription's part ---- */
 
 int
@@ -317,9 +286,9 @@ write_batch(void)
 	int left = 0;
 
 	b->parts = xcalloc(nsubs > 0 ? nsubs : 1, sizeof(*b->parts));
-	cols_open(sub_cols, sub_types, NSUBCOLS, 256);
-	cols_open(fresh, row_types, NROWCOLS, 1024);
-	cols_open(again, row_types, NROWCOLS, 64);
+	pg_arrays_open(sub_cols, sub_types, NSUBCOLS, 256);
+	pg_arrays_open(fresh, row_types, NROWCOLS, 1024);
+	pg_arrays_open(again, row_types, NROWCOLS, 64);
 	for (s = hook_subs; s != NULL; s = s->next) {
 		struct part *p;
 
@@ -342,9 +311,9 @@ write_batch(void)
 	snprintf(now, sizeof(now), "%lld", (long long)hooks_now());
 	params[0] = hooks.owner;
 	params[1] = now;
-	cols_close(sub_cols, NSUBCOLS, params + 2, lengths + 2, formats + 2);
-	cols_close(fresh, NROWCOLS, params + FRESH, lengths + FRESH, formats + FRESH);
-	cols_close(again, NROWCOLS, params + AGAIN, lengths + AGAIN, formats + AGAIN);
+	pg_arrays_close(sub_cols, NSUBCOLS, params + 2, lengths + 2, formats + 2);
+	pg_arrays_close(fresh, NROWCOLS, params + FRESH, lengths + FRESH, formats + FRESH);
+	pg_arrays_close(again, NROWCOLS, params + AGAIN, lengths + AGAIN, formats + AGAIN);
 	if (b->nparts > 0) {
 		sse_pg_query_binary(hooks.pg, "hooks_write", sql_write, NPARAMS, params, lengths,
 		                    formats, on_written, b);
@@ -352,9 +321,9 @@ write_batch(void)
 		free(b->parts);
 		free(b);
 	}
-	cols_free(sub_cols, NSUBCOLS);
-	cols_free(fresh, NROWCOLS);
-	cols_free(again, NROWCOLS);
+	pg_arrays_free(sub_cols, NSUBCOLS);
+	pg_arrays_free(fresh, NROWCOLS);
+	pg_arrays_free(again, NROWCOLS);
 	return left;
 }
 

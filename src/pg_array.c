@@ -106,3 +106,32 @@ pg_array_free(struct pg_array *a)
 	buf_free(a->b);
 	a->b = NULL;
 }
+
+void
+pg_arrays_open(struct pg_array *a, const uint32_t *element_oids, size_t n, size_t hint)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		pg_array_open(&a[i], element_oids[i], hint);
+}
+
+void
+pg_arrays_close(struct pg_array *a, size_t n, const char **params, int *lengths, int *formats)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		params[i] = pg_array_close(&a[i], &lengths[i]);
+		formats[i] = 1;
+	}
+}
+
+void
+pg_arrays_free(struct pg_array *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		pg_array_free(&a[i]);
+}

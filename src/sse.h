@@ -66,6 +66,12 @@ void pg_array_int8(struct pg_array *a, int64_t v);
 void pg_array_text(struct pg_array *a, const char *v); /* NULL: a NULL element */
 const char *pg_array_close(struct pg_array *a, int *len);
 void pg_array_free(struct pg_array *a);
+/* n arrays at once, a statement's columns: opened with their element
+ * types, closed into a query's params, lengths and formats (binary), freed. */
+void pg_arrays_open(struct pg_array *a, const uint32_t *element_oids, size_t n, size_t hint);
+void pg_arrays_close(struct pg_array *a, size_t n, const char **params, int *lengths,
+                     int *formats);
+void pg_arrays_free(struct pg_array *a, size_t n);
 
 /* sse_dns.c: host names resolved on the loop (evdns), never by a blocking
  * getaddrinfo.  The callback gets a numeric address, or NULL on failure, and
