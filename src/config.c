@@ -77,10 +77,11 @@ static const struct config_key config_keys[] = {
 	{"webhook_allow_private", CT_BOOL, OFF(webhook_allow_private), 0, 0, "no", 1, NULL},
 	/* whether this host's master runs incidentd-hooks (a host that only
 	 * serves the API may leave delivery to the others) */
-	{"webhook_delivery", CT_BOOL, OFF(webhook_delivery), 0, 0, "yes", 0, NULL},
+	{"webhook_delivery", CT_BOOL, OFF(webhook_delivery), 0, 0, "yes", 1, NULL},
 	/* incidentd-hooks processes on this host (each holds its share of the
-	 * subscriptions: one core each) */
-	{"hooks_processes", CT_INT, OFF(hooks_processes), 1, HOOKS_PROCESSES_MAX, "1", 0, NULL},
+	 * subscriptions: one core each); a reload starts or stops the
+	 * difference (master_reload) */
+	{"hooks_processes", CT_INT, OFF(hooks_processes), 1, HOOKS_PROCESSES_MAX, "1", 1, NULL},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -370,6 +370,19 @@ master_live(const struct master *m)
 	return n;
 }
 
+/* After a reload: the incidentd-hooks over hooks_processes (all of them
+ * when webhook_delivery = no) stop as on SIGTERM, handing their leases to
+ * the others; master_spawn_helpers starts the ones now missing. */
+static void
+master_stop_extra_hooks(const struct master *m)
+{
+	int i, keep = m->cfg->webhook_delivery ? m->cfg->hooks_processes : 0;
+
+	for (i = keep; i < HOOKS_PROCESSES_MAX; i++)
+		if (m->hooks[i].pid > 0)
+			kill(m->hooks[i].pid, SIGTERM);
+}
+
 /* SIGHUP: new configuration (socket settings excepted), new workers. */
 static void
 master_reload(struct master *m)
@@ -392,6 +405,7 @@ master_reload(struct master *m)
 	m->generation++;
 	master_signal_children(m, SIGTERM, 1);
 	master_signal_helpers(m, SIGHUP);
+	master_stop_extra_hooks(m);
 	log_info(NULL, "msg=\"configuration reloaded; replacing workers\"");
 }
 

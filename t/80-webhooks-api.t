@@ -376,24 +376,7 @@ is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$id'"), 0, 'i
 
 # ---- webhook_allow_private = yes (SIGHUP) ---------------------------------------
 {
-	my $file = $s->config_file;
-	open my $in, '<', $file or die "$file: $!";
-	my $conf = join '', <$in>;
-	close $in;
-	$conf =~ s/^webhook_allow_private = no$/webhook_allow_private = yes/m or die "no webhook_allow_private line";
-	open my $out, '>', $file or die "$file: $!";
-	print $out $conf;
-	close $out or die "$file: $!";
-	my @before = $s->worker_pids;
-	my %old = map { $_ => 1 } @before;
-	kill 'HUP', $s->incidentd_pid or die "kill: $!";
-	# the reload is done when every worker is a new one
-	my $deadline = time + 20 * IncidentdTest::slowdown();
-	while (time < $deadline) {
-		my @now = $s->worker_pids;
-		last if @now == @before && !grep { $old{$_} } @now;
-		sleep 0.05;
-	}
+	ok($s->reload(webhook_allow_private => 'yes'), 'webhook_allow_private = yes: SIGHUP replaced the workers');
 	$r = $api->call(POST => '/v1/webhooks', body => { url => 'http://127.0.0.1:9000/hook' });
 	is($r->{status}, 201, 'webhook_allow_private = yes (reloaded): a loopback literal is accepted') or diag($r->{content});
 	is($api->call(PATCH => "/v1/webhooks/$r->{json}{id}", body => { url => 'http://[::1]:9/' })->{status}, 200,

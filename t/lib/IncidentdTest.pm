@@ -847,6 +847,34 @@ sub kill_hooks {
 	return $pid;
 }
 
+# Sets keys in the running configuration file (key => value; one not there
+# is added), sends the master SIGHUP and waits until every worker is a new
+# one: the reload is done.  False when the workers were not replaced.
+sub reload {
+	my ($self, %set) = @_;
+	my $file = $self->{config_file};
+	open my $in, '<', $file or croak "$file: $!";
+	my @lines = <$in>;
+	close $in;
+	for my $line (@lines) {
+		my ($key) = $line =~ /^(\w+)\s*=/ or next;
+		$line = "$key = " . delete($set{$key}) . "\n" if exists $set{$key};
+	}
+	push @lines, map { "$_ = $set{$_}\n" } sort keys %set;
+	_write_file("$file.tmp", join '', @lines);
+	rename "$file.tmp", $file or croak "rename: $!";
+	my @before = $self->worker_pids;
+	my %old = map { $_ => 1 } @before;
+	kill 'HUP', $self->incidentd_pid or croak "kill: $!";
+	my $deadline = time + 20 * $SLOWDOWN;
+	while (time < $deadline) {
+		my @now = $self->worker_pids;
+		return 1 if @now == @before && !grep { $old{$_} } @now;
+		sleep 0.05;
+	}
+	return 0;
+}
+
 # Test builds: moves incidentd-hooks's clock $seconds ahead of the real one
 # (its retry schedule; read once a second, so wait a tick after it).
 sub set_hooks_clock {
