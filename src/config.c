@@ -348,18 +348,27 @@ config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* INCIDENTD_<KEY>: the variable that overrides key k. */
+static void
+config_env_name(const struct config_key *k, char *name, size_t size)
+{
+	size_t j;
+
+	snprintf(name, size, "INCIDENTD_%s", k->name);
+	for (j = 0; name[j] != '\0'; j++)
+		name[j] = (char)toupper((unsigned char)name[j]);
+}
+
 static int
 config_load_env(struct config *cfg, char *err, size_t errlen)
 {
 	char envname[64], msg[256];
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < NKEYS; i++) {
 		const char *value;
 
-		snprintf(envname, sizeof(envname), "INCIDENTD_%s", config_keys[i].name);
-		for (j = 0; envname[j] != '\0'; j++)
-			envname[j] = (char)toupper((unsigned char)envname[j]);
+		config_env_name(&config_keys[i], envname, sizeof(envname));
 		value = getenv(envname);
 		if (value == NULL)
 			continue;
@@ -430,6 +439,53 @@ config_reload(const struct config *old, struct config *next, const char *path, c
 		if (!config_keys[i].reloadable && config_keep(old, next, &config_keys[i]))
 			log_warn(NULL, "key=%s msg=\"changed; takes effect after a restart\"",
 			         config_keys[i].name);
+	}
+	return 0;
+}
+
+/* Key k's value in cfg as the file would give it; points into cfg or buf. */
+static const char *
+config_value_text(const struct config *cfg, const struct config_key *k, char *buf,
+                  size_t size)
+{
+	const char *field = (const char *)cfg + k->offset;
+
+	switch (k->type) {
+	case CT_STRING:
+	case CT_ADDRESS:
+	case CT_LISTEN:
+	case CT_CHOICE:
+		return *(char *const *)field;
+	case CT_INT:
+		snprintf(buf, size, "%d", *(const int *)field);
+		return buf;
+	case CT_OCTAL:
+		snprintf(buf, size, "0%o", (unsigned)*(const int *)field);
+		return buf;
+	case CT_INT64:
+	case CT_DURATION: /* in seconds, which a bare number means */
+		snprintf(buf, size, "%lld", (long long)*(const int64_t *)field);
+		return buf;
+	case CT_BOOL:
+		return *(const int *)field ? "yes" : "no";
+	case CT_LOGLEVEL:
+		return log_level_name(*(const enum log_level *)field);
+	}
+	return "";
+}
+
+int
+config_pin_restart_keys(const struct config *cfg)
+{
+	char name[64], buf[32];
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (config_keys[i].reloadable)
+			continue;
+		config_env_name(&config_keys[i], name, sizeof(name));
+		if (setenv(name, config_value_text(cfg, &config_keys[i], buf, sizeof(buf)), 1) != 0)
+			return -1;
 	}
 	return 0;
 }

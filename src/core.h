@@ -77,6 +77,7 @@ struct buf *buf_read_file(const char *path);
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern enum log_level log_threshold;
 int log_level_parse(const char *s, enum log_level *out);
+const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An untrusted string (library error text, request input) as one quoted
@@ -141,6 +142,13 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
  * each that changed.  -1 with a message in err; config_free(next) either way. */
 int config_reload(const struct config *old, struct config *next, const char *path, char *err,
                   size_t errlen);
+/* For a helper the master starts (incidentd-sse, incidentd-hooks), in the
+ * forked child before exec: the running value of every key that needs a
+ * restart goes into the environment as INCIDENTD_<KEY>, which overrides
+ * the file, so a helper started after the file changed (a respawn, or one
+ * a reload adds) runs on the master's database and Redis, not on values
+ * meant for the next restart.  -1 if setenv failed. */
+int config_pin_restart_keys(const struct config *cfg);
 void config_free(struct config *cfg);
 /* "90", "90s", "30m", "4h", "3d" → seconds; -1 if malformed. */
 int64_t config_parse_duration(const char *s);

@@ -179,6 +179,11 @@ master_spawn_helper(struct master *m, struct child *c, const char *program, cons
 			argv[n++] = (char *)m->config_path;
 		}
 		argv[n] = NULL;
+		if (config_pin_restart_keys(m->cfg) != 0) {
+			log_error(NULL, "msg=\"cannot set the environment of %s\" error=\"%s\"", name,
+			          strerror(errno));
+			_exit(127);
+		}
 		exec_child_signals();
 		close(m->listen_fd);
 		execv(program, argv);

@@ -2,7 +2,8 @@
 # SIGHUP reloads the configuration, but keys that need a restart (database,
 # redis, listen, socket_mode, sse_listen, sql_dir) keep their running values
 # in the workers and in incidentd-sse alike, with a warning for each that
-# changed; reloadable keys take effect.
+# changed, and in an incidentd-sse or incidentd-hooks started after the
+# file changed; reloadable keys take effect.
 use strict;
 use warnings;
 use Test::More;
@@ -10,6 +11,8 @@ use Time::HiRes qw(sleep time);
 
 use lib 't/lib';
 use IncidentdTest;
+use HookReceiver;
+use HookCheck;
 
 my $s = IncidentdTest->new(workers => 2);
 my $W = $s->key('write');
@@ -27,6 +30,7 @@ ok $s->reload(
 	redis => '127.0.0.1:1',
 	sql_dir => '/nonexistent',
 	log_level => 'warn',
+	webhook_allow_private => 'yes', # for the receiver below
 ), 'SIGHUP replaced the workers';
 
 my @bad;
@@ -40,6 +44,24 @@ is $h->{status}, 200, '/healthz: PostgreSQL and Redis are the running ones' or d
 
 my $event = $stream->next_event(10);
 ok $event && $event->{event} eq 'incident.created', 'the open stream still receives events';
+
+# incidentd-sse and incidentd-hooks started after the file changed (killed
+# here, and started again by the master) run on the running database and
+# Redis too, not on the file's new ones
+my $rx = HookReceiver->new(dir => $s->dir);
+new_hooks($s, $rx->url('/after-restart'));
+$s->kill_sse;
+$s->kill_hooks;
+my $again = $s->stream('/v1/incidents/stream', key => $s->key('read'));
+is $again->{status}, 200, 'a stream opens on the new incidentd-sse';
+my $r = $s->req(POST => '/v1/tickets', key => $W, body => { title => 'after the helpers restarted' });
+is $r->{status}, 201, 'a write after the helpers restarted';
+$event = $again->next_event(10);
+ok $event && $event->{event} eq 'incident.created', 'the new incidentd-sse reads the running database and Redis';
+$rx->wait_for(sub { @{ $_[0] } >= 1 }, 'a delivery by the new incidentd-hooks', path => '/after-restart');
+pass 'the new incidentd-hooks delivers from the running database';
+$again->close;
+$rx->stop;
 
 my $log = $s->log;
 for my $key (qw(database redis sql_dir)) {

@@ -513,6 +513,41 @@ test_reload(void)
 	config_free(&old);
 }
 
+/* A helper's environment pins the keys a reload keeps: loaded over any
+ * file, they give the master's values back; reloadable keys stay the
+ * file's. */
+static void
+test_pin_restart_keys(void)
+{
+	struct config master, helper;
+	char err[256];
+	size_t i, set = 0;
+
+	config_defaults(&master);
+	for (i = 0; i < NKEYS; i++)
+		set += config_set(&master, all_keys[i].key, all_keys[i].value, err, sizeof(err)) == 0;
+	is_int(set, NKEYS, "every key set");
+	ok(config_pin_restart_keys(&master) == 0, "config_pin_restart_keys");
+	is_str(getenv("INCIDENTD_DATABASE"), "dbname=x", "INCIDENTD_DATABASE");
+	is_str(getenv("INCIDENTD_SOCKET_MODE"), "0600", "INCIDENTD_SOCKET_MODE, in octal");
+	ok(getenv("INCIDENTD_WORKERS") == NULL, "a reloadable key is not pinned");
+	ok(getenv("INCIDENTD_HOOKS_PROCESSES") == NULL, "nor hooks_processes");
+
+	config_defaults(&helper);
+	ok(config_load(&helper, NULL, err, sizeof(err)) == 0, "a helper loads with them (%s)", err);
+	is_str(helper.database, "dbname=x", "database: the master's");
+	is_str(helper.redis, "127.0.0.1:1", "redis: the master's");
+	is_str(helper.listen, "/tmp/x.sock", "listen: the master's");
+	is_str(helper.sse_listen, "127.0.0.1:9", "sse_listen: the master's");
+	is_str(helper.sql_dir, "/x/sql", "sql_dir: the master's");
+	is_int(helper.socket_mode, 0600, "socket_mode: the master's");
+	is_int(helper.workers, 4, "workers: not pinned");
+	config_free(&helper);
+	config_free(&master);
+	env_clear();
+	unsetenv("INCIDENTD_RESOLV_CONF");
+}
+
 void
 test_config(void)
 {
@@ -527,6 +562,7 @@ test_config(void)
 	test_env();
 	test_addresses();
 	test_reload();
+	test_pin_restart_keys();
 	if (saved_build != NULL)
 		setenv("INCIDENTD_BUILD", saved_build, 1);
 	free(saved_build);
