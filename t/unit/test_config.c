@@ -447,6 +447,24 @@ test_addresses(void)
 
 /* SIGHUP: keys that need a restart keep their running values, each change
  * is logged once (without the new value), the rest take effect. */
+/* The keys a reload keeps (and a helper gets from the master). */
+struct restart_keys {
+	const char *listen;
+	int socket_mode;
+	const char *database, *redis, *sse_listen, *sql_dir;
+};
+
+static void
+restart_keys_are(const struct config *c, const struct restart_keys *want, const char *why)
+{
+	is_str(c->listen, want->listen, "listen: %s", why);
+	is_int(c->socket_mode, want->socket_mode, "socket_mode: %s", why);
+	is_str(c->database, want->database, "database: %s", why);
+	is_str(c->redis, want->redis, "redis: %s", why);
+	is_str(c->sse_listen, want->sse_listen, "sse_listen: %s", why);
+	is_str(c->sql_dir, want->sql_dir, "sql_dir: %s", why);
+}
+
 static void
 test_reload(void)
 {
@@ -468,12 +486,9 @@ test_reload(void)
 	rc = config_reload(&old, &next, path, err, sizeof(err));
 	logged = capture_end();
 	ok(rc == 0, "reload succeeds (%s)", err);
-	is_str(next.listen, "/run/a.sock", "listen keeps its running value");
-	is_int(next.socket_mode, 0660, "socket_mode too");
-	is_str(next.database, "dbname=a", "database too");
-	is_str(next.redis, "127.0.0.1:1", "redis too");
-	is_str(next.sse_listen, "127.0.0.1:2", "sse_listen too");
-	is_str(next.sql_dir, "/a/sql", "sql_dir too");
+	restart_keys_are(&next, &(struct restart_keys){"/run/a.sock", 0660, "dbname=a", "127.0.0.1:1",
+	                                               "127.0.0.1:2", "/a/sql"},
+	                 "keeps its running value");
 	is_int(next.workers, 3, "workers takes the new value");
 	is_int(next.heartbeat, 6, "heartbeat too");
 	is_int(next.sla_target[PRIORITY_URGENT], 120, "sla_urgent too");
@@ -535,12 +550,9 @@ test_pin_restart_keys(void)
 
 	config_defaults(&helper);
 	ok(config_load(&helper, NULL, err, sizeof(err)) == 0, "a helper loads with them (%s)", err);
-	is_str(helper.database, "dbname=x", "database: the master's");
-	is_str(helper.redis, "127.0.0.1:1", "redis: the master's");
-	is_str(helper.listen, "/tmp/x.sock", "listen: the master's");
-	is_str(helper.sse_listen, "127.0.0.1:9", "sse_listen: the master's");
-	is_str(helper.sql_dir, "/x/sql", "sql_dir: the master's");
-	is_int(helper.socket_mode, 0600, "socket_mode: the master's");
+	restart_keys_are(&helper, &(struct restart_keys){"/tmp/x.sock", 0600, "dbname=x", "127.0.0.1:1",
+	                                                 "127.0.0.1:9", "/x/sql"},
+	                 "the master's");
 	is_int(helper.workers, 4, "workers: not pinned");
 	config_free(&helper);
 	config_free(&master);
