@@ -443,49 +443,40 @@ config_reload(const struct config *old, struct config *next, const char *path, c
 	return 0;
 }
 
-/* Key k's value in cfg as the file would give it; points into cfg or buf. */
+/* Key k's value in cfg as the file would give it (points into cfg or buf),
+ * for the types of the keys a reload keeps; NULL for any other type, which
+ * config_pin_restart_keys fails on (t/unit sets every key and pins them). */
 static const char *
 config_value_text(const struct config *cfg, const struct config_key *k, char *buf,
                   size_t size)
 {
 	const char *field = (const char *)cfg + k->offset;
 
-	switch (k->type) {
-	case CT_STRING:
-	case CT_ADDRESS:
-	case CT_LISTEN:
-	case CT_CHOICE:
+	if (config_type_is_string(k->type))
 		return *(char *const *)field;
-	case CT_INT:
-		snprintf(buf, size, "%d", *(const int *)field);
-		return buf;
-	case CT_OCTAL:
+	if (k->type == CT_OCTAL) {
 		snprintf(buf, size, "0%o", (unsigned)*(const int *)field);
 		return buf;
-	case CT_INT64:
-	case CT_DURATION: /* in seconds, which a bare number means */
-		snprintf(buf, size, "%lld", (long long)*(const int64_t *)field);
-		return buf;
-	case CT_BOOL:
-		return *(const int *)field ? "yes" : "no";
-	case CT_LOGLEVEL:
-		return log_level_name(*(const enum log_level *)field);
 	}
-	return "";
+	return NULL;
 }
 
 int
 config_pin_restart_keys(const struct config *cfg)
 {
 	char name[64], buf[32];
+	const char *value;
 	size_t i;
 
 	for (i = 0; i < NKEYS; i++) {
 		if (config_keys[i].reloadable)
 			continue;
+		value = config_value_text(cfg, &config_keys[i], buf, sizeof(buf));
 		config_env_name(&config_keys[i], name, sizeof(name));
-		if (setenv(name, config_value_text(cfg, &config_keys[i], buf, sizeof(buf)), 1) != 0)
-			return -1;
+		if (value == NULL)
+			errno = EINVAL;
+		if (value == NULL || setenv(name, value, 1) != 0)
+			return -1; /* errno says why, for the caller's log */
 	}
 	return 0;
 }

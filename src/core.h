@@ -77,7 +77,6 @@ struct buf *buf_read_file(const char *path);
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern enum log_level log_threshold;
 int log_level_parse(const char *s, enum log_level *out);
-const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An untrusted string (library error text, request input) as one quoted
@@ -147,7 +146,8 @@ int config_reload(const struct config *old, struct config *next, const char *pat
  * restart goes into the environment as INCIDENTD_<KEY>, which overrides
  * the file, so a helper started after the file changed (a respawn, or one
  * a reload adds) runs on the master's database and Redis, not on values
- * meant for the next restart.  -1 if setenv failed. */
+ * meant for the next restart.  -1 if setenv failed (or a key's type has
+ * no text form here). */
 int config_pin_restart_keys(const struct config *cfg);
 void config_free(struct config *cfg);
 /* "90", "90s", "30m", "4h", "3d" → seconds; -1 if malformed. */

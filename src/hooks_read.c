@@ -37,7 +37,8 @@ static const char sql_prior_attempts[] =
     "LEFT JOIN LATERAL (SELECT seq, attempts, "
     "coalesce(extract(epoch from first_attempt_at)::bigint, 0) AS first_at, "
     "coalesce(extract(epoch from next_attempt_at)::bigint, 0) AS next_at FROM webhook_deliveries "
-    "WHERE webhook_id = w.id::uuid AND seq > w.after AND delivered_at IS NULL ORDER BY seq LIMIT 1) "
+    "WHERE webhook_id = w.id::uuid AND seq > w.after AND delivered_at IS NULL "
+    "ORDER BY seq LIMIT 1) "
     "AS p ON true";
 static const uint32_t prior_types[2] = {PG_OID_TEXT, PG_OID_INT8}; /* $1, $2 */
 
@@ -64,9 +65,10 @@ static struct org_read *kept; /* newest first */
 /* Subscriptions whose earlier attempts are to be read: together, in one
  * statement made once the callbacks under way have run, so that all those
  * starting in one pass of the loop (a process taking its share over, a
- * replay of every subscription) share it.  One statement each, queued one behind another
- * on the connection, started the 50th subscription a third of a second
- * after the first (bench/hooks, 100 subscriptions over two processes). */
+ * replay of every subscription) share it.  One statement each, queued one
+ * behind another on the connection, started the 50th subscription a third
+ * of a second after the first (bench/hooks, 100 subscriptions over two
+ * processes). */
 struct prior_batch {
 	struct waiter *subs;
 	size_t n;

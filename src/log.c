@@ -18,12 +18,6 @@ enum log_level log_threshold = LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-const char *
-log_level_name(enum log_level level)
-{
-	return level_names[level];
-}
-
 int
 log_level_parse(const char *s, enum log_level *out)
 {
