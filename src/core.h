@@ -301,6 +301,13 @@ void webhook_format_check(const char *s, size_t len, struct errors *e);
 void webhook_description_check(const char *s, size_t len, struct errors *e);
 /* "whsec_" + base64 of 32 random bytes; caller frees.  NULL without entropy. */
 char *webhook_secret_new(void);
+/* An UPDATE of webhook_delivery_runs r (sql/014) that leaves of each run
+ * its seqs from lo to hi (SQL expressions): what a replay and the pruning
+ * keep of a run they cut through. */
+#define WEBHOOK_RUN_CUT(lo, hi)                                                             \
+	"(first_seq, last_seq, seqs, events, first_at, delivered_at, statuses, durations_ms) = " \
+	"(SELECT c.first_seq, c.last_seq, c.seqs, c.events, c.first_at, c.delivered_at, "      \
+	"c.statuses, c.durations_ms FROM webhook_run_cut(r, " lo ", " hi ") c) "
 
 /* ---- event_form.c: an event as published, logged and streamed ---- */
 #define EVENT_CHANNEL_PREFIX "incidentd:org:"

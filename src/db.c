@@ -67,10 +67,27 @@ struct statement {
 /* One subscription of org $2, by its id $1. */
 #define WEBHOOK_OF "WHERE id = $1::uuid AND org_id = $2"
 
-/* The deliveries of subscription $1 when it is org $2's: the tenancy check
- * is in the statement itself, not only in the handler's order of calls. */
-#define DELIVERIES_OF \
-	"FROM webhook_deliveries WHERE webhook_id = (SELECT id FROM webhooks " WEBHOOK_OF ") "
+/* Subscription $1 when it is org $2's: the tenancy check is in the
+ * statement itself, not only in the handler's order of calls. */
+#define WEBHOOK_ID "(SELECT id FROM webhooks " WEBHOOK_OF ")"
+#define DELIVERIES_OF "FROM webhook_deliveries WHERE webhook_id = " WEBHOOK_ID " "
+#define RUNS_OF "FROM webhook_delivery_runs r WHERE webhook_id = " WEBHOOK_ID " "
+
+/* A page of deliveries, newest first, `limit` of them, below a seq when
+ * the conditions say so (of the rows' seq, the runs' first_seq and their
+ * elements' seq): the rows' and the runs' (sql/014), which hold different
+ * seqs.  A run holds at least one seq and runs do not overlap, so the page
+ * is among the `limit` newest runs below: a bounded read however many a
+ * subscription has. */
+#define DELIVERY_PAGE(rows_below, runs_below, elements_below, limit)                       \
+	"SELECT " DELIVERY_COLUMNS " FROM ((SELECT seq, event, attempts, last_status, "       \
+	"last_error, next_attempt_at, delivered_at, duration_ms " DELIVERIES_OF rows_below   \
+	"ORDER BY seq DESC LIMIT " limit ") UNION ALL SELECT u.seq, u.event, 1, u.status, "  \
+	"NULL, NULL, to_timestamp(u.delivered_at), u.duration_ms FROM (SELECT * " RUNS_OF   \
+	runs_below "ORDER BY first_seq DESC LIMIT " limit ") r, "                         \
+	"unnest(r.seqs, r.events, r.statuses, r.delivered_at, r.durations_ms) "            \
+	"AS u(seq, event, status, delivered_at, duration_ms) " elements_below ") d "         \
+	"ORDER BY seq DESC LIMIT " limit
 
 static const struct statement statements[STMT_COUNT] = {
 	{STMT_AUTH_KEY, AUTH_KEY_SQL},
@@ -202,14 +219,17 @@ static const struct statement statements[STMT_COUNT] = {
 	 "SELECT o.event_seq, coalesce((SELECT min(seq) FROM events WHERE org_id = o.id), "
 	 "o.event_seq + 1) FROM orgs o WHERE o.id = $1"},
 	{STMT_WEBHOOK_REPLAY,
-	 /* from seq $3 on again: the deliveries from there are forgotten with it */
-	 "WITH forgotten AS (DELETE " DELIVERIES_OF "AND seq >= $3::bigint) "
+	 /* from seq $3 on again: the deliveries from there are forgotten with
+	  * it, rows, runs, and the part of a run from there */
+	 "WITH forgotten AS (DELETE " DELIVERIES_OF "AND seq >= $3::bigint), "
+	 "runs_forgotten AS (DELETE " RUNS_OF "AND first_seq >= $3::bigint), "
+	 "runs_cut AS (UPDATE webhook_delivery_runs r SET " WEBHOOK_RUN_CUT("0", "$3::bigint - 1")
+	 "WHERE webhook_id = " WEBHOOK_ID " AND first_seq < $3::bigint AND last_seq >= $3::bigint) "
 	 "UPDATE webhooks SET cursor_seq = $3::bigint - 1, updated_at = now() " WEBHOOK_OF
 	 " RETURNING " WEBHOOK_COLUMNS},
-	{STMT_DELIVERY_LIST,
-	 "SELECT " DELIVERY_COLUMNS " " DELIVERIES_OF "ORDER BY seq DESC LIMIT $3"},
+	{STMT_DELIVERY_LIST, DELIVERY_PAGE("", "", "", "$3")},
 	{STMT_DELIVERY_LIST_AFTER,
-	 "SELECT " DELIVERY_COLUMNS " " DELIVERIES_OF "AND seq < $3 ORDER BY seq DESC LIMIT $4"},
+	 DELIVERY_PAGE("AND seq < $3 ", "AND first_seq < $3 ", "WHERE u.seq < $3 ", "$4")},
 };
 
 struct db {

@@ -107,9 +107,10 @@ struct hook_sub {
 	int64_t prior_seq; /* 0: none */
 	int prior_attempts;
 	int64_t prior_first_attempt_at, prior_next_attempt_at;
-	/* webhook_deliveries may hold rows of s up to this seq (read with the
-	 * prior attempts, raised by each statement's rows): a result after it
-	 * is a new row, inserted without the upsert's conflict check */
+	/* webhook_deliveries and webhook_delivery_runs may hold seqs of s up
+	 * to this one (read with the prior attempts, raised by each
+	 * statement's results): a result after it is new, inserted without the
+	 * upsert's conflict check, into a run when delivered at the first try */
 	int64_t rows_upto;
 	/* the event being sent */
 	int attempts;

@@ -28,10 +28,13 @@ static const char sql_events_after[] =
     "WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT " HOOKS_FETCH_ROWS_TEXT;
 
 /* For each subscription in $1 (its id, as text) starting from the cursor
- * in $2: its last row (after it, a row is new), and its first undelivered
- * row after the cursor, both by the primary key. */
+ * in $2: its last seq written, in a row or a run (after it, a row or run is
+ * new), and its first undelivered row after the cursor (runs hold only
+ * delivered events), all by the primary keys. */
 static const char sql_prior_attempts[] =
-    "SELECT w.i, (SELECT max(seq) FROM webhook_deliveries WHERE webhook_id = w.id::uuid), "
+    "SELECT w.i, greatest((SELECT max(seq) FROM webhook_deliveries "
+    "WHERE webhook_id = w.id::uuid), (SELECT last_seq FROM webhook_delivery_runs "
+    "WHERE webhook_id = w.id::uuid ORDER BY first_seq DESC LIMIT 1)), "
     "p.seq, p.attempts, p.first_at, p.next_at "
     "FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS w(id, after, i) "
     "LEFT JOIN LATERAL (SELECT seq, attempts, "

@@ -6,6 +6,11 @@
  * of them, not one per subscription: bench/hooks measured PostgreSQL's
  * cost per statement above its cost per row.
  *
+ * Events delivered at the first try, nearly all of them, go into one run
+ * row per subscription (webhook_delivery_runs, sql/014), the rest one row
+ * each into webhook_deliveries: bench/hooks measured a row per event as
+ * most of PostgreSQL's cost per delivery.
+ *
  * Each subscription's part is compare-and-set on its stored cursor and its
  * lease: a replay, a PATCH or another holder wins, and that subscription
  * reads its row again (hooks_lease.c) while the others' parts are written.
@@ -34,14 +39,17 @@
 
 /* $1 owner, $2 now; then binary arrays (pg_array.c): per subscription $3
  * id (as text), $4 stored cursor, $5 new cursor, $6 why it is given up
- * (NULL: it is not); delivery rows that are new in $7..$16 (a plain
- * INSERT: the upsert's conflict check was a fifth of the statement's
- * time), rows that may be there already (a retried event's, see
- * rows_upto) in $17..$26.  Returns the ordinal of each subscription
+ * (NULL: it is not), $7..$8 where its run is in $9..$14 (from, to, 1-based;
+ * none when to < from); runs: $9 seq, $10 event, $11 first attempt,
+ * $12 delivered, $13 status, $14 duration; delivery rows that are new in
+ * $15..$24 (a plain INSERT: the upsert's conflict check was a fifth of the
+ * statement's time), rows that may be there already (a retried event's, see
+ * rows_upto) in $25..$34.  Returns the ordinal of each subscription
  * written. */
 static const char sql_write[] =
-    "WITH w AS (SELECT * FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::text[]) "
-    "WITH ORDINALITY AS w(id, was, cursor_seq, disable, i)), "
+    "WITH w AS (SELECT * FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::text[], "
+    "$7::int[], $8::int[]) WITH ORDINALITY AS w(id, was, cursor_seq, disable, run_from, "
+    "run_to, i)), "
     "moved AS (UPDATE webhooks h SET cursor_seq = w.cursor_seq, "
     "enabled = w.disable IS NULL, "
     "disabled_reason = coalesce(w.disable, h.disabled_reason), "
@@ -51,11 +59,17 @@ static const char sql_write[] =
     "lease_until = CASE WHEN w.disable IS NULL THEN h.lease_until END, "
     "updated_at = CASE WHEN w.disable IS NULL THEN h.updated_at ELSE now() END "
     "FROM w WHERE h.id = w.id::uuid AND h.cursor_seq = w.was AND h.lease_owner = $1 "
-    "AND h.enabled AND h.lease_until > now() RETURNING h.id, w.i), "
-    "fresh AS (" DELIVERY_ROWS("$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
-                               "$16") "), "
-    "again AS (" DELIVERY_ROWS("$17", "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25",
-                               "$26") " "
+    "AND h.enabled AND h.lease_until > now() RETURNING h.id, w.i, w.run_from AS a, "
+    "w.run_to AS b), "
+    "runs AS (INSERT INTO webhook_delivery_runs (webhook_id, first_seq, last_seq, seqs, "
+    "events, first_at, delivered_at, statuses, durations_ms) SELECT m.id, "
+    "($9::bigint[])[m.a], ($9::bigint[])[m.b], ($9::bigint[])[m.a:m.b], "
+    "($10::text[])[m.a:m.b], ($11::bigint[])[m.a:m.b], ($12::bigint[])[m.a:m.b], "
+    "($13::int[])[m.a:m.b], ($14::int[])[m.a:m.b] FROM moved m WHERE m.b >= m.a), "
+    "fresh AS (" DELIVERY_ROWS("$15", "$16", "$17", "$18", "$19", "$20", "$21", "$22", "$23",
+                               "$24") "), "
+    "again AS (" DELIVERY_ROWS("$25", "$26", "$27", "$28", "$29", "$30", "$31", "$32", "$33",
+                               "$34") " "
     "ON CONFLICT (webhook_id, seq) DO UPDATE SET attempts = EXCLUDED.attempts, "
     "first_attempt_at = coalesce(x.first_attempt_at, EXCLUDED.first_attempt_at), "
     "last_status = EXCLUDED.last_status, last_error = EXCLUDED.last_error, "
@@ -63,9 +77,11 @@ static const char sql_write[] =
     "duration_ms = EXCLUDED.duration_ms) "
     "SELECT i FROM moved";
 
-#define NSUBCOLS 4  /* $3..$6 */
-#define NROWCOLS 10 /* $7..$16, and again $17..$26 */
-#define FRESH (2 + NSUBCOLS) /* the index of $7 in params */
+#define NSUBCOLS 6  /* $3..$8 */
+#define NRUNCOLS 6  /* $9..$14 */
+#define NROWCOLS 10 /* $15..$24, and again $25..$34 */
+#define RUNS (2 + NSUBCOLS) /* the index of $9 in params */
+#define FRESH (RUNS + NRUNCOLS)
 #define AGAIN (FRESH + NROWCOLS)
 #define NPARAMS (AGAIN + NROWCOLS)
 
@@ -101,9 +117,12 @@ hook_results_free(struct hook_result *r, size_t n)
 
 /* ---- the statement's arrays: binary (pg_array.c) ---- */
 
-/* The element types of $3..$6, and of $7..$16 (and $17..$26), as the
- * statement casts them. */
-static const uint32_t sub_types[NSUBCOLS] = {PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT};
+/* The element types of $3..$8, $9..$14, and of $15..$24 (and $25..$34),
+ * as the statement casts them. */
+static const uint32_t sub_types[NSUBCOLS] = {PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8,
+                                             PG_OID_TEXT, PG_OID_INT4, PG_OID_INT4};
+static const uint32_t run_types[NRUNCOLS] = {PG_OID_INT8, PG_OID_TEXT, PG_OID_INT8,
+                                             PG_OID_INT8, PG_OID_INT4, PG_OID_INT4};
 static const uint32_t row_types[NROWCOLS] = {PG_OID_INT4, PG_OID_INT8, PG_OID_TEXT,
                                              PG_OID_INT4, PG_OID_INT8, PG_OID_INT4,
                                              PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8,
@@ -252,31 +271,97 @@ on_written(void *arg, PGresult *res)
 		schedule();
 }
 
-/* p's rows, each in the new set or the maybe-there set (see rows_upto). */
+/* The statement's arrays. */
+struct cols {
+	struct pg_array sub[NSUBCOLS], run[NRUNCOLS], fresh[NROWCOLS], again[NROWCOLS];
+	size_t nrun; /* elements in run[] so far */
+};
+
+/* Delivered at the first try: an element of the subscription's run. */
+static int
+in_run(const struct hook_result *r)
+{
+	return r->attempts == 1 && r->error == NULL && r->delivered_at != TIME_NONE &&
+	       r->next_attempt_at == TIME_NONE;
+}
+
 static void
-part_rows(struct part *p, struct pg_array *fresh, struct pg_array *again)
+add_run_element(struct cols *c, const struct hook_result *r)
+{
+	pg_array_int8(&c->run[0], r->seq);
+	pg_array_text(&c->run[1], r->event);
+	pg_array_int8(&c->run[2], r->first_attempt_at);
+	pg_array_int8(&c->run[3], r->delivered_at);
+	pg_array_int4(&c->run[4], r->status);
+	pg_array_int4(&c->run[5], r->duration_ms);
+	c->nrun++;
+}
+
+/* p's results: new ones (above rows_upto) delivered at the first try into
+ * its run, the other new ones into the new rows, the rest into the rows
+ * that may be there already.  Then its $3..$8. */
+static void
+part_add(struct part *p, struct cols *c)
 {
 	struct hook_sub *s = p->s;
-	size_t r;
+	size_t r, run_from = c->nrun + 1;
 
 	for (r = 0; r < p->nresults; r++) {
 		const struct hook_result *res = &p->results[r];
 
-		if (res->seq > s->rows_upto) {
-			add_row(fresh, p->ordinal, res);
-			s->rows_upto = res->seq; /* results are in seq order */
-		} else {
-			add_row(again, p->ordinal, res);
+		if (res->seq <= s->rows_upto) {
+			add_row(c->again, p->ordinal, res);
+			continue;
 		}
+		if (in_run(res))
+			add_run_element(c, res);
+		else
+			add_row(c->fresh, p->ordinal, res);
+		s->rows_upto = res->seq; /* results are in seq order */
 	}
+	pg_array_text(&c->sub[0], s->id);
+	pg_array_int8(&c->sub[1], s->persisted);
+	pg_array_int8(&c->sub[2], p->cursor);
+	pg_array_text(&c->sub[3], s->disable_reason);
+	pg_array_int4(&c->sub[4], (int32_t)run_from);
+	pg_array_int4(&c->sub[5], (int32_t)c->nrun);
+}
+
+static void
+cols_open(struct cols *c)
+{
+	c->nrun = 0;
+	pg_arrays_open(c->sub, sub_types, NSUBCOLS, 256);
+	pg_arrays_open(c->run, run_types, NRUNCOLS, 1024);
+	pg_arrays_open(c->fresh, row_types, NROWCOLS, 64);
+	pg_arrays_open(c->again, row_types, NROWCOLS, 64);
+}
+
+static void
+cols_close(struct cols *c, const char **params, int *lengths, int *formats)
+{
+	pg_arrays_close(c->sub, NSUBCOLS, params + 2, lengths + 2, formats + 2);
+	pg_arrays_close(c->run, NRUNCOLS, params + RUNS, lengths + RUNS, formats + RUNS);
+	pg_arrays_close(c->fresh, NROWCOLS, params + FRESH, lengths + FRESH, formats + FRESH);
+	pg_arrays_close(c->again, NROWCOLS, params + AGAIN, lengths + AGAIN, formats + AGAIN);
+}
+
+static void
+cols_free(struct cols *c)
+{
+	pg_arrays_free(c->sub, NSUBCOLS);
+	pg_arrays_free(c->run, NRUNCOLS);
+	pg_arrays_free(c->fresh, NROWCOLS);
+	pg_arrays_free(c->again, NROWCOLS);
 }
 
 /* Every subscription with something to write and no statement in flight,
- * up to HOOKS_WRITE_ROWS rows; returns whether some were left for the next. */
+ * up to HOOKS_WRITE_ROWS results; returns whether some were left for the
+ * next. */
 static int
 write_batch(void)
 {
-	struct pg_array sub_cols[NSUBCOLS], fresh[NROWCOLS], again[NROWCOLS];
+	struct cols c;
 	const char *params[NPARAMS];
 	int lengths[NPARAMS] = {0}, formats[NPARAMS] = {0}; /* $1, $2: text */
 	struct batch *b = xcalloc(1, sizeof(*b));
@@ -286,9 +371,7 @@ write_batch(void)
 	int left = 0;
 
 	b->parts = xcalloc(nsubs > 0 ? nsubs : 1, sizeof(*b->parts));
-	pg_arrays_open(sub_cols, sub_types, NSUBCOLS, 256);
-	pg_arrays_open(fresh, row_types, NROWCOLS, 1024);
-	pg_arrays_open(again, row_types, NROWCOLS, 64);
+	cols_open(&c);
 	for (s = hook_subs; s != NULL; s = s->next) {
 		struct part *p;
 
@@ -301,19 +384,13 @@ write_batch(void)
 		p = &b->parts[b->nparts++];
 		part_take(p, s);
 		p->ordinal = b->nparts;
-		pg_array_text(&sub_cols[0], s->id);
-		pg_array_int8(&sub_cols[1], s->persisted);
-		pg_array_int8(&sub_cols[2], p->cursor);
-		pg_array_text(&sub_cols[3], s->disable_reason);
-		part_rows(p, fresh, again);
+		part_add(p, &c);
 		rows += p->nresults;
 	}
 	snprintf(now, sizeof(now), "%lld", (long long)hooks_now());
 	params[0] = hooks.owner;
 	params[1] = now;
-	pg_arrays_close(sub_cols, NSUBCOLS, params + 2, lengths + 2, formats + 2);
-	pg_arrays_close(fresh, NROWCOLS, params + FRESH, lengths + FRESH, formats + FRESH);
-	pg_arrays_close(again, NROWCOLS, params + AGAIN, lengths + AGAIN, formats + AGAIN);
+	cols_close(&c, params, lengths, formats);
 	if (b->nparts > 0) {
 		sse_pg_query_binary(hooks.pg, "hooks_write", sql_write, NPARAMS, params, lengths,
 		                    formats, on_written, b);
@@ -321,9 +398,7 @@ write_batch(void)
 		free(b->parts);
 		free(b);
 	}
-	pg_arrays_free(sub_cols, NSUBCOLS);
-	pg_arrays_free(fresh, NROWCOLS);
-	pg_arrays_free(again, NROWCOLS);
+	cols_free(&c);
 	return left;
 }
 

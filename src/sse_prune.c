@@ -1,8 +1,8 @@
 /* sse_prune.c — the event log is kept for event_retention_days, and the
- * webhook delivery rows with it.  The stream process prunes both in batches
- * of PRUNE_BATCH rows, the events first, each batch a statement of its own
- * at the back of the query queue, so streams that wait to be authenticated
- * are never stuck behind one long DELETE.  A transaction-level advisory lock
+ * webhook deliveries (rows and runs) with it.  The stream process prunes
+ * them in batches of PRUNE_BATCH rows, the events first, each batch a
+ * statement of its own at the back of the query queue, so streams that wait
+ * to be authenticated are never stuck behind one long DELETE.  A transaction-level advisory lock
  * lets one host prune at a time: a host that does not get it leaves this
  * round to the one that did. */
 #include "sse.h"
@@ -48,12 +48,46 @@ static const char sql_prune_deliveries[] =
     "SELECT (SELECT held FROM lock), (SELECT count(*) FROM gone), "
     "(SELECT webhook_id::text FROM gone ORDER BY webhook_id DESC LIMIT 1)";
 
+/* The same for the runs (sql/014): of each subscription from $1, its runs
+ * that begin below its oldest seq, by the runs' primary key, PRUNE_BATCH
+ * at most; those that end below it go, the one that reaches past it is cut
+ * there.  Returns the lock, the runs reached and the last subscription. */
+static const char sql_prune_runs[] =
+    "WITH lock AS (SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK_ID ") AS held), "
+    "doomed AS (SELECT w.id, r.first_seq, r.last_seq, oldest.seq FROM lock, webhooks w "
+    "JOIN orgs o ON o.id = w.org_id, "
+    "LATERAL (SELECT coalesce((SELECT min(e.seq) FROM events e WHERE e.org_id = w.org_id), "
+    "o.event_seq + 1) AS seq) oldest, "
+    "LATERAL (SELECT r.first_seq, r.last_seq FROM webhook_delivery_runs r "
+    "WHERE r.webhook_id = w.id AND r.first_seq < oldest.seq ORDER BY r.first_seq "
+    "LIMIT " TEXT(PRUNE_BATCH) ") r "
+    "WHERE lock.held AND w.id >= $1::uuid ORDER BY w.id LIMIT " TEXT(PRUNE_BATCH) "), "
+    "gone AS (DELETE FROM webhook_delivery_runs r USING doomed d WHERE r.webhook_id = d.id "
+    "AND r.first_seq = d.first_seq AND d.last_seq < d.seq RETURNING 1), "
+    "cut AS (UPDATE webhook_delivery_runs r SET " WEBHOOK_RUN_CUT("d.seq", "r.last_seq")
+    "FROM doomed d WHERE r.webhook_id = d.id AND r.first_seq = d.first_seq "
+    "AND d.last_seq >= d.seq RETURNING 1) "
+    "SELECT (SELECT held FROM lock), (SELECT count(*) FROM gone) + (SELECT count(*) FROM cut), "
+    "(SELECT id::text FROM doomed ORDER BY id DESC LIMIT 1)";
+
+/* The deliveries are pruned subscription by subscription, the rows, then
+ * the runs. */
+struct deliveries_stage {
+	const char *sql;
+	const char *what; /* for the log */
+	const struct deliveries_stage *next;
+};
+static const struct deliveries_stage runs_stage = {sql_prune_runs, "webhook delivery runs", NULL};
+static const struct deliveries_stage rows_stage = {sql_prune_deliveries, "webhook deliveries",
+                                                   &runs_stage};
+
 static int pruning;
 static int64_t pruned_rows;
 static char deliveries_from[UUID_TEXT]; /* where the next deliveries batch starts */
 
 static void prune_events(void);
-static void prune_deliveries(void);
+static void prune_deliveries(const struct deliveries_stage *stage);
+static void deliveries_batch(const struct deliveries_stage *stage);
 
 /* The rows a batch deleted; -1 when the round ends here: a failure (the
  * next round tries again) or another host's lock. */
@@ -90,17 +124,15 @@ events_done(void *arg, PGresult *res)
 		pruning = 0;
 		return;
 	}
-	pruned_rows = 0;
-	snprintf(deliveries_from, sizeof(deliveries_from), "00000000-0000-0000-0000-000000000000");
-	prune_deliveries();
+	prune_deliveries(&rows_stage);
 }
 
 static void
 deliveries_done(void *arg, PGresult *res)
 {
+	const struct deliveries_stage *stage = arg;
 	int64_t n = batch_rows(res);
 
-	(void)arg;
 	if (n < 0) {
 		pruning = 0;
 		return;
@@ -108,13 +140,17 @@ deliveries_done(void *arg, PGresult *res)
 	pruned_rows += n;
 	if (n == PRUNE_BATCH && !sse.stopping) {
 		snprintf(deliveries_from, sizeof(deliveries_from), "%s", PQgetvalue(res, 0, 2));
-		prune_deliveries();
+		deliveries_batch(stage);
 		return;
 	}
 	if (pruned_rows > 0)
-		log_info(NULL, "msg=\"sse: pruned webhook deliveries\" rows=%lld",
+		log_info(NULL, "msg=\"sse: pruned %s\" rows=%lld", stage->what,
 		         (long long)pruned_rows);
-	pruning = 0;
+	if (stage->next == NULL || sse.stopping) {
+		pruning = 0;
+		return;
+	}
+	prune_deliveries(stage->next);
 }
 
 static void
@@ -127,12 +163,22 @@ prune_events(void)
 	sse_pg_query(sse.pg, sql_prune_batch, 1, params, events_done, NULL);
 }
 
+/* stage's next batch, from deliveries_from */
 static void
-prune_deliveries(void)
+deliveries_batch(const struct deliveries_stage *stage)
 {
 	const char *params[1] = {deliveries_from};
 
-	sse_pg_query(sse.pg, sql_prune_deliveries, 1, params, deliveries_done, NULL);
+	sse_pg_query(sse.pg, stage->sql, 1, params, deliveries_done, (void *)stage);
+}
+
+/* stage, from the first subscription on */
+static void
+prune_deliveries(const struct deliveries_stage *stage)
+{
+	pruned_rows = 0;
+	snprintf(deliveries_from, sizeof(deliveries_from), "00000000-0000-0000-0000-000000000000");
+	deliveries_batch(stage);
 }
 
 void

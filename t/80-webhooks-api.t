@@ -20,6 +20,7 @@ use Time::HiRes qw(sleep time);
 use Time::Local qw(timegm);
 use IncidentdTest;
 use ApiCall qw(error_is);
+use HookCheck qw(delivered_runs);
 
 # Explicitly off: the setting under test, whatever the harness's default.
 # No incidentd-hooks: this test writes delivery rows itself.
@@ -261,15 +262,22 @@ error_is($api->call(GET => '/v1/webhooks?limit=101'), 422, 'validation_error', '
 error_is($api->call(GET => '/v1/webhooks?page=2'), 422, 'validation_error', 'unknown_field', 'no page', parameter => 'page');
 
 # ---- deliveries -------------------------------------------------------------
-# incidentd-hooks writes these rows; here psql plays its part
+# incidentd-hooks writes these; here psql plays its part.  Events retried
+# (odd seqs) are rows of webhook_deliveries; those delivered at the first try
+# (even seqs) are in runs, several to a row of webhook_delivery_runs, whose
+# ranges hold retried events' seqs too (sql/014).
 $s->psql("INSERT INTO webhook_deliveries (webhook_id, seq, event, attempts, first_attempt_at, last_status, "
 	. "last_error, next_attempt_at, delivered_at, duration_ms) SELECT '$id', g, 'incident.created', 1 + g % 3, now(), "
-	. "CASE WHEN g % 2 = 0 THEN 200 ELSE 500 END, CASE WHEN g % 2 = 0 THEN NULL ELSE 'HTTP 500' END, "
-	. "CASE WHEN g % 2 = 0 THEN NULL ELSE now() + interval '30 seconds' END, "
-	. "CASE WHEN g % 2 = 0 THEN now() ELSE NULL END, 10 + g FROM generate_series(1, 12) g");
+	. "500, 'HTTP 500', now() + interval '30 seconds', NULL, 10 + g FROM generate_series(1, 11, 2) g");
+delivered_runs($s, $id, 2, 12, step => 2, size => 3);
 $s->psql("INSERT INTO webhook_deliveries (webhook_id, seq, event) VALUES ('$id', 13, 'incident.reply'), ('$oid', 14, 'incident.reply')");
+delivered_runs($s, $oid, 15, 16, size => 2);
 my @d = walk("/v1/webhooks/$id/deliveries", 'deliveries', 5);
 is_deeply([map { $_->{seq} } @d], [reverse 1 .. 13], 'deliveries by 5: newest first by seq, each once, none of another subscription');
+for my $limit (1, 2, 3, 4, 13, 100) {
+	is_deeply([map { $_->{seq} } walk("/v1/webhooks/$id/deliveries", 'deliveries', $limit)], [reverse 1 .. 13],
+		"deliveries by $limit: rows and runs each once, newest first");
+}
 my ($d12) = grep { $_->{seq} == 12 } @d;
 my ($d11) = grep { $_->{seq} == 11 } @d;
 my ($d13) = grep { $_->{seq} == 13 } @d;
@@ -302,9 +310,11 @@ $r = $api->call(POST => "/v1/webhooks/$id/replay", body => { from_seq => 3 });
 is($r->{status}, 200, 'replay from the oldest event: 200') or diag($r->{content});
 is($r->{json}{cursor_seq}, 2, 'the cursor is from_seq - 1');
 is(stored($id, 'cursor_seq'), 2, '... stored');
-is(q1("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM webhook_deliveries WHERE webhook_id = '$id'"),
-	'1,2', 'the deliveries from seq 3 on are forgotten, those before kept');
-is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$oid'"), 1, "another subscription's rows kept");
+is(q1("SELECT string_agg(seq::text || ':' || duration_ms, ',' ORDER BY seq) FROM webhook_delivery_log WHERE webhook_id = '$id'"),
+	'1:11,2:12', 'the deliveries from seq 3 on are forgotten, those before kept');
+is(q1("SELECT string_agg(first_seq || '-' || last_seq || ':' || array_length(seqs, 1) || ':' || array_length(durations_ms, 1), ',') "
+	. "FROM webhook_delivery_runs WHERE webhook_id = '$id'"), '2-2:1:1', 'the run it cut through keeps its part before');
+is(q1("SELECT count(*) FROM webhook_delivery_log WHERE webhook_id = '$oid'"), 3, "another subscription's rows and runs kept");
 is(notified(), 1, 'replay: NOTIFY');
 $r = $api->call(POST => "/v1/webhooks/$id/replay", body => { from_seq => $cur + 1 });
 is($r->{json}{cursor_seq}, $cur, 'replay from the next seq: the cursor at the current seq (nothing to resend)');
@@ -335,7 +345,7 @@ is($api->call(DELETE => "/v1/webhooks/$id")->{status}, 204, 'delete: 204');
 is(notified(), 1, 'delete: NOTIFY');
 error_is($api->call(GET => "/v1/webhooks/$id"), 404, 'not_found_error', 'not_found', 'then GET: 404');
 error_is($api->call(DELETE => "/v1/webhooks/$id"), 404, 'not_found_error', 'not_found', 'then DELETE: 404');
-is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$id'"), 0, 'its deliveries went with it');
+is(q1("SELECT count(*) FROM webhook_delivery_log WHERE webhook_id = '$id'"), 0, 'its deliveries (rows and runs) went with it');
 
 # ---- incidentctl webhook ------------------------------------------------------
 {
@@ -454,8 +464,10 @@ is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$id'"), 0, 'i
 
 # ---- an org's deletion takes its subscriptions' delivery rows --------------
 $s->psql("INSERT INTO webhook_deliveries (webhook_id, seq, event) VALUES ('$oid', 1, 'incident.created')");
+delivered_runs($s, $oid, 2, 3, size => 2);
+is(q1("SELECT count(*) FROM webhook_delivery_log WHERE webhook_id = '$oid'"), 3, 'its rows and runs');
 $s->psql("DELETE FROM orgs WHERE id = $other->{id}");
-is(q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$oid'"), 0, 'its deletion took the row');
+is(q1("SELECT count(*) FROM webhook_delivery_log WHERE webhook_id = '$oid'"), 0, 'its deletion took the rows and runs');
 
 close $listen_in;
 waitpid $listener, 0;

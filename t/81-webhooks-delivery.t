@@ -124,6 +124,21 @@ subtest 'a burst: every event once per subscription, in order' => sub {
 			"/burst$i: seq " . ($from + 1) . '..' . ($from + 50) . ', once each, in order');
 		ok(!(grep { !verify_signature($hooks[ $i - 1 ]{secret}, $_) } @got), 'all signed');
 	}
+	for my $hook (@hooks) {
+		$s->_poll('the cursor to be stored', sub { hook_row($s, $hook->{id})->{cursor_seq} == $from + 50 });
+		# delivered at the first try: runs of events, no row each (sql/014)
+		my ($rows, $runs, $in_runs) = split /\|/, $s->psql("SELECT (SELECT count(*) FROM webhook_deliveries "
+			. "WHERE webhook_id = '$hook->{id}'), count(*), sum(cardinality(seqs)) FROM webhook_delivery_runs "
+			. "WHERE webhook_id = '$hook->{id}'");
+		is($rows + 0, 0, 'no delivery row of its own for an event delivered at the first try');
+		ok($runs >= 1 && $runs < 50 && $in_runs == 50, "the 50 in runs ($runs)");
+		my $r = $s->req(GET => "/v1/webhooks/$hook->{id}/deliveries?limit=100", key => $s->key('admin'));
+		my @listed = @{ $r->{json}{deliveries} || [] };
+		is_deeply([ map { $_->{seq} } @listed ], [ reverse map { $from + $_ } 1 .. 50 ], 'the API lists each, newest first');
+		ok(!(grep { $_->{attempts} != 1 || $_->{last_status} != 200 || !defined $_->{delivered_at}
+			|| defined $_->{next_attempt_at} || defined $_->{last_error} || !defined $_->{duration_ms} } @listed),
+			'each delivered at its one attempt') or diag(explain $listed[0]);
+	}
 	$s->psql("DELETE FROM webhooks WHERE id = '$_->{id}'") for @hooks;
 };
 
@@ -167,6 +182,8 @@ subtest 'a replay sends the events again, with the same webhook-ids' => sub {
 		hook_row($s, $hook->{id})->{cursor_seq} == $seq + 5 });
 	my $d = deliveries($s, $hook->{id});
 	is_deeply([ sort keys %$d ], [ map { $seq + $_ } 1 .. 5 ], 'one row per event');
+	is($s->psql("SELECT count(*) FROM webhook_delivery_log WHERE webhook_id = '$hook->{id}'") + 0, 5,
+		'and no event twice (a row and a run)');
 	ok(!(grep { !$_->{delivered} || $_->{attempts} != 1 } values %$d), 'each delivered, one attempt');
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };

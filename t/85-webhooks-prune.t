@@ -1,10 +1,11 @@
 #!/usr/bin/perl
-# Webhook delivery rows are pruned with the event log (issue 12): once
+# Webhook deliveries are pruned with the event log (issue 12): once
 # incidentd-sse's prune has taken the events past event_retention_days, a
-# subscription's delivery rows of seqs below its organisation's oldest event
-# still logged go too (every row, when none is left), in batches; the rows of
-# events still logged stay, and the deliveries list and replay agree with the
-# log that is left.
+# subscription's deliveries of seqs below its organisation's oldest event
+# still logged go too (every one, when none is left), in batches: its rows,
+# its runs (sql/014) that end below that seq, and the part below it of a run
+# that reaches past it.  The deliveries of events still logged stay, and the
+# deliveries list and replay agree with the log that is left.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -12,6 +13,7 @@ use Test::More;
 use ApiCall qw(error_is);
 use IncidentdTest;
 use StreamCheck qw(eventually);
+use HookCheck qw(delivered_runs);
 
 # No incidentd-hooks: this test writes the delivery rows itself.
 my $s = IncidentdTest->new(hooks => 0);
@@ -47,50 +49,66 @@ sub delivered {
 		. "FROM generate_series($from, $to) g");
 }
 
-sub rows { q1("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$_[0]'") + 0 }
-sub seqs { q1("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM webhook_deliveries WHERE webhook_id = '$_[0]'") // '' }
+# A subscription's deliveries, rows and runs, and their seqs.
+sub rows { q1("SELECT count(*) FROM webhook_delivery_log WHERE webhook_id = '$_[0]'") + 0 }
+sub seqs { q1("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM webhook_delivery_log WHERE webhook_id = '$_[0]'") // '' }
+sub runs { q1("SELECT string_agg(first_seq || '-' || last_seq, ',' ORDER BY first_seq) FROM webhook_delivery_runs "
+	. "WHERE webhook_id = '$_[0]'") // '' }
 
 # The first org: $OLD events past retention, then $FRESH within it; two
-# subscriptions delivered every one of them.
+# subscriptions delivered every one of them, the first in rows, the second
+# in runs: one event each ($OLD - 2 of them, more than a batch), then one
+# that reaches past the oldest event kept, and one after it.
 my $ORG = $s->org_id;
 my @hooks = map { subscribe($s->key('admin'), "a$_") } 1, 2;
 log_events($ORG, 1, $OLD, '40 days');
 log_events($ORG, $OLD + 1, $OLD + $FRESH, '1 hour');
-delivered($_, 1, $OLD + $FRESH) for @hooks;
-# Another org whose whole log is past retention.
+delivered($hooks[0], 1, $OLD + $FRESH);
+delivered_runs($s, $hooks[1], 1, $OLD - 2);
+delivered_runs($s, $hooks[1], $OLD - 1, $OLD + 3, size => 5);
+delivered_runs($s, $hooks[1], $OLD + 4, $OLD + $FRESH, size => 2);
+# Another org whose whole log is past retention: rows, then a run.
 my $other = $s->new_org;
 my $gone = subscribe($other->{keys}{admin}, 'b');
 log_events($other->{id}, 1, 10, '40 days');
-delivered($gone, 1, 10);
+delivered($gone, 1, 5);
+delivered_runs($s, $gone, 6, 10, size => 5);
 # A third whose log is all within retention.
 my $kept_org = $s->new_org;
 my $kept = subscribe($kept_org->{keys}{admin}, 'c');
 log_events($kept_org->{id}, 1, 3, '1 day');
 delivered($kept, 1, 3);
 
-is(rows($hooks[0]), $OLD + $FRESH, 'before the prune: a row for every event, the pruned ones too');
+is(rows($_), $OLD + $FRESH, "before the prune: a delivery for every event, the pruned ones too ($_)") for @hooks;
 
 $s->kill_sse;    # a new incidentd-sse prunes as it starts
 ok(eventually(sub { q1("SELECT count(*) FROM events WHERE org_id IN ($ORG, $other->{id}) "
 	. "AND created_at < now() - interval '30 days'") == 0 }, 30 * IncidentdTest::slowdown()),
 	'the events past retention are pruned');
 ok(eventually(sub { rows($hooks[0]) + rows($hooks[1]) + rows($gone) == 2 * $FRESH }, 30 * IncidentdTest::slowdown()),
-	"the delivery rows of the pruned events go with them")
+	"the deliveries of the pruned events go with them")
 	or diag(join ', ', map { rows($_) } @hooks, $gone);
 my $fresh = join ',', $OLD + 1 .. $OLD + $FRESH;
-is(seqs($_), $fresh, "the rows of the events still logged stay ($_)") for @hooks;
-is(rows($gone), 0, 'an organisation with no event left: every row of its subscription');
+is(seqs($_), $fresh, "the deliveries of the events still logged stay ($_)") for @hooks;
+is(runs($hooks[1]), ($OLD + 1) . '-' . ($OLD + 3) . ',' . ($OLD + 4) . '-' . ($OLD + $FRESH),
+	'the run that reached past the oldest event is cut there, the one after kept');
+is(rows($gone), 0, 'an organisation with no event left: every delivery of its subscription');
 is(seqs($kept), '1,2,3', 'an organisation whose log is all retained: every row stays');
-my $total = 2 * $OLD + 10;
-ok(eventually(sub { $s->log =~ /msg="sse: pruned webhook deliveries" rows=$total\b/ }, 5 * IncidentdTest::slowdown()),
-	"logged once, with the total ($total)") or diag(join "\n", grep { /prune/ } split /\n/, $s->log);
+my $total = $OLD + 5;
+my $runs = $OLD - 2 + 1 + 1;
+ok(eventually(sub { $s->log =~ /msg="sse: pruned webhook deliveries" rows=$total\b/
+		&& $s->log =~ /msg="sse: pruned webhook delivery runs" rows=$runs\b/ }, 5 * IncidentdTest::slowdown()),
+	"logged once each, with the totals ($total rows, $runs runs gone or cut)")
+	or diag(join "\n", grep { /prune/ } split /\n/, $s->log);
 
 # What the API shows agrees with the log that is left.
-my $r = $api->call(GET => "/v1/webhooks/$hooks[0]/deliveries?limit=100");
-my @listed = map { $_->{seq} } @{ $r->{json}{deliveries} || [] };
-is_deeply(\@listed, [ reverse $OLD + 1 .. $OLD + $FRESH ], 'the deliveries list: the retained events only')
-	or diag("listed: @listed[0 .. ($#listed < 9 ? $#listed : 9)] ... ($r->{status})");
-ok(!$r->{json}{has_more}, '... and no more');
+for my $hook (@hooks) {
+	my $r = $api->call(GET => "/v1/webhooks/$hook/deliveries?limit=100");
+	my @listed = map { $_->{seq} } @{ $r->{json}{deliveries} || [] };
+	is_deeply(\@listed, [ reverse $OLD + 1 .. $OLD + $FRESH ], "the deliveries list: the retained events only ($hook)")
+		or diag("listed: @listed[0 .. ($#listed < 9 ? $#listed : 9)] ... ($r->{status})");
+	ok(!$r->{json}{has_more}, '... and no more');
+}
 error_is($api->call(POST => "/v1/webhooks/$hooks[0]/replay", body => { from_seq => $OLD }), 422,
 	'validation_error', 'out_of_range', 'replay from a pruned seq', field => 'from_seq');
 is($api->call(POST => "/v1/webhooks/$hooks[0]/replay", body => { from_seq => $OLD + 1 })->{status}, 200,

@@ -8,7 +8,7 @@ use Exporter qw(import);
 use Digest::SHA qw(hmac_sha256);
 use MIME::Base64 qw(encode_base64 decode_base64);
 
-our @EXPORT = qw(new_hook new_hooks hook_row deliveries verify_signature signatures new_secret);
+our @EXPORT = qw(new_hook new_hooks hook_row deliveries delivered_runs verify_signature signatures new_secret);
 
 sub new_secret {
 	my $bytes = join '', map { chr int rand 256 } 1 .. 32;
@@ -64,12 +64,27 @@ sub deliveries {
 	for my $line (split /\n/, $s->psql("SELECT seq, attempts, coalesce(last_status, 0), "
 		. "coalesce(last_error, ''), coalesce(extract(epoch from next_attempt_at)::bigint, 0), "
 		. "delivered_at IS NOT NULL, coalesce(extract(epoch from first_attempt_at)::bigint, 0) "
-		. "FROM webhook_deliveries WHERE webhook_id = '$id' ORDER BY seq")) {
+		. "FROM webhook_delivery_log WHERE webhook_id = '$id' ORDER BY seq")) {
 		my @f = split /\|/, $line, -1;
 		$d{ $f[0] } = { attempts => $f[1], last_status => $f[2], last_error => $f[3],
 			next_attempt_at => $f[4], delivered => $f[5] eq 't', first_attempt_at => $f[6] };
 	}
 	return \%d;
+}
+
+# Runs of deliveries at the first try, as incidentd-hooks writes them
+# (sql/014): seqs $from..$to (every $o{step}th), $o{size} to a run; status
+# 200, duration_ms 10 + seq, first attempt a second before delivery.
+sub delivered_runs {
+	my ($s, $hook, $from, $to, %o) = @_;
+	my $step = $o{step} // 1;
+	my $size = $o{size} // 1;
+	my $event = $o{event} // 'incident.created';
+	my $now = 'extract(epoch from now())::bigint';
+	$s->psql("INSERT INTO webhook_delivery_runs SELECT '$hook', min(g), max(g), array_agg(g ORDER BY g), "
+		. "array_agg('$event'::text ORDER BY g), array_agg($now - 1 ORDER BY g), array_agg($now ORDER BY g), "
+		. "array_agg(200 ORDER BY g), array_agg(10 + g::int ORDER BY g) "
+		. "FROM generate_series($from, $to, $step) g GROUP BY (g - $from) / ($step * $size)");
 }
 
 # The request's signatures: webhook-signature's space-separated entries.

@@ -1,0 +1,73 @@
+-- 014_webhook_delivery_runs.sql — nearly every delivery succeeds at its
+-- first attempt, and bench/hooks measured its row in webhook_deliveries (a
+-- heap tuple and a primary-key entry per event per subscription) as most
+-- of PostgreSQL's cost per delivery.  So the events a subscription got at
+-- the first try are written as a run: one row per subscription per write
+-- of incidentd-hooks (hooks_write.c), the events' fields in arrays in seq
+-- order.  webhook_deliveries keeps the rest: events retried, failed, given
+-- up, or sent again after a replay.
+--
+-- The two never hold the same seq of a subscription: a run takes only seqs
+-- above every row and run written for it, and a replay removes both from
+-- its from_seq on.  Runs of a subscription are disjoint and in order, so
+-- the one with the greatest first_seq has its greatest seq.
+CREATE TABLE webhook_delivery_runs (
+    webhook_id   uuid NOT NULL,
+    first_seq    bigint NOT NULL,
+    last_seq     bigint NOT NULL,
+    seqs         bigint[] NOT NULL,
+    events       text[] NOT NULL,
+    -- unix seconds, as incidentd-hooks keeps them
+    first_at     bigint[] NOT NULL,
+    delivered_at bigint[] NOT NULL,
+    statuses     integer[] NOT NULL,
+    durations_ms integer[] NOT NULL,
+    PRIMARY KEY (webhook_id, first_seq),
+    CHECK (last_seq >= first_seq)
+);
+-- A run of a few hundred events is a few KiB: kept in the row itself,
+-- uncompressed, rather than compressed or moved out to TOAST on every write.
+ALTER TABLE webhook_delivery_runs SET (toast_tuple_target = 8160);
+ALTER TABLE webhook_delivery_runs ALTER COLUMN seqs SET STORAGE EXTERNAL,
+    ALTER COLUMN events SET STORAGE EXTERNAL,
+    ALTER COLUMN first_at SET STORAGE EXTERNAL,
+    ALTER COLUMN delivered_at SET STORAGE EXTERNAL,
+    ALTER COLUMN statuses SET STORAGE EXTERNAL,
+    ALTER COLUMN durations_ms SET STORAGE EXTERNAL;
+
+-- Every delivery of a subscription, one row per event, as the deliveries
+-- endpoint shows them: for psql, the tests and bench/hooks.  It reads every
+-- run of a subscription; the endpoint reads a page's worth (db.c).
+CREATE VIEW webhook_delivery_log AS
+SELECT webhook_id, seq, event, attempts, first_attempt_at, last_status, last_error,
+       next_attempt_at, delivered_at, duration_ms
+FROM webhook_deliveries
+UNION ALL
+SELECT r.webhook_id, u.seq, u.event, 1, to_timestamp(u.first_at), u.status, NULL, NULL,
+       to_timestamp(u.delivered_at), u.duration_ms
+FROM webhook_delivery_runs r,
+     unnest(r.seqs, r.events, r.first_at, r.statuses, r.delivered_at, r.durations_ms)
+         AS u(seq, event, first_at, status, delivered_at, duration_ms);
+
+-- The part of a run from seq lo up to seq hi (both included): what a
+-- replay (everything below its from_seq) and the pruning (everything from
+-- the oldest event kept) leave of a run they cut through.  NULL when
+-- nothing is left.
+CREATE FUNCTION webhook_run_cut(r webhook_delivery_runs, lo bigint, hi bigint)
+RETURNS webhook_delivery_runs
+LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE WHEN k.b >= k.a THEN ROW(r.webhook_id, r.seqs[k.a], r.seqs[k.b],
+       r.seqs[k.a:k.b], r.events[k.a:k.b], r.first_at[k.a:k.b], r.delivered_at[k.a:k.b],
+       r.statuses[k.a:k.b], r.durations_ms[k.a:k.b])::webhook_delivery_runs END
+FROM (SELECT 1 + (SELECT count(*) FROM unnest(r.seqs) s WHERE s < lo) AS a,
+             (SELECT count(*) FROM unnest(r.seqs) s WHERE s <= hi) AS b) k
+$$;
+
+CREATE OR REPLACE FUNCTION webhooks_drop_deliveries() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM webhook_deliveries WHERE webhook_id = OLD.id;
+	DELETE FROM webhook_delivery_runs WHERE webhook_id = OLD.id;
+	RETURN NULL;
+END
+$$;
