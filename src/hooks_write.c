@@ -277,12 +277,13 @@ struct cols {
 	size_t nrun; /* elements in run[] so far */
 };
 
-/* Delivered at the first try: an element of the subscription's run. */
+/* Delivered at the first try: an element of the subscription's run, whose
+ * arrays hold no NULL. */
 static int
 in_run(const struct hook_result *r)
 {
 	return r->attempts == 1 && r->error == NULL && r->delivered_at != TIME_NONE &&
-	       r->next_attempt_at == TIME_NONE;
+	       r->first_attempt_at != TIME_NONE && r->next_attempt_at == TIME_NONE;
 }
 
 static void

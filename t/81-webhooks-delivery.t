@@ -159,6 +159,12 @@ subtest '500 then 200: the same event again, same webhook-id' => sub {
 	my $d = deliveries($s, $hook->{id})->{ $seq + 1 };
 	is($d->{attempts}, 2, 'two attempts recorded');
 	ok($d->{delivered}, 'delivered');
+	my ($rows) = $s->psql("SELECT string_agg(seq::text, ',') FROM webhook_deliveries "
+		. "WHERE webhook_id = '$hook->{id}'") =~ /^(.*)$/m;
+	is($rows, $seq + 1, 'the retried event has a row of its own');
+	my ($runs) = $s->psql("SELECT string_agg(array_to_string(seqs, ','), ';') FROM webhook_delivery_runs "
+		. "WHERE webhook_id = '$hook->{id}'") =~ /^(.*)$/m;
+	is($runs, $seq + 2, 'the next, delivered at the first try, is in a run');
 	$s->psql("DELETE FROM webhooks WHERE id = '$hook->{id}'");
 };
 
