@@ -28,7 +28,7 @@
  * 64, PostgreSQL's CPU per delivery was half as much again (bench/hooks). */
 #define HOOKS_WRITE_BATCH 256
 #define HOOKS_WRITE_DELAY_MS 50   /* else at most this long after they came */
-#define HOOKS_WRITE_ROWS 4096     /* delivery rows per statement, at most */
+#define HOOKS_WRITE_ROWS 4096     /* results (rows, run elements) per statement, at most */
 #define HOOKS_RETRY_WINDOW (3 * 86400) /* then the subscription is disabled */
 #define HOOKS_ERROR_MAX 200       /* last_error's length */
 
