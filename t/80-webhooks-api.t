@@ -278,6 +278,21 @@ for my $limit (1, 2, 3, 4, 13, 100) {
 	is_deeply([map { $_->{seq} } walk("/v1/webhooks/$id/deliveries", 'deliveries', $limit)], [reverse 1 .. 13],
 		"deliveries by $limit: rows and runs each once, newest first");
 }
+{
+	# A page that begins inside a run (10-19, two seqs below the cursor)
+	# goes on into the run before it (1-9), however many seqs of the first
+	# lie above the cursor.
+	my $r = $api->call(POST => '/v1/webhooks', body => { url => 'https://e.com/runs' });
+	my $rid = $r->{json}{id};
+	delivered_runs($s, $rid, 1, 9, size => 9);
+	delivered_runs($s, $rid, 10, 19, size => 10);
+	my $after = $api->call(GET => "/v1/webhooks/$rid/deliveries?limit=8")->{json}{next_cursor};
+	$r = $api->call(GET => "/v1/webhooks/$rid/deliveries?limit=5&after=$after");
+	is_deeply([map { $_->{seq} } @{ $r->{json}{deliveries} }], [11, 10, 9, 8, 7], 'a page from inside a run into the one before')
+		or diag($r->{content});
+	ok($r->{json}{has_more}, '... and more after it');
+	$api->call(DELETE => "/v1/webhooks/$rid");
+}
 my ($d12) = grep { $_->{seq} == 12 } @d;
 my ($d11) = grep { $_->{seq} == 11 } @d;
 my ($d13) = grep { $_->{seq} == 13 } @d;
