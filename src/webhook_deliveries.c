@@ -1,7 +1,8 @@
 /* webhook_deliveries.c — what was sent to a subscription, and sending it
- * again: GET /v1/webhooks/:id/deliveries (the rows incidentd-hooks writes,
- * newest first) and POST /v1/webhooks/:id/replay, which moves the cursor
- * back (or on) within the org's retained event log. */
+ * again: GET /v1/webhooks/:id/deliveries (the rows and runs incidentd-hooks
+ * writes, one entry per event, newest first: db.c DELIVERY_PAGE) and
+ * POST /v1/webhooks/:id/replay, which moves the cursor back (or on) within
+ * the org's retained event log. */
 #include "api.h"
 
 #include <libpq-fe.h>
