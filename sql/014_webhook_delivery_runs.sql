@@ -52,6 +52,22 @@ EXCEPTION WHEN feature_not_supported OR syntax_error THEN
 END
 $$;
 
+-- A run's events as delivery rows (attempts 1, no error, nothing pending):
+-- the one place that says so, for the view below and the deliveries
+-- endpoint (db.c).  A plain SQL function: PostgreSQL inlines it.
+CREATE FUNCTION webhook_run_deliveries(seqs bigint[], events text[], first_at bigint[],
+                                       delivered_at bigint[], statuses integer[],
+                                       durations_ms integer[])
+RETURNS TABLE (seq bigint, event text, attempts integer, first_attempt_at timestamptz,
+               last_status integer, last_error text, next_attempt_at timestamptz,
+               delivered_at timestamptz, duration_ms integer)
+LANGUAGE sql IMMUTABLE AS $$
+SELECT u.seq, u.event, 1, to_timestamp(u.first_at), u.status, NULL::text, NULL::timestamptz,
+       to_timestamp(u.delivered_at), u.duration_ms
+FROM unnest(seqs, events, first_at, statuses, delivered_at, durations_ms)
+     AS u(seq, event, first_at, status, delivered_at, duration_ms)
+$$;
+
 -- Every delivery of a subscription, one row per event, as the deliveries
 -- endpoint shows them: for psql, the tests and bench/hooks.  It reads every
 -- run of a subscription; the endpoint reads a page's worth (db.c).
@@ -60,11 +76,10 @@ SELECT webhook_id, seq, event, attempts, first_attempt_at, last_status, last_err
        next_attempt_at, delivered_at, duration_ms
 FROM webhook_deliveries
 UNION ALL
-SELECT r.webhook_id, u.seq, u.event, 1, to_timestamp(u.first_at), u.status, NULL, NULL,
-       to_timestamp(u.delivered_at), u.duration_ms
+SELECT r.webhook_id, d.*
 FROM webhook_delivery_runs r,
-     unnest(r.seqs, r.events, r.first_at, r.statuses, r.delivered_at, r.durations_ms)
-         AS u(seq, event, first_at, status, delivered_at, duration_ms);
+     webhook_run_deliveries(r.seqs, r.events, r.first_at, r.delivered_at, r.statuses,
+                            r.durations_ms) d;
 
 -- The part of a run from seq lo up to seq hi (both included): what a
 -- replay (everything below its from_seq) and the pruning (everything from

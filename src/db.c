@@ -88,16 +88,16 @@ struct statement {
 
 /* A page of deliveries, newest first, `limit` of them, below a seq when
  * the conditions say so (of the rows' seq, the runs' first_seq and their
- * elements' seq): the rows' and the runs', which hold different seqs. */
+ * elements' seq): the rows' and the runs' (as rows: sql/014's
+ * webhook_run_deliveries), which hold different seqs. */
 #define DELIVERY_PAGE(rows_below, runs_below, elements_below, limit)                       \
 	"SELECT " DELIVERY_COLUMNS " FROM ((SELECT seq, event, attempts, last_status, "       \
 	"last_error, next_attempt_at, delivered_at, duration_ms " DELIVERIES_OF rows_below   \
-	"ORDER BY seq DESC LIMIT " limit ") UNION ALL SELECT u.seq, u.event, 1, u.status, "  \
-	"NULL, NULL, to_timestamp(u.delivered_at), u.duration_ms "                          \
+	"ORDER BY seq DESC LIMIT " limit ") UNION ALL SELECT u.seq, u.event, u.attempts, "   \
+	"u.last_status, u.last_error, u.next_attempt_at, u.delivered_at, u.duration_ms "     \
 	"FROM " DELIVERY_PAGE_RUNS(runs_below, limit) ", "                                  \
-	"unnest(r.seqs, r.events, r.statuses, r.delivered_at, r.durations_ms) "            \
-	"AS u(seq, event, status, delivered_at, duration_ms) " elements_below ") d "         \
-	"ORDER BY seq DESC LIMIT " limit
+	"webhook_run_deliveries(r.seqs, r.events, r.first_at, r.delivered_at, r.statuses, "   \
+	"r.durations_ms) u " elements_below ") d ORDER BY seq DESC LIMIT " limit
 
 static const struct statement statements[STMT_COUNT] = {
 	{STMT_AUTH_KEY, AUTH_KEY_SQL},

@@ -2,9 +2,9 @@
  * webhook deliveries (rows and runs) with it.  The stream process prunes
  * them in batches of PRUNE_BATCH rows, the events first, each batch a
  * statement of its own at the back of the query queue, so streams that wait
- * to be authenticated are never stuck behind one long DELETE.  A transaction-level advisory lock
- * lets one host prune at a time: a host that does not get it leaves this
- * round to the one that did. */
+ * to be authenticated are never stuck behind one long DELETE.  A
+ * transaction-level advisory lock lets one host prune at a time: a host
+ * that does not get it leaves this round to the one that did. */
 #include "sse.h"
 
 #include <libpq-fe.h>
@@ -27,6 +27,12 @@ static const char sql_prune_batch[] =
     "RETURNING 1) "
     "SELECT (SELECT held FROM lock), (SELECT count(*) FROM gone)";
 
+/* For subscription w of org o: the org's oldest seq still logged (its next
+ * seq when none is left), oldest.seq; the deliveries below it go. */
+#define OLDEST_KEPT                                                                          \
+	"LATERAL (SELECT coalesce((SELECT min(e.seq) FROM events e WHERE e.org_id = w.org_id), " \
+	"o.event_seq + 1) AS seq) oldest, "
+
 /* A delivery row outlives its event no longer: rows of seqs below their
  * org's oldest event still logged (below its next seq when none is left;
  * replay's bound, STMT_WEBHOOK_LOG_BOUNDS, too) go.  Subscription after
@@ -38,8 +44,7 @@ static const char sql_prune_batch[] =
 static const char sql_prune_deliveries[] =
     "WITH lock AS (SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK_ID ") AS held), "
     "doomed AS (SELECT d.ctid FROM lock, webhooks w JOIN orgs o ON o.id = w.org_id, "
-    "LATERAL (SELECT coalesce((SELECT min(e.seq) FROM events e WHERE e.org_id = w.org_id), "
-    "o.event_seq + 1) AS seq) oldest, "
+    OLDEST_KEPT
     "LATERAL (SELECT d.ctid FROM webhook_deliveries d WHERE d.webhook_id = w.id "
     "AND d.seq < oldest.seq LIMIT " TEXT(PRUNE_BATCH) ") d "
     "WHERE lock.held AND w.id >= $1::uuid ORDER BY w.id LIMIT " TEXT(PRUNE_BATCH) "), "
@@ -56,8 +61,7 @@ static const char sql_prune_runs[] =
     "WITH lock AS (SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK_ID ") AS held), "
     "doomed AS (SELECT w.id, r.first_seq, r.last_seq, oldest.seq FROM lock, webhooks w "
     "JOIN orgs o ON o.id = w.org_id, "
-    "LATERAL (SELECT coalesce((SELECT min(e.seq) FROM events e WHERE e.org_id = w.org_id), "
-    "o.event_seq + 1) AS seq) oldest, "
+    OLDEST_KEPT
     "LATERAL (SELECT r.first_seq, r.last_seq FROM webhook_delivery_runs r "
     "WHERE r.webhook_id = w.id AND r.first_seq < oldest.seq ORDER BY r.first_seq "
     "LIMIT " TEXT(PRUNE_BATCH) ") r "
