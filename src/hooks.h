@@ -194,12 +194,9 @@ int hooks_http_post(struct hook_channel *ch, const char *url, const char *const 
                     const char *body, size_t len, hook_answer_cb cb, void *arg);
 
 /* ---- hooks_sign.c: the Standard Webhooks signature ---- */
-/* "v1,<base64 HMAC-SHA256 of id.timestamp.body>" with the key after whsec_;
- * caller frees; NULL when the secret is malformed. */
-char *hook_signature(const char *secret, const char *id, int64_t timestamp, const char *body,
-                     size_t len);
-/* The same with the key decoded and the HMAC keyed once per secret:
- * hook_signer_new is NULL when the secret is malformed. */
+/* The key after whsec_ decoded and the HMAC keyed once per secret:
+ * hook_signer_new is NULL when the secret is malformed.  hook_sign makes
+ * "v1,<base64 HMAC-SHA256 of id.timestamp.body>"; caller frees. */
 struct hook_signer *hook_signer_new(const char *secret);
 char *hook_sign(struct hook_signer *k, const char *id, int64_t timestamp, const char *body,
                 size_t len);

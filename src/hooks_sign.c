@@ -106,14 +106,3 @@ hook_sign(struct hook_signer *k, const char *id, int64_t timestamp, const char *
 	EVP_EncodeBlock((unsigned char *)out + 3, mac, (int)maclen);
 	return out;
 }
-
-char *
-hook_signature(const char *secret, const char *id, int64_t timestamp, const char *body,
-               size_t len)
-{
-	struct hook_signer *k = hook_signer_new(secret);
-	char *out = k != NULL ? hook_sign(k, id, timestamp, body, len) : NULL;
-
-	hook_signer_free(k);
-	return out;
-}
