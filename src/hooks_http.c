@@ -51,8 +51,9 @@ static struct sock_watch *spare_watches;
 static CURLM *multi;
 static struct event_base *http_base;
 static struct event *timer_ev;
+/* starts the requests added, once the sockets ready in this pass are done */
+static struct event *start_ev;
 static struct event *again_ev; /* check_done once more, at the loop's next pass */
-static int added; /* a request was added since check_done last looked */
 static struct hook_channel *requests;
 
 static void check_done(void);
@@ -206,24 +207,14 @@ finish(struct hook_channel *r, CURLcode rc)
 	r->cb(r->arg, &a); /* may free r (the subscription is gone) */
 }
 
-/* Finished transfers are answered; a request their callbacks made (the
- * subscription's next event) starts at once rather than at the next pass
- * of the loop, when its timer would fire: here we are outside libcurl's
- * calls, where curl_multi_socket_action may be called.  A transfer can end
- * within that call, when the answer is there already; it is answered at
- * the loop's next pass, after the sockets ready by then.  Answered here,
- * in a loop, one subscription whose receiver kept answering at once held
- * the process for a hundred requests in a row, while every other
- * subscription's answer waited (bench/hooks, 100 subscriptions: some
- * finished in a third of the time of others). */
+/* Finished transfers are answered; the requests their callbacks make
+ * (each subscription's next event) start from start_ev. */
 static void
 check_done(void)
 {
-	static const struct timeval next_pass = {0, 0};
 	CURLMsg *msg;
-	int left, running;
+	int left;
 
-	added = 0;
 	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
 		struct hook_channel *r = NULL;
 
@@ -232,11 +223,30 @@ check_done(void)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		finish(r, msg->data.result);
 	}
-	if (added) {
-		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		if (evtimer_add(again_ev, &next_pass) != 0)
-			fatal("cannot add a timer");
-	}
+}
+
+/* The requests added start together, after the sockets ready in this pass
+ * of the loop were read, rather than one at a time between them (one
+ * libcurl call for all, one burst for the receiver) or at the next pass,
+ * when libcurl's timer would fire.  A transfer can end within that call,
+ * when the answer is there already; it is answered at the loop's next
+ * pass, after the sockets ready by then.  Answered here, in a loop, one
+ * subscription whose receiver kept answering at once held the process for
+ * a hundred requests in a row, while every other subscription's answer
+ * waited (bench/hooks, 100 subscriptions: some finished in a third of the
+ * time of others). */
+static void
+on_start(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval next_pass = {0, 0};
+	int running;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	if (evtimer_add(again_ev, &next_pass) != 0)
+		fatal("cannot add a timer");
 }
 
 static void
@@ -255,8 +265,9 @@ hooks_http_init(struct event_base *base)
 		fatal("cannot initialise libcurl");
 	http_base = base;
 	timer_ev = evtimer_new(base, on_timeout, NULL);
+	start_ev = evtimer_new(base, on_start, NULL);
 	again_ev = evtimer_new(base, on_again, NULL);
-	if (timer_ev == NULL || again_ev == NULL)
+	if (timer_ev == NULL || start_ev == NULL || again_ev == NULL)
 		fatal("out of memory creating a timer");
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket_update);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer_update);
@@ -287,6 +298,7 @@ hooks_http_free(void)
 		free(w);
 	}
 	event_free(timer_ev);
+	event_free(start_ev);
 	event_free(again_ev);
 	curl_global_cleanup();
 }
@@ -427,7 +439,7 @@ hooks_http_post(struct hook_channel *r, const char *url, const char *const *head
 		return -1;
 	r->started_ms = clock_monotonic_ms();
 	r->busy = 1;
-	added = 1;
+	event_active(start_ev, EV_TIMEOUT, 1);
 	r->next = requests;
 	if (requests != NULL)
 		requests->prev = r;
